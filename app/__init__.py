@@ -1,0 +1,42 @@
+"""The Flask application factory.
+
+Kept light on purpose: blueprints and Flask extensions are imported inside
+`create_app`, so domain packages can import `app.core` without pulling in
+the web layer (DESIGN §2).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from apiflask import APIFlask
+
+    from app.core.config import Settings
+
+API_VERSION = "1.0.0"
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> APIFlask:
+    from apiflask import APIFlask
+
+    from app.core.config import Settings
+    from app.web import init_web
+
+    settings = settings or Settings.from_env()
+    app = APIFlask(
+        __name__,
+        title="MVNO platform API",
+        version=API_VERSION,
+        spec_path="/api/v1/openapi.json",
+        docs_path=None,
+        json_errors=False,
+        instance_path=str(settings.instance_path),
+    )
+    app.config.update(overrides)
+    init_web(app, settings)
+
+    from app import cli
+
+    cli.register(app)
+    return app

@@ -1,0 +1,1 @@
+"""Staff users, roles and permissions, subscriber logins and API keys."""

@@ -1,0 +1,40 @@
+"""Roles and what each may do.
+
+Every console route and API operation names one permission; a user or API
+key may use it when its role is listed here. Adding a capability means
+adding a permission here, so the route × role test covers it.
+"""
+
+from __future__ import annotations
+
+from app.core.errors import N_
+
+ROLES: tuple[str, ...] = ("admin", "care", "finance", "wholesale", "auditor")
+
+# Shown to people; the catalogs translate them.
+ROLE_LABELS: dict[str, str] = {
+    "admin": N_("admin"),
+    "care": N_("care"),
+    "finance": N_("finance"),
+    "wholesale": N_("wholesale"),
+    "auditor": N_("auditor"),
+}
+
+ALL = frozenset(ROLES)
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "dashboard.view": ALL,
+    "staff.view": frozenset({"admin", "auditor"}),
+    "staff.manage": frozenset({"admin"}),
+    "api_keys.manage": frozenset({"admin"}),
+    "audit.view": frozenset({"admin", "auditor"}),
+    "subscribers.view": frozenset({"admin", "care", "auditor"}),
+}
+
+
+def role_can(role: str, permission: str) -> bool:
+    allowed = PERMISSIONS.get(permission)
+    if allowed is None:
+        # A typo in a permission name must not silently open or close a route.
+        raise KeyError(f"unknown permission {permission!r}")
+    return role in allowed

@@ -1,0 +1,428 @@
+"""Staff and subscriber accounts, logins with lockout, API keys.
+
+Login throttling is kept in the database (`login_attempt`) so it holds
+across gunicorn workers and restarts:
+
+* an e-mail is locked once it has `max_failures` failed attempts within the
+  last `lockout_minutes` and since its last success — whether or not an
+  account exists for it, so a lockout reveals nothing;
+* an address (IP) is refused once it has `max_failures_per_ip` failures in
+  the same window, whatever e-mails it tries.
+
+A locked login is refused before the password is checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from app.auth import passwords
+from app.auth.errors import (
+    ApiKeyNotFound,
+    EmailTaken,
+    InvalidCredentials,
+    LoginLocked,
+    StaffNotFound,
+    UnknownRole,
+    WeakPassword,
+)
+from app.auth.models import ApiKey, LoginAttempt, StaffUser, SubscriberAccount
+from app.auth.permissions import ROLES
+from app.core.audit import Actor, record_audit
+from app.core.errors import N_, InvalidInput
+
+API_KEY_PREFIX = "mvno"
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    max_failures: int = 5
+    lockout_minutes: int = 15
+    max_failures_per_ip: int = 20
+
+
+def normalize_email(email: str) -> str:
+    """Validate an address and return its normalized, lower-cased form."""
+    try:
+        result = validate_email((email or "").strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidInput(
+            N_("Not a valid e-mail address: %(reason)s"), field="email", reason=str(exc)
+        ) from None
+    return result.normalized.lower()
+
+
+def _check_password(password: str) -> None:
+    problem = passwords.password_problem(password)
+    if problem:
+        raise WeakPassword(
+            problem, field="password", min=passwords.MIN_LENGTH, max=passwords.MAX_LENGTH
+        )
+
+
+def check_role(role: str) -> None:
+    if role not in ROLES:
+        raise UnknownRole(
+            N_("Unknown role %(role)r; choose one of %(roles)s."),
+            field="role", role=role, roles=", ".join(ROLES),
+        )
+
+
+# -- staff ---------------------------------------------------------------------------
+
+
+def create_staff(
+    session: Session,
+    *,
+    email: str,
+    role: str,
+    password: str,
+    name: str = "",
+    actor: Actor,
+    now: datetime,
+) -> StaffUser:
+    """Create a staff user. :raises EmailTaken, UnknownRole, WeakPassword, InvalidInput."""
+    email = normalize_email(email)
+    check_role(role)
+    _check_password(password)
+    user = StaffUser(
+        email=email,
+        name=name.strip()[:200],
+        role=role,
+        password_hash=passwords.hash_password(password),
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(user)
+            session.flush()
+    except IntegrityError:
+        raise EmailTaken(
+            N_("A staff user with e-mail %(email)s already exists."), field="email", email=email
+        ) from None
+    record_audit(
+        session,
+        actor=actor,
+        action="staff.create",
+        now=now,
+        target_type="staff_user",
+        target_id=user.id,
+        details={"email": email, "role": role},
+    )
+    return user
+
+
+def get_staff(session: Session, staff_id: int) -> StaffUser:
+    user = session.get(StaffUser, staff_id)
+    if user is None:
+        raise StaffNotFound(N_("No staff user %(id)s."), id=staff_id)
+    return user
+
+
+def find_staff_by_email(session: Session, email: str) -> StaffUser | None:
+    return session.exec(select(StaffUser).where(StaffUser.email == email.strip().lower())).first()
+
+
+def list_staff(session: Session) -> list[StaffUser]:
+    return list(session.exec(select(StaffUser).order_by(col(StaffUser.email))))
+
+
+def set_staff_active(
+    session: Session, *, staff_id: int, active: bool, actor: Actor, now: datetime
+) -> StaffUser:
+    """Enable or disable a staff login. Refuses to disable the acting admin itself."""
+    user = get_staff(session, staff_id)
+    if actor.kind == "staff" and actor.id == staff_id and not active:
+        raise InvalidInput(N_("You cannot disable your own account."))
+    if user.is_active != active:
+        user.is_active = active
+        session.add(user)
+        record_audit(
+            session,
+            actor=actor,
+            action="staff.enable" if active else "staff.disable",
+            now=now,
+            target_type="staff_user",
+            target_id=staff_id,
+        )
+        session.flush()
+    return user
+
+
+def change_staff_password(
+    session: Session, *, staff_id: int, current: str, new: str, now: datetime
+) -> None:
+    user = get_staff(session, staff_id)
+    if not passwords.verify_password(user.password_hash, current):
+        raise InvalidCredentials(N_("The current password is wrong."), field="current_password")
+    _check_password(new)
+    user.password_hash = passwords.hash_password(new)
+    session.add(user)
+    record_audit(
+        session,
+        actor=Actor("staff", user.id, user.email),
+        action="staff.password_change",
+        now=now,
+        target_type="staff_user",
+        target_id=user.id,
+    )
+    session.flush()
+
+
+def count_staff_by_role(session: Session) -> dict[str, int]:
+    rows = session.exec(
+        select(StaffUser.role, func.count())
+        .where(col(StaffUser.is_active).is_(True))
+        .group_by(StaffUser.role)
+    ).all()
+    counts = dict.fromkeys(ROLES, 0)
+    counts.update({role: n for role, n in rows})
+    return counts
+
+
+# -- logins --------------------------------------------------------------------------
+
+
+def _lockout_state(
+    session: Session, *, scope: str, email: str, ip: str, policy: LoginPolicy, now: datetime
+) -> datetime | None:
+    """When the lockout affecting this try ends, or None if it may proceed."""
+    window_start = now - timedelta(minutes=policy.lockout_minutes)
+    last_success = session.exec(
+        select(func.max(LoginAttempt.at)).where(
+            LoginAttempt.scope == scope,
+            LoginAttempt.email == email,
+            col(LoginAttempt.success).is_(True),
+        )
+    ).one()
+    since = max(window_start, last_success) if last_success else window_start
+    failures = list(
+        session.exec(
+            select(LoginAttempt.at)
+            .where(
+                LoginAttempt.scope == scope,
+                LoginAttempt.email == email,
+                col(LoginAttempt.success).is_(False),
+                LoginAttempt.at > since,
+            )
+            .order_by(col(LoginAttempt.at).desc())
+            .limit(policy.max_failures)
+        )
+    )
+    if len(failures) >= policy.max_failures:
+        return failures[-1] + timedelta(minutes=policy.lockout_minutes)
+    if ip:
+        ip_failures = list(
+            session.exec(
+                select(LoginAttempt.at)
+                .where(
+                    LoginAttempt.ip == ip,
+                    col(LoginAttempt.success).is_(False),
+                    LoginAttempt.at > window_start,
+                )
+                .order_by(col(LoginAttempt.at).desc())
+                .limit(policy.max_failures_per_ip)
+            )
+        )
+        if len(ip_failures) >= policy.max_failures_per_ip:
+            return ip_failures[-1] + timedelta(minutes=policy.lockout_minutes)
+    return None
+
+
+def _authenticate(
+    session: Session,
+    *,
+    scope: str,
+    model: type[StaffUser] | type[SubscriberAccount],
+    email: str,
+    password: str,
+    ip: str,
+    policy: LoginPolicy,
+    now: datetime,
+) -> StaffUser | SubscriberAccount:
+    email = (email or "").strip().lower()[:254]
+    locked_until = _lockout_state(session, scope=scope, email=email, ip=ip, policy=policy, now=now)
+    if locked_until is not None:
+        minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
+        raise LoginLocked(
+            N_("Too many failed logins. Try again in %(minutes)s minutes."),
+            field="email", minutes=minutes,
+        )
+    account = session.exec(select(model).where(model.email == email)).first()
+    ok = passwords.verify_password(account.password_hash if account else None, password or "")
+    ok = ok and account is not None and account.is_active
+    session.add(LoginAttempt(scope=scope, email=email, ip=ip[:64], success=ok, at=now))
+    if not ok or account is None:
+        session.flush()
+        raise InvalidCredentials(N_("Wrong e-mail or password."), field="password")
+    if passwords.needs_rehash(account.password_hash):
+        account.password_hash = passwords.hash_password(password)
+    account.last_login_at = now
+    session.add(account)
+    session.flush()
+    return account
+
+
+def authenticate_staff(
+    session: Session, *, email: str, password: str, ip: str, policy: LoginPolicy, now: datetime
+) -> StaffUser:
+    """Check a staff login; records the attempt (commit it even when this raises).
+
+    :raises LoginLocked: too many recent failures for the e-mail or the address.
+    :raises InvalidCredentials: wrong e-mail or password, or a disabled account.
+    """
+    user = _authenticate(
+        session, scope="staff", model=StaffUser, email=email, password=password,
+        ip=ip, policy=policy, now=now,
+    )
+    assert isinstance(user, StaffUser)
+    record_audit(
+        session, actor=Actor("staff", user.id, user.email), action="staff.login", now=now,
+        target_type="staff_user", target_id=user.id, ip=ip,
+    )
+    return user
+
+
+def authenticate_subscriber(
+    session: Session, *, email: str, password: str, ip: str, policy: LoginPolicy, now: datetime
+) -> SubscriberAccount:
+    """Check a subscriber login; same rules as `authenticate_staff`."""
+    account = _authenticate(
+        session, scope="subscriber", model=SubscriberAccount, email=email, password=password,
+        ip=ip, policy=policy, now=now,
+    )
+    assert isinstance(account, SubscriberAccount)
+    return account
+
+
+def purge_login_attempts(session: Session, *, now: datetime, keep_days: int = 30) -> int:
+    """Delete login attempts older than `keep_days`. Idempotent."""
+    cutoff = now - timedelta(days=keep_days)
+    result = session.execute(delete(LoginAttempt).where(col(LoginAttempt.at) < cutoff))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# -- subscribers ---------------------------------------------------------------------
+
+
+def register_subscriber(
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    display_name: str = "",
+    locale: str = "zh_Hans",
+    now: datetime,
+) -> SubscriberAccount:
+    """Open a self-care account. :raises EmailTaken, WeakPassword, InvalidInput."""
+    email = normalize_email(email)
+    _check_password(password)
+    account = SubscriberAccount(
+        email=email,
+        display_name=display_name.strip()[:200],
+        password_hash=passwords.hash_password(password),
+        locale=locale if locale in ("zh_Hans", "en") else "zh_Hans",
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(account)
+            session.flush()
+    except IntegrityError:
+        raise EmailTaken(
+            N_("An account with this e-mail already exists."), field="email"
+        ) from None
+    record_audit(
+        session, actor=Actor("subscriber", account.id, email), action="subscriber.register",
+        now=now, target_type="subscriber_account", target_id=account.id,
+    )
+    return account
+
+
+def count_subscribers(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(SubscriberAccount)).one()
+
+
+# -- API keys ------------------------------------------------------------------------
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_api_key(
+    session: Session, *, name: str, role: str, actor: Actor, now: datetime
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its token — the only time the token exists in clear.
+
+    Tokens look like `mvno_<prefix>_<secret>`; only the SHA-256 of the whole
+    token is stored (the secret has 256 bits, so a slow hash adds nothing).
+    """
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise InvalidInput(N_("Give the key a name of 1 to 100 characters."), field="name")
+    check_role(role)
+    prefix = secrets.token_hex(4)
+    token = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(
+        name=name,
+        prefix=prefix,
+        key_hash=_digest(token),
+        role=role,
+        created_by_id=actor.id if actor.kind == "staff" else None,
+        created_at=now,
+    )
+    session.add(key)
+    session.flush()
+    record_audit(
+        session, actor=actor, action="api_key.create", now=now, target_type="api_key",
+        target_id=key.id, details={"name": name, "role": role, "prefix": prefix},
+    )
+    return key, token
+
+
+def list_api_keys(session: Session) -> list[ApiKey]:
+    return list(session.exec(select(ApiKey).order_by(col(ApiKey.id).desc())))
+
+
+def revoke_api_key(session: Session, *, key_id: int, actor: Actor, now: datetime) -> ApiKey:
+    """Revoke a key. Idempotent. :raises ApiKeyNotFound."""
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise ApiKeyNotFound(N_("No API key %(id)s."), id=key_id)
+    if key.revoked_at is None:
+        key.revoked_at = now
+        session.add(key)
+        record_audit(
+            session, actor=actor, action="api_key.revoke", now=now, target_type="api_key",
+            target_id=key.id, details={"prefix": key.prefix},
+        )
+        session.flush()
+    return key
+
+
+def authenticate_api_key(session: Session, *, token: str, now: datetime) -> ApiKey | None:
+    """The active key for a bearer token, or None. Constant-time digest comparison."""
+    parts = (token or "").split("_")
+    if len(parts) < 3 or parts[0] != API_KEY_PREFIX:
+        return None
+    key = session.exec(select(ApiKey).where(ApiKey.prefix == parts[1])).first()
+    if key is None or key.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(key.key_hash, _digest(token)):
+        return None
+    # Touch at most once a minute: a busy integration should not write on every call.
+    if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
+        key.last_used_at = now
+        session.add(key)
+        session.flush()
+    return key

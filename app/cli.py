@@ -1,0 +1,293 @@
+"""The `mvno` command line (DESIGN §13); also reachable as `flask --app wsgi …`.
+
+Conventions every command follows:
+
+* `--now ISO8601` where the clock is read, so operators and tests replay time;
+* `--json` where results are printed, money as integers in minor units;
+* one transaction per command, committed when it succeeds;
+* a refusal prints one line on stderr and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+import click
+from flask import current_app
+from flask.cli import AppGroup, FlaskGroup
+from sqlalchemy.exc import OperationalError
+
+from app.core.clock import parse_instant, utcnow
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.errors import DomainError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def database() -> Database:
+    return cast(Database, current_app.extensions["mvno.db"])
+
+
+def settings() -> Settings:
+    return cast(Settings, current_app.extensions["mvno.settings"])
+
+
+def fail(message: str) -> None:
+    """Print a one-line refusal on stderr and exit with status 1."""
+    click.echo(f"mvno: {' '.join(message.split())}", err=True)
+    sys.exit(1)
+
+
+def refusals(f: F) -> F:
+    """Turn domain refusals and an unreachable database into a message and exit 1."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except DomainError as exc:
+            fail(exc.message)
+        except OperationalError as exc:
+            fail(f"database error: {str(exc.orig or exc).splitlines()[0]}")
+
+    return cast(F, wrapper)
+
+
+def now_option(f: F) -> F:
+    """Add `--now ISO8601`; the command receives `now` as an aware UTC datetime."""
+
+    @click.option("--now", "now_text", metavar="ISO8601",
+                  help="Act as if it were this time (with offset). Default: the clock.")
+    @functools.wraps(f)
+    def wrapper(*args: Any, now_text: str | None, **kwargs: Any) -> Any:
+        try:
+            now = parse_instant(now_text) if now_text else utcnow()
+        except DomainError as exc:
+            fail(exc.message)
+        return f(*args, now=now, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
+
+
+def emit(data: dict[str, Any], *, as_json: bool, text: str) -> None:
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, default=_json_default))
+    else:
+        click.echo(text)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def read_password(prompt: str) -> str:
+    """A password from the terminal (asked twice) or the first line of stdin."""
+    stdin = click.get_text_stream("stdin")
+    if stdin.isatty():
+        return cast(str, click.prompt(prompt, hide_input=True, confirmation_prompt=True))
+    line = stdin.readline()
+    if not line:
+        fail("no password given on standard input")
+    return line.rstrip("\r\n")
+
+
+# -- db -------------------------------------------------------------------------------
+
+db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
+
+
+@db_cli.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@refusals
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the schema to REVISION."""
+    from app.core.migrate import current_revision, upgrade
+
+    db = database()
+    if db.is_sqlite:
+        settings().instance_path.mkdir(parents=True, exist_ok=True)
+    upgrade(db.engine, revision)
+    click.echo(f"database at revision {current_revision(db.engine)}")
+
+
+@db_cli.command("current")
+@refusals
+def db_current() -> None:
+    """Print the schema revision."""
+    from app.core.migrate import current_revision
+
+    click.echo(current_revision(database().engine) or "empty (run: mvno db upgrade)")
+
+
+@db_cli.command("check")
+@refusals
+def db_check() -> None:
+    """Exit 1 when the models and the migrated schema differ."""
+    from app.core.migrate import schema_differences
+
+    with database().engine.connect() as connection:
+        diffs = schema_differences(connection)
+    if diffs:
+        for diff in diffs:
+            click.echo(repr(diff), err=True)
+        fail(f"{len(diffs)} difference(s) between models and migrations")
+    click.echo("models and migrations agree")
+
+
+# -- staff ----------------------------------------------------------------------------
+
+staff_cli = AppGroup("staff", help="Console staff accounts.")
+
+
+@staff_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--role", required=True, help="admin, care, finance, wholesale or auditor")
+@click.option("--name", default="")
+@json_option
+@now_option
+@refusals
+def staff_create(email: str, role: str, name: str, as_json: bool, now: datetime) -> None:
+    """Create a staff user; the password comes from stdin or a prompt."""
+    from app.auth.services import check_role, create_staff
+    from app.core.audit import Actor
+
+    check_role(role)  # before asking for a password that would be refused anyway
+    password = read_password("Password")
+    with database().transaction() as session:
+        user = create_staff(
+            session, email=email, role=role, password=password, name=name,
+            actor=Actor.cli(), now=now,
+        )
+        data = {"id": user.id, "email": user.email, "role": user.role}
+    emit(data, as_json=as_json, text=f"created staff user {data['email']} ({data['role']})")
+
+
+@staff_cli.command("list")
+@json_option
+@refusals
+def staff_list(as_json: bool) -> None:
+    """List staff users."""
+    from app.auth.services import list_staff
+
+    with database().transaction(write=False) as session:
+        users = [
+            {"id": u.id, "email": u.email, "role": u.role, "active": u.is_active}
+            for u in list_staff(session)
+        ]
+    text = "\n".join(
+        f"{u['id']:>5}  {u['email']:<40} {u['role']:<10} {'active' if u['active'] else 'disabled'}"
+        for u in users
+    )
+    emit({"staff": users}, as_json=as_json, text=text or "no staff users")
+
+
+# -- API keys -------------------------------------------------------------------------
+
+api_key_cli = AppGroup("api-key", help="API keys for integrations.")
+
+
+@api_key_cli.command("create")
+@click.option("--name", required=True)
+@click.option("--role", required=True)
+@json_option
+@now_option
+@refusals
+def api_key_create(name: str, role: str, as_json: bool, now: datetime) -> None:
+    """Create an API key and print its token (shown only once)."""
+    from app.auth.services import create_api_key
+    from app.core.audit import Actor
+
+    with database().transaction() as session:
+        key, token = create_api_key(session, name=name, role=role, actor=Actor.cli(), now=now)
+        data = {"id": key.id, "prefix": key.prefix, "role": key.role, "token": token}
+    emit(data, as_json=as_json, text=token)
+
+
+@api_key_cli.command("revoke")
+@click.argument("key_id", type=int)
+@now_option
+@refusals
+def api_key_revoke(key_id: int, now: datetime) -> None:
+    """Revoke the API key KEY_ID."""
+    from app.auth.services import revoke_api_key
+    from app.core.audit import Actor
+
+    with database().transaction() as session:
+        key = revoke_api_key(session, key_id=key_id, actor=Actor.cli(), now=now)
+    click.echo(f"revoked API key {key.prefix}")
+
+
+# -- demo -----------------------------------------------------------------------------
+
+demo_cli = AppGroup("demo", help="Demo data for a local installation.")
+
+
+@demo_cli.command("load")
+@json_option
+@now_option
+@refusals
+def demo_load(as_json: bool, now: datetime) -> None:
+    """Load demo staff (one per role) and subscribers. Idempotent."""
+    from app.demo import load_demo
+
+    with database().transaction() as session:
+        report = load_demo(session, now=now)
+    text = "\n".join(f"{k}: {v}" for k, v in report.items())
+    emit(report, as_json=as_json, text=text)
+
+
+# -- scheduler ------------------------------------------------------------------------
+
+scheduler_cli = AppGroup("scheduler", help="Background jobs (run as its own process).")
+
+
+@scheduler_cli.command("run")
+@click.option("--once", is_flag=True, help="Run every job once now, then exit.")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Stand by until the leader lock is free (otherwise exit 1 at once).")
+@refusals
+def scheduler_run(once: bool, wait: bool) -> None:
+    """Run the job table of app/jobs.py while holding the leader lock."""
+    from app.jobs import run_scheduler
+
+    run_scheduler(database(), settings(), once=once, wait_for_lock=wait)
+
+
+COMMANDS = (db_cli, staff_cli, api_key_cli, demo_cli, scheduler_cli)
+
+
+def register(app: Any) -> None:
+    for command in COMMANDS:
+        app.cli.add_command(command)
+
+
+def _create_app() -> Any:
+    from app import create_app
+
+    try:
+        return create_app()
+    except DomainError as exc:
+        fail(exc.message)
+
+
+def main() -> None:
+    cli = FlaskGroup(
+        name="mvno",
+        create_app=_create_app,
+        add_default_commands=True,
+        set_debug_flag=False,
+        help="MVNO platform command line.",
+    )
+    cli.main(prog_name="mvno")

@@ -1,0 +1,93 @@
+"""Audit log: who did what to which object, written in the same transaction.
+
+`record_audit` adds a row to the caller's session, so the audit record
+commits or rolls back with the change it describes — there is never a
+change without its record, nor a record of a change that did not happen.
+Details must not hold secrets or unmasked personal data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index
+from sqlmodel import Field, Session, SQLModel, func, select
+
+from app.core.db import UTCDateTime
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a staff user, a subscriber, an API key, the CLI or the system."""
+
+    kind: str  # staff | subscriber | api_key | cli | system
+    id: int | None = None
+    label: str = ""
+
+    @classmethod
+    def system(cls, label: str = "system") -> Actor:
+        return cls(kind="system", label=label)
+
+    @classmethod
+    def cli(cls) -> Actor:
+        return cls(kind="cli", label="mvno")
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_target", "target_type", "target_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    actor_kind: str = Field(max_length=20)
+    actor_id: int | None = None
+    actor_label: str = Field(default="", max_length=200)
+    action: str = Field(max_length=80, index=True)
+    target_type: str = Field(default="", max_length=60)
+    target_id: str = Field(default="", max_length=80)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    ip: str | None = Field(default=None, max_length=64)
+
+
+def record_audit(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    now: datetime,
+    target_type: str = "",
+    target_id: object = "",
+    details: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> AuditEntry:
+    entry = AuditEntry(
+        at=now,
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+        actor_label=actor.label,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id) if target_id != "" else "",
+        details=details or {},
+        ip=ip,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def list_audit(
+    session: Session, *, page: int = 1, per_page: int = 50, action: str | None = None
+) -> tuple[list[AuditEntry], int]:
+    """Newest first, paged; returns (entries, total)."""
+    page = max(page, 1)
+    per_page = min(max(per_page, 1), 200)
+    query = select(AuditEntry)
+    count = select(func.count()).select_from(AuditEntry)
+    if action:
+        query = query.where(AuditEntry.action == action)
+        count = count.where(AuditEntry.action == action)
+    query = query.order_by(AuditEntry.id.desc()).offset((page - 1) * per_page).limit(per_page)  # type: ignore[union-attr]
+    return list(session.exec(query)), session.exec(count).one()

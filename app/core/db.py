@@ -1,0 +1,150 @@
+"""Database engine and the one-transaction-per-unit-of-work rule.
+
+* A request, a CLI command and a scheduler job each run in exactly one
+  transaction, opened by `Database.transaction()` (or the web layer's
+  request session, which uses the same machinery), committed at that
+  boundary and rolled back on any exception. Services only `flush()`.
+* SQLite: WAL journal, foreign keys on, a busy timeout, and pysqlite's own
+  transaction handling switched off so that we emit `BEGIN IMMEDIATE` for
+  write transactions — SQLAlchemy emits nothing for `FOR UPDATE` on
+  SQLite, so taking the write lock up front is what serialises
+  read-modify-write. Read-only units use a plain deferred `BEGIN`.
+* PostgreSQL: READ COMMITTED; row locks with `with_for_update()`.
+* Constraint names follow one convention so migrations are reproducible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Session, SQLModel
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SQLModel.metadata.naming_convention = NAMING_CONVENTION
+metadata: MetaData = SQLModel.metadata
+
+# Execution option read by the SQLite "begin" hook.
+_BEGIN_MODE = "mvno_sqlite_begin"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored as UTC on every backend.
+
+    SQLite has no time zone type; storing naive UTC and re-attaching UTC on
+    the way out keeps comparisons and ordering right on both databases.
+    Naive datetimes are refused: they are a bug in the caller.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        return dialect.type_descriptor(DateTime(timezone=dialect.name != "sqlite"))
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to SQLAlchemy's "begin" event below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get(_BEGIN_MODE, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        kwargs.setdefault("connect_args", {}).setdefault("check_same_thread", False)
+        kwargs.setdefault("connect_args", {}).setdefault("timeout", 30)
+        engine = create_engine(url, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    kwargs.setdefault("isolation_level", "READ COMMITTED")
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+class Database:
+    """Owns the engine and opens units of work.
+
+    Tests rebind it to one outer connection (`bind_connection`) so every
+    unit of work becomes a savepoint that the test rolls back.
+    """
+
+    def __init__(self, url: str, **engine_kwargs: Any):
+        self.url = url
+        self.engine = make_engine(url, **engine_kwargs)
+        self._connection: Connection | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def bind_connection(self, connection: Connection | None) -> None:
+        self._connection = connection
+
+    def session(self, *, write: bool = True) -> Session:
+        """A new session; the caller commits or rolls back (see `transaction`)."""
+        if self._connection is not None:
+            return Session(
+                bind=self._connection,
+                join_transaction_mode="create_savepoint",
+                expire_on_commit=False,
+            )
+        bind = self.engine.execution_options(
+            **{_BEGIN_MODE: "IMMEDIATE" if write else "DEFERRED"}
+        )
+        return Session(bind=bind, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Session]:
+        """One unit of work: commit when the block ends, roll back on any exception."""
+        session = self.session(write=write)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

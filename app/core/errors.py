@@ -1,0 +1,67 @@
+"""Domain errors: one type, one handler for HTML, JSON and the command line.
+
+A `DomainError` is a refusal the user can act on — bad input, a rule that
+forbids the action, something that does not exist. Each package subclasses
+it with a class-level `code` (stable, machine-readable) and `http_status`.
+The web layer renders it as a page or as `{"error": {"code", "message",
+"field"}}`; the CLI prints the message on one line of stderr and exits 1.
+Anything else that escapes is a bug and is logged, never shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+def N_(message: str) -> str:
+    """Mark a message for extraction into the catalogs; it is translated where shown.
+
+    Messages are templates with named placeholders (``%(limit)s``) whose
+    values travel in the error's `params`, so the web layer can translate
+    the template first and fill it in after.
+    """
+    return message
+
+
+class DomainError(Exception):
+    code: ClassVar[str] = "invalid"
+    http_status: ClassVar[int] = 400
+
+    def __init__(
+        self, message: str, *, field: str | None = None, code: str | None = None, **params: Any
+    ):
+        self.template = message
+        self.params = params
+        self.message = message % params if params else message
+        super().__init__(self.message)
+        self.field = field
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+
+    def to_dict(self) -> dict[str, dict[str, str | None]]:
+        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+
+
+class InvalidInput(DomainError):
+    code = "invalid_input"
+    http_status = 422
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    http_status = 409
+
+
+class Forbidden(DomainError):
+    code = "forbidden"
+    http_status = 403
+
+
+class ConfigError(DomainError):
+    code = "config"
+    http_status = 500

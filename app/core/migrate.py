@@ -1,0 +1,44 @@
+"""Alembic, driven from code: `mvno db upgrade` and the test suite use the same path."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, Engine
+
+from app.core.config import PROJECT_ROOT
+from app.core.db import metadata
+
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+
+
+def alembic_config(*, url: str | None = None, connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection=connection), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def schema_differences(connection: Connection) -> list[object]:
+    """What autogenerate would change: empty when models and migrations agree."""
+    import app.models  # noqa: F401  (registers every table)
+
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "render_as_batch": True}
+    )
+    return list(compare_metadata(context, metadata))

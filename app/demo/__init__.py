@@ -1,0 +1,74 @@
+"""Demo data for `make run`: staff for every role and a few subscribers.
+
+Idempotent: accounts are keyed by e-mail and left alone when they exist
+(their passwords are not reset). The sample files beside this module are the
+project's own copies of the documented formats (catalog.toml, sims.csv,
+subscribers.csv, cdr.csv, host_invoice.csv); each loader that lands loads
+its file here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from sqlmodel import Session
+
+from app.auth.permissions import ROLES
+from app.auth.services import (
+    create_staff,
+    find_staff_by_email,
+    register_subscriber,
+)
+from app.core.audit import Actor
+
+DEMO_DIR = Path(__file__).resolve().parent
+DEMO_DOMAIN = "demo.example.com"
+
+DEMO_SUBSCRIBERS: tuple[tuple[str, str, str], ...] = (
+    ("zhang.wei@example.com", "张伟", "zh_Hans"),
+    ("li.na@example.com", "Li Na", "en"),
+)
+
+
+def demo_staff_email(role: str) -> str:
+    return f"{role}@{DEMO_DOMAIN}"
+
+
+def demo_staff_password(role: str) -> str:
+    return f"demo-{role}-password"
+
+
+DEMO_SUBSCRIBER_PASSWORD = "demo-subscriber-password"
+
+
+def load_demo(session: Session, *, now: datetime) -> dict[str, int]:
+    from sqlmodel import select
+
+    from app.auth.models import SubscriberAccount
+
+    actor = Actor.system("demo")
+    created_staff = created_subscribers = 0
+    for role in ROLES:
+        if find_staff_by_email(session, demo_staff_email(role)) is None:
+            create_staff(
+                session, email=demo_staff_email(role), role=role,
+                password=demo_staff_password(role), name=f"Demo {role}", actor=actor, now=now,
+            )
+            created_staff += 1
+    for email, name, locale in DEMO_SUBSCRIBERS:
+        exists = session.exec(
+            select(SubscriberAccount).where(SubscriberAccount.email == email)
+        ).first()
+        if exists is None:
+            register_subscriber(
+                session, email=email, password=DEMO_SUBSCRIBER_PASSWORD, display_name=name,
+                locale=locale, now=now,
+            )
+            created_subscribers += 1
+    return {
+        "staff_created": created_staff,
+        "staff_total_demo": len(ROLES),
+        "subscribers_created": created_subscribers,
+        "subscribers_total_demo": len(DEMO_SUBSCRIBERS),
+    }

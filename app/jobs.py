@@ -1,0 +1,148 @@
+"""The scheduler's job table and the leader lock.
+
+`mvno scheduler run` is its own process, never inside gunicorn. Before it
+runs any job it takes a leader lock — a PostgreSQL advisory lock held on a
+dedicated connection, or an exclusive file lock next to the SQLite database
+— so two scheduler processes never run the same job at once; a second
+process stands by until the first one exits. Each job runs in its own
+transaction with `now` read once when it starts.
+
+Later capabilities add their jobs to `JOBS`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from filelock import FileLock, Timeout
+from sqlalchemy import Connection, text
+from sqlmodel import Session
+
+from app.auth.services import purge_login_attempts
+from app.core.clock import utcnow
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.errors import Conflict
+
+log = logging.getLogger(__name__)
+
+# pg_try_advisory_lock key: "mvno-scheduler" folded into a signed 64-bit integer.
+ADVISORY_LOCK_KEY = int.from_bytes(b"mvnosche", "big", signed=True)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    func: Callable[[Session, datetime], Any]
+    trigger: BaseTrigger
+    description: str
+
+
+def _purge_login_attempts(session: Session, now: datetime) -> int:
+    return purge_login_attempts(session, now=now, keep_days=30)
+
+
+JOBS: tuple[Job, ...] = (
+    Job(
+        id="purge_login_attempts",
+        func=_purge_login_attempts,
+        trigger=CronTrigger(hour=3, minute=17, timezone="UTC"),
+        description="Delete login attempts older than 30 days",
+    ),
+)
+
+
+class LeaderLockHeld(Conflict):
+    code = "scheduler_running"
+
+
+class LeaderLock:
+    """Exclusive right to run jobs: advisory lock on PostgreSQL, file lock on SQLite."""
+
+    def __init__(self, db: Database, settings: Settings):
+        self.db = db
+        self.settings = settings
+        self._connection: Connection | None = None
+        self._file_lock: FileLock | None = None
+
+    def try_acquire(self) -> bool:
+        if self.db.is_sqlite:
+            path = self.settings.scheduler_lock_path or self.settings.instance_path / "scheduler.lock"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(path), is_singleton=False)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                return False
+            self._file_lock = lock
+            return True
+        connection = self.db.engine.connect()
+        got = connection.execute(
+            text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
+        ).scalar()
+        connection.commit()
+        if got:
+            self._connection = connection
+            return True
+        connection.close()
+        return False
+
+    def release(self) -> None:
+        if self._file_lock is not None:
+            self._file_lock.release()
+            self._file_lock = None
+        if self._connection is not None:
+            self._connection.execute(
+                text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY}
+            )
+            self._connection.commit()
+            self._connection.close()
+            self._connection = None
+
+
+def run_job(db: Database, job: Job, *, now: datetime | None = None) -> Any:
+    """Run one job in its own transaction."""
+    started = now or utcnow()
+    with db.transaction() as session:
+        result = job.func(session, started)
+    log.info("job %s done: %s", job.id, result)
+    return result
+
+
+def run_scheduler(
+    db: Database,
+    settings: Settings,
+    *,
+    once: bool = False,
+    wait_for_lock: bool = True,
+    poll_seconds: float = 5.0,
+) -> None:
+    lock = LeaderLock(db, settings)
+    while not lock.try_acquire():
+        if not wait_for_lock:
+            raise LeaderLockHeld("Another scheduler process holds the leader lock.")
+        log.info("another scheduler is the leader; standing by")
+        time.sleep(poll_seconds)
+    try:
+        if once:
+            for job in JOBS:
+                run_job(db, job)
+            return
+        scheduler = BlockingScheduler(timezone="UTC")
+        for job in JOBS:
+            scheduler.add_job(
+                run_job, trigger=job.trigger, args=(db, job), id=job.id, name=job.description,
+                max_instances=1, coalesce=True, misfire_grace_time=3600,
+            )
+        log.info("scheduler leader; %d job(s)", len(JOBS))
+        scheduler.start()
+    finally:
+        lock.release()

@@ -1,0 +1,263 @@
+"""The web layer: wires extensions, the request transaction, errors and blueprints."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apiflask import APIFlask
+from apiflask.exceptions import HTTPError
+from babel.dates import format_datetime as babel_format_datetime
+from flask import Response, g, jsonify, render_template, request
+from flask_babel import Babel, get_locale
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from app.auth import passwords
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.errors import DomainError
+from app.core.money import format_money
+from app.web import context
+
+log = logging.getLogger(__name__)
+
+LOCALES = ("zh_Hans", "en")
+DEFAULT_LOCALE = "zh_Hans"
+LANG_COOKIE = "mvno_lang"
+
+csrf = CSRFProtect()
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def select_locale() -> str:
+    chosen = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
+    return chosen if chosen in LOCALES else DEFAULT_LOCALE
+
+
+def init_web(app: APIFlask, settings: Settings) -> None:
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME="mvno_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
+        REMEMBER_COOKIE_SECURE=settings.cookie_secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
+        MAX_CONTENT_LENGTH=32 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=8 * 3600,
+        BABEL_DEFAULT_LOCALE=DEFAULT_LOCALE,
+        BABEL_DEFAULT_TIMEZONE=settings.timezone,
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).resolve().parents[1] / "translations"),
+        JSON_SORT_KEYS=False,
+        # The API's error bodies are ours (DESIGN §14), and so is their schema.
+        HTTP_ERROR_SCHEMA=ERROR_SCHEMA,
+        VALIDATION_ERROR_SCHEMA=ERROR_SCHEMA,
+        VALIDATION_ERROR_STATUS_CODE=422,
+        AUTO_404_RESPONSE=True,
+        INFO={"description": "JSON API of the MVNO platform. Authenticate with "
+              "`Authorization: Bearer <API key>`; keys are created by admins in the console."},
+    )
+    app.extensions["mvno.settings"] = settings
+    app.extensions["mvno.db"] = Database(settings.database_url)
+    passwords.configure(settings.password_hash_profile)
+
+    Babel(app, locale_selector=select_locale, timezone_selector=lambda: settings.timezone)
+    csrf.init_app(app)
+
+    from app.web.auth import init_login
+
+    init_login(app)
+    _register_transaction_hooks(app)
+    _register_error_handlers(app)
+    _register_template_helpers(app, settings)
+    _register_security_headers(app, settings)
+
+    from app.web.api import bp as api_bp
+    from app.web.console import bp as console_bp
+    from app.web.store import bp as store_bp
+
+    app.register_blueprint(store_bp)
+    app.register_blueprint(console_bp, url_prefix="/console")
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    csrf.exempt(api_bp)
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "field": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+
+
+def _register_transaction_hooks(app: APIFlask) -> None:
+    @app.after_request
+    def commit_request(response: Response) -> Response:
+        session = g.get("db_session")
+        if session is not None and not g.get("db_rolled_back"):
+            session.commit()
+        return response
+
+    @app.teardown_request
+    def close_request(exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            if exc is not None:
+                session.rollback()
+            session.close()
+
+
+def localized(exc: DomainError) -> str:
+    """A domain message in the viewer's language (the template is translated, then filled)."""
+    return _(exc.template, **exc.params)
+
+
+def _rollback() -> None:
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+        g.db_rolled_back = True
+
+
+def json_error(code: str, message: str, status: int, field: str | None = None) -> Response:
+    response = jsonify({"error": {"code": code, "message": message, "field": field}})
+    response.status_code = status
+    return response
+
+
+def _error_page(status: int, title: str, message: str) -> tuple[str, int]:
+    return render_template("error.html", status=status, title=title, message=message), status
+
+
+def _register_error_handlers(app: APIFlask) -> None:
+    # Registered first: APIFlask's error_processor also installs a catch-all
+    # HTTPException handler, which the page/JSON handler below replaces.
+    @app.error_processor
+    def api_error(error: HTTPError) -> Any:
+        # Input validation (422) and abort() inside API views.
+        _rollback()
+        field, message = None, error.message
+        if isinstance(error.detail, dict):
+            for location in error.detail.values():
+                if isinstance(location, dict) and location:
+                    field, messages = next(iter(location.items()))
+                    first = messages[0] if isinstance(messages, list) and messages else messages
+                    message = f"{field}: {first}"
+                    break
+        code = "invalid_input" if error.status_code == 422 else f"http_{error.status_code}"
+        return (
+            {"error": {"code": code, "message": message, "field": field}},
+            error.status_code,
+            error.headers,
+        )
+
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError) -> Any:
+        _rollback()
+        message = localized(exc)
+        if wants_json():
+            return json_error(exc.code, message, exc.http_status, exc.field)
+        return _error_page(exc.http_status, _("Request refused"), message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        _rollback()
+        status = exc.code or 500
+        code = (exc.name or "error").lower().replace(" ", "_")
+        message = _http_message(status, exc)
+        if wants_json():
+            response = json_error(code, message, status)
+            # Keep Allow (405), Retry-After (429) and the like; drop the HTML type.
+            for name, value in exc.get_headers():
+                if name.lower() != "content-type":
+                    response.headers[name] = value
+            return response
+        return _error_page(status, _("Error"), message)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception) -> Any:
+        _rollback()
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        message = _("Something went wrong on our side. It has been logged; please try again.")
+        if wants_json():
+            return json_error("internal_error", message, 500)
+        return _error_page(500, _("Server error"), message)
+
+
+
+def _http_message(status: int, exc: HTTPException) -> str:
+    messages = {
+        400: _("The request could not be understood."),
+        401: _("Please sign in."),
+        403: _("You do not have permission to do this."),
+        404: _("There is nothing at this address."),
+        405: _("This address does not accept that method."),
+        413: _("The upload is too large."),
+        429: _("Too many requests. Please wait and try again."),
+    }
+    description = getattr(exc, "description", "") or ""
+    if "CSRF" in description:
+        return _("The form expired or was sent from elsewhere. Reload the page and try again.")
+    return messages.get(status, exc.name or _("Error"))
+
+
+def _register_template_helpers(app: APIFlask, settings: Settings) -> None:
+    zone = ZoneInfo(settings.timezone)
+
+    @app.context_processor
+    def inject() -> dict[str, Any]:
+        return {
+            "settings": settings,
+            "current_locale": str(get_locale() or DEFAULT_LOCALE),
+            "locales": LOCALES,
+        }
+
+    @app.template_filter("money")
+    def money_filter(amount_minor: int, currency: str | None = None) -> str:
+        return format_money(amount_minor, currency or settings.currency, str(get_locale()))
+
+    @app.template_filter("datetime")
+    def datetime_filter(value: datetime | None, fmt: str = "medium") -> str:
+        if value is None:
+            return "—"
+        return babel_format_datetime(value, fmt, tzinfo=zone, locale=str(get_locale()))
+
+
+def _register_security_headers(app: APIFlask, settings: Settings) -> None:
+    csp = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'"
+    )
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", csp)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if settings.cookie_secure:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if request.path.startswith(("/console", "/account", "/api/")):
+            headers.setdefault("Cache-Control", "no-store")
+        return response

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from apiflask import Schema
+from apiflask.fields import Boolean, DateTime, Dict, Email, Integer, List, Nested, String
+from apiflask.validators import Length, OneOf, Range
+
+from app.auth.permissions import ROLES
+
+
+class StaffOut(Schema):
+    id = Integer(required=True)
+    email = String(required=True)
+    name = String(required=True)
+    role = String(required=True)
+    is_active = Boolean(required=True)
+    created_at = DateTime(required=True)
+    last_login_at = DateTime(allow_none=True)
+
+
+class StaffList(Schema):
+    items = List(Nested(StaffOut), required=True)
+
+
+class StaffIn(Schema):
+    email = Email(required=True, validate=Length(max=254))
+    role = String(required=True, validate=OneOf(ROLES))
+    password = String(required=True, validate=Length(min=1, max=256), load_only=True)
+    name = String(load_default="", validate=Length(max=200))
+
+
+class StaffActiveIn(Schema):
+    active = Boolean(required=True)
+
+
+class ApiKeyOut(Schema):
+    id = Integer(required=True)
+    name = String(required=True)
+    prefix = String(required=True)
+    role = String(required=True)
+    created_at = DateTime(required=True)
+    revoked_at = DateTime(allow_none=True)
+    last_used_at = DateTime(allow_none=True)
+
+
+class ApiKeyCreated(ApiKeyOut):
+    token = String(
+        required=True, metadata={"description": "The key itself. Shown only in this response."}
+    )
+
+
+class ApiKeyList(Schema):
+    items = List(Nested(ApiKeyOut), required=True)
+
+
+class ApiKeyIn(Schema):
+    name = String(required=True, validate=Length(min=1, max=100))
+    role = String(required=True, validate=OneOf(ROLES))
+
+
+class AuditOut(Schema):
+    id = Integer(required=True)
+    at = DateTime(required=True)
+    actor_kind = String(required=True)
+    actor_id = Integer(allow_none=True)
+    actor_label = String(required=True)
+    action = String(required=True)
+    target_type = String(required=True)
+    target_id = String(required=True)
+    details = Dict(required=True)
+
+
+class AuditPage(Schema):
+    items = List(Nested(AuditOut), required=True)
+    total = Integer(required=True)
+    page = Integer(required=True)
+    per_page = Integer(required=True)
+
+
+class AuditQuery(Schema):
+    page = Integer(load_default=1, validate=Range(min=1, max=1_000_000))
+    per_page = Integer(load_default=50, validate=Range(min=1, max=200))
+    action = String(load_default=None, validate=Length(max=80))
+
+
+class MeOut(Schema):
+    id = Integer(required=True)
+    name = String(required=True)
+    prefix = String(required=True)
+    role = String(required=True)
+    permissions = List(String(), required=True)
+
+
+class DashboardOut(Schema):
+    staff_by_role = Dict(keys=String(), values=Integer(), required=True)
+    subscribers = Integer(required=True)
+    active_api_keys = Integer(required=True)
+    audit_entries = Integer(required=True)

@@ -1,0 +1,132 @@
+"""JSON API v1: the console's actions for integrations (DESIGN §14)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g
+
+from app.auth import services as auth
+from app.auth.permissions import PERMISSIONS
+from app.core.audit import list_audit
+from app.core.clock import utcnow
+from app.web.api import bp
+from app.web.api.schemas import (
+    ApiKeyCreated,
+    ApiKeyIn,
+    ApiKeyList,
+    ApiKeyOut,
+    AuditPage,
+    AuditQuery,
+    DashboardOut,
+    MeOut,
+    StaffActiveIn,
+    StaffIn,
+    StaffList,
+    StaffOut,
+)
+from app.web.api.security import requires
+from app.web.context import current_actor, db_session
+
+
+@bp.get("/me")
+@requires("dashboard.view")
+@bp.output(MeOut)
+def me() -> Any:
+    """The API key making the call and what its role may do."""
+    key = g.api_key
+    return {
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "role": key.role,
+        "permissions": sorted(p for p, roles in PERMISSIONS.items() if key.role in roles),
+    }
+
+
+@bp.get("/dashboard")
+@requires("dashboard.view")
+@bp.output(DashboardOut)
+def dashboard() -> Any:
+    """The counts the console dashboard shows."""
+    session = db_session()
+    _entries, audit_total = list_audit(session, per_page=1)
+    return {
+        "staff_by_role": auth.count_staff_by_role(session),
+        "subscribers": auth.count_subscribers(session),
+        "active_api_keys": sum(1 for k in auth.list_api_keys(session) if k.is_active),
+        "audit_entries": audit_total,
+    }
+
+
+@bp.get("/staff")
+@requires("staff.view")
+@bp.output(StaffList)
+def staff_list() -> Any:
+    """All staff users."""
+    return {"items": auth.list_staff(db_session())}
+
+
+@bp.post("/staff")
+@requires("staff.manage")
+@bp.input(StaffIn, arg_name="data")
+@bp.output(StaffOut, status_code=201)
+@bp.doc(responses={409: "E-mail already used"})
+def staff_create(data: dict[str, Any]) -> Any:
+    """Create a staff user (the password must have at least 10 characters)."""
+    return auth.create_staff(
+        db_session(), email=data["email"], role=data["role"], password=data["password"],
+        name=data.get("name", ""), actor=current_actor(), now=utcnow(),
+    )
+
+
+@bp.post("/staff/<int:staff_id>/active")
+@requires("staff.manage")
+@bp.input(StaffActiveIn, arg_name="data")
+@bp.output(StaffOut)
+def staff_set_active(staff_id: int, data: dict[str, Any]) -> Any:
+    """Enable or disable a staff login."""
+    return auth.set_staff_active(
+        db_session(), staff_id=staff_id, active=data["active"], actor=current_actor(),
+        now=utcnow(),
+    )
+
+
+@bp.get("/api-keys")
+@requires("api_keys.manage")
+@bp.output(ApiKeyList)
+def api_key_list() -> Any:
+    """All API keys, newest first (never their tokens)."""
+    return {"items": auth.list_api_keys(db_session())}
+
+
+@bp.post("/api-keys")
+@requires("api_keys.manage")
+@bp.input(ApiKeyIn, arg_name="data")
+@bp.output(ApiKeyCreated, status_code=201)
+def api_key_create(data: dict[str, Any]) -> Any:
+    """Create an API key; the token is in this response only."""
+    key, token = auth.create_api_key(
+        db_session(), name=data["name"], role=data["role"], actor=current_actor(), now=utcnow()
+    )
+    return {**key.model_dump(), "token": token}
+
+
+@bp.post("/api-keys/<int:key_id>/revoke")
+@requires("api_keys.manage")
+@bp.output(ApiKeyOut)
+def api_key_revoke(key_id: int) -> Any:
+    """Revoke an API key (idempotent)."""
+    return auth.revoke_api_key(db_session(), key_id=key_id, actor=current_actor(), now=utcnow())
+
+
+@bp.get("/audit")
+@requires("audit.view")
+@bp.input(AuditQuery, location="query", arg_name="query")
+@bp.output(AuditPage)
+def audit(query: dict[str, Any]) -> Any:
+    """The audit log, newest first."""
+    entries, total = list_audit(
+        db_session(), page=query["page"], per_page=query["per_page"], action=query["action"]
+    )
+    return {"items": entries, "total": total, "page": query["page"], "per_page": query["per_page"]}

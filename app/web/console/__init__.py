@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("console", __name__, template_folder="../../templates/console")
+
+from app.web.console import views  # noqa: E402,F401

@@ -1,0 +1,54 @@
+"""Per-request access to settings, the database session and the acting user.
+
+The request's session is opened on first use and committed by the
+`after_request` hook in `app.web` — the only place a web request commits.
+On SQLite, a request that may write (anything but GET/HEAD/OPTIONS, and
+every API call, which may touch its key) opens with BEGIN IMMEDIATE.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from flask import current_app, g, request
+from sqlmodel import Session
+
+from app.core.audit import Actor
+from app.core.config import Settings
+from app.core.db import Database
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def settings() -> Settings:
+    return cast(Settings, current_app.extensions["mvno.settings"])
+
+
+def database() -> Database:
+    return cast(Database, current_app.extensions["mvno.db"])
+
+
+def db_session() -> Session:
+    session = g.get("db_session")
+    if session is None:
+        write = request.method not in SAFE_METHODS or request.blueprint == "api"
+        session = database().session(write=write)
+        g.db_session = session
+    return cast(Session, session)
+
+
+def client_ip() -> str:
+    # Behind a proxy, configure ProxyFix in wsgi.py; we trust only what WSGI says.
+    return (request.remote_addr or "")[:64]
+
+
+def current_actor() -> Actor:
+    """The acting staff user or API key for audit records."""
+    from flask_login import current_user
+
+    api_key = g.get("api_key")
+    if api_key is not None:
+        return Actor("api_key", api_key.id, f"{api_key.name} ({api_key.prefix})")
+    if current_user.is_authenticated:
+        return Actor(current_user.kind, current_user.id, current_user.email)
+    return Actor.system("anonymous")

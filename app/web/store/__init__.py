@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("store", __name__, template_folder="../../templates/store")
+
+from app.web.store import views  # noqa: E402,F401

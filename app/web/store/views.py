@@ -1,0 +1,98 @@
+"""Storefront and self-care for subscribers (zh_Hans first, en too)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app.auth import services as auth
+from app.auth.errors import InvalidCredentials, LoginLocked
+from app.core.clock import utcnow
+from app.core.errors import DomainError
+from app.web import LANG_COOKIE, LOCALES
+from app.web.auth import SignedIn, login_policy, safe_next, sign_in, sign_out, subscriber_required
+from app.web.context import client_ip, db_session
+from app.web.forms import LoginForm, RegisterForm, attach_error
+from app.web.store import bp
+
+
+@bp.route("/")
+def index() -> Any:
+    # The plan catalog arrives with the supply-side capability; until then the
+    # store says honestly that nothing is on sale.
+    return render_template("store/index.html", plans=[])
+
+
+@bp.route("/language/<code>")
+def language(code: str) -> Any:
+    target = safe_next(request.args.get("next"), url_for("store.index"))
+    response = make_response(redirect(target))
+    if code in LOCALES:
+        response.set_cookie(
+            LANG_COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True
+        )
+    return response
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    if current_user.is_authenticated and current_user.kind == "subscriber":
+        return redirect(url_for("store.account"))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            account = auth.authenticate_subscriber(
+                db_session(), email=form.email.data or "", password=form.password.data or "",
+                ip=client_ip(), policy=login_policy(), now=utcnow(),
+            )
+        except LoginLocked as exc:
+            form.form_errors.append(_("Too many failed logins. Try again later."))
+            status = exc.http_status
+        except InvalidCredentials as exc:
+            form.form_errors.append(_("Wrong e-mail or password."))
+            status = exc.http_status
+        else:
+            sign_in(SignedIn.from_subscriber(account))
+            return redirect(safe_next(request.args.get("next"), url_for("store.account")))
+    elif request.method == "POST":
+        status = 422
+    return render_template("store/login.html", form=form), status
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register() -> Any:
+    form = RegisterForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            account = auth.register_subscriber(
+                db_session(), email=form.email.data or "", password=form.password.data or "",
+                display_name=form.display_name.data or "", locale=request.cookies.get(
+                    LANG_COOKIE, "zh_Hans"), now=utcnow(),
+            )
+        except DomainError as exc:
+            attach_error(form, exc)
+            status = exc.http_status
+        else:
+            sign_in(SignedIn.from_subscriber(account))
+            flash(_("Welcome! Your account is ready."), "success")
+            return redirect(url_for("store.account"))
+    elif request.method == "POST":
+        status = 422
+    return render_template("store/register.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Any:
+    sign_out()
+    return redirect(url_for("store.index"))
+
+
+@bp.route("/account")
+@subscriber_required
+def account() -> Any:
+    return render_template("store/account.html")

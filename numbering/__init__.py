@@ -1,0 +1,1 @@
+"""Number blocks, phone numbers and SIMs/eSIMs bought from host carriers (DESIGN §6)."""

@@ -1,0 +1,1 @@
+"""What is sold: retail plans, add-ons and their margin (DESIGN §8)."""

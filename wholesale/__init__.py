@@ -1,0 +1,1 @@
+"""What is bought: host carriers, rate cards, usage import, settlement (DESIGN §7)."""
