@@ -62,8 +62,12 @@ def refusals(f: F) -> F:
 def now_option(f: F) -> F:
     """Add `--now ISO8601`; the command receives `now` as an aware UTC datetime."""
 
-    @click.option("--now", "now_text", metavar="ISO8601",
-                  help="Act as if it were this time (with offset). Default: the clock.")
+    @click.option(
+        "--now",
+        "now_text",
+        metavar="ISO8601",
+        help="Act as if it were this time (with offset). Default: the clock.",
+    )
     @functools.wraps(f)
     def wrapper(*args: Any, now_text: str | None, **kwargs: Any) -> Any:
         try:
@@ -94,9 +98,10 @@ def _json_default(value: Any) -> Any:
 
 def read_password(prompt: str) -> str:
     """A password from the terminal (asked twice) or the first line of stdin."""
-    stdin = click.get_text_stream("stdin")
+    stdin = sys.stdin
     if stdin.isatty():
-        return cast(str, click.prompt(prompt, hide_input=True, confirmation_prompt=True))
+        answer: str = click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+        return answer
     line = stdin.readline()
     if not line:
         fail("no password given on standard input")
@@ -146,6 +151,25 @@ def db_check() -> None:
     click.echo("models and migrations agree")
 
 
+@db_cli.command("revision")
+@click.option("-m", "--message", required=True)
+@refusals
+def db_revision(message: str) -> None:
+    """Autogenerate a migration from the models (run `db upgrade` first)."""
+    from alembic import command
+
+    from app.core.migrate import MIGRATIONS_DIR, alembic_config
+
+    count = len(list((MIGRATIONS_DIR / "versions").glob("[0-9]*.py")))
+    with database().engine.begin() as connection:
+        command.revision(
+            alembic_config(connection=connection),
+            message=message,
+            autogenerate=True,
+            rev_id=f"{count + 1:04d}",
+        )
+
+
 # -- staff ----------------------------------------------------------------------------
 
 staff_cli = AppGroup("staff", help="Console staff accounts.")
@@ -167,8 +191,13 @@ def staff_create(email: str, role: str, name: str, as_json: bool, now: datetime)
     password = read_password("Password")
     with database().transaction() as session:
         user = create_staff(
-            session, email=email, role=role, password=password, name=name,
-            actor=Actor.cli(), now=now,
+            session,
+            email=email,
+            role=role,
+            password=password,
+            name=name,
+            actor=Actor.cli(),
+            now=now,
         )
         data = {"id": user.id, "email": user.email, "role": user.role}
     emit(data, as_json=as_json, text=f"created staff user {data['email']} ({data['role']})")
@@ -255,8 +284,12 @@ scheduler_cli = AppGroup("scheduler", help="Background jobs (run as its own proc
 
 @scheduler_cli.command("run")
 @click.option("--once", is_flag=True, help="Run every job once now, then exit.")
-@click.option("--wait/--no-wait", default=True, show_default=True,
-              help="Stand by until the leader lock is free (otherwise exit 1 at once).")
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Stand by until the leader lock is free (otherwise exit 1 at once).",
+)
 @refusals
 def scheduler_run(once: bool, wait: bool) -> None:
     """Run the job table of app/jobs.py while holding the leader lock."""

@@ -75,7 +75,9 @@ class LeaderLock:
 
     def try_acquire(self) -> bool:
         if self.db.is_sqlite:
-            path = self.settings.scheduler_lock_path or self.settings.instance_path / "scheduler.lock"
+            path = (
+                self.settings.scheduler_lock_path or self.settings.instance_path / "scheduler.lock"
+            )
             path.parent.mkdir(parents=True, exist_ok=True)
             lock = FileLock(str(path), is_singleton=False)
             try:
@@ -139,8 +141,14 @@ def run_scheduler(
         scheduler = BlockingScheduler(timezone="UTC")
         for job in JOBS:
             scheduler.add_job(
-                run_job, trigger=job.trigger, args=(db, job), id=job.id, name=job.description,
-                max_instances=1, coalesce=True, misfire_grace_time=3600,
+                run_job,
+                trigger=job.trigger,
+                args=(db, job),
+                id=job.id,
+                name=job.description,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=3600,
             )
         log.info("scheduler leader; %d job(s)", len(JOBS))
         scheduler.start()

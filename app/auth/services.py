@@ -19,6 +19,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete
@@ -73,7 +74,9 @@ def check_role(role: str) -> None:
     if role not in ROLES:
         raise UnknownRole(
             N_("Unknown role %(role)r; choose one of %(roles)s."),
-            field="role", role=role, roles=", ".join(ROLES),
+            field="role",
+            role=role,
+            roles=", ".join(ROLES),
         )
 
 
@@ -255,9 +258,13 @@ def _authenticate(
         minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
         raise LoginLocked(
             N_("Too many failed logins. Try again in %(minutes)s minutes."),
-            field="email", minutes=minutes,
+            field="email",
+            minutes=minutes,
         )
-    account = session.exec(select(model).where(model.email == email)).first()
+    account = cast(
+        StaffUser | SubscriberAccount | None,
+        session.exec(select(model).where(model.email == email)).first(),
+    )
     ok = passwords.verify_password(account.password_hash if account else None, password or "")
     ok = ok and account is not None and account.is_active
     session.add(LoginAttempt(scope=scope, email=email, ip=ip[:64], success=ok, at=now))
@@ -281,13 +288,24 @@ def authenticate_staff(
     :raises InvalidCredentials: wrong e-mail or password, or a disabled account.
     """
     user = _authenticate(
-        session, scope="staff", model=StaffUser, email=email, password=password,
-        ip=ip, policy=policy, now=now,
+        session,
+        scope="staff",
+        model=StaffUser,
+        email=email,
+        password=password,
+        ip=ip,
+        policy=policy,
+        now=now,
     )
     assert isinstance(user, StaffUser)
     record_audit(
-        session, actor=Actor("staff", user.id, user.email), action="staff.login", now=now,
-        target_type="staff_user", target_id=user.id, ip=ip,
+        session,
+        actor=Actor("staff", user.id, user.email),
+        action="staff.login",
+        now=now,
+        target_type="staff_user",
+        target_id=user.id,
+        ip=ip,
     )
     return user
 
@@ -297,8 +315,14 @@ def authenticate_subscriber(
 ) -> SubscriberAccount:
     """Check a subscriber login; same rules as `authenticate_staff`."""
     account = _authenticate(
-        session, scope="subscriber", model=SubscriberAccount, email=email, password=password,
-        ip=ip, policy=policy, now=now,
+        session,
+        scope="subscriber",
+        model=SubscriberAccount,
+        email=email,
+        password=password,
+        ip=ip,
+        policy=policy,
+        now=now,
     )
     assert isinstance(account, SubscriberAccount)
     return account
@@ -338,12 +362,14 @@ def register_subscriber(
             session.add(account)
             session.flush()
     except IntegrityError:
-        raise EmailTaken(
-            N_("An account with this e-mail already exists."), field="email"
-        ) from None
+        raise EmailTaken(N_("An account with this e-mail already exists."), field="email") from None
     record_audit(
-        session, actor=Actor("subscriber", account.id, email), action="subscriber.register",
-        now=now, target_type="subscriber_account", target_id=account.id,
+        session,
+        actor=Actor("subscriber", account.id, email),
+        action="subscriber.register",
+        now=now,
+        target_type="subscriber_account",
+        target_id=account.id,
     )
     return account
 
@@ -384,8 +410,13 @@ def create_api_key(
     session.add(key)
     session.flush()
     record_audit(
-        session, actor=actor, action="api_key.create", now=now, target_type="api_key",
-        target_id=key.id, details={"name": name, "role": role, "prefix": prefix},
+        session,
+        actor=actor,
+        action="api_key.create",
+        now=now,
+        target_type="api_key",
+        target_id=key.id,
+        details={"name": name, "role": role, "prefix": prefix},
     )
     return key, token
 
@@ -403,8 +434,13 @@ def revoke_api_key(session: Session, *, key_id: int, actor: Actor, now: datetime
         key.revoked_at = now
         session.add(key)
         record_audit(
-            session, actor=actor, action="api_key.revoke", now=now, target_type="api_key",
-            target_id=key.id, details={"prefix": key.prefix},
+            session,
+            actor=actor,
+            action="api_key.revoke",
+            now=now,
+            target_type="api_key",
+            target_id=key.id,
+            details={"prefix": key.prefix},
         )
         session.flush()
     return key

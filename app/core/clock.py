@@ -26,10 +26,15 @@ def parse_instant(text: str, *, field: str = "now") -> datetime:
     except ValueError:
         raise InvalidInput(
             N_("%(name)s: %(text)r is not an ISO 8601 time such as 2026-10-01T00:00:00+08:00"),
-            field=field, name=field, text=text,
+            field=field,
+            name=field,
+            text=text,
         ) from None
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(
-            N_("%(name)s: %(text)r has no UTC offset (add +08:00 or Z)"), field=field, name=field, text=text
+            N_("%(name)s: %(text)r has no UTC offset (add +08:00 or Z)"),
+            field=field,
+            name=field,
+            text=text,
         )
     return value.astimezone(UTC)

@@ -22,35 +22,61 @@ DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
 
 # (name, default, description) — the README table is generated from this list.
 VARIABLES: tuple[tuple[str, str, str], ...] = (
-    ("DATABASE_URL", "sqlite:///instance/mvno.db",
-     "SQLAlchemy URL; `postgresql+psycopg://user@host/db` in production"),
-    ("SECRET_KEY", "(random per process, dev only)",
-     "Signs sessions and CSRF tokens; required when `MVNO_ENV=production`"),
+    (
+        "DATABASE_URL",
+        "sqlite:///instance/mvno.db",
+        "SQLAlchemy URL; `postgresql+psycopg://user@host/db` in production",
+    ),
+    (
+        "SECRET_KEY",
+        "(random per process, dev only)",
+        "Signs sessions and CSRF tokens; required when `MVNO_ENV=production`",
+    ),
     ("PII_KEY", "(unset)", "Fernet key that encrypts real-name data at rest"),
     ("MVNO_ENV", "development", "`production` refuses to start without `SECRET_KEY`"),
     ("INSTANCE_PATH", "instance", "Folder for the SQLite database, locks and outbox files"),
     ("CURRENCY", "CNY", "ISO 4217 currency of customer money"),
     ("COUNTRY", "CN", "ISO 3166 country for phone numbers and IDs"),
     ("PREPAY_CAP_MONTHS", "24", "Months of fees a subscriber may prepay"),
-    ("PREPAY_REFERENCE_MONTHLY", "50.00", "Monthly fee used for the cap when a customer has no line"),
+    (
+        "PREPAY_REFERENCE_MONTHLY",
+        "50.00",
+        "Monthly fee used for the cap when a customer has no line",
+    ),
     ("NUMBER_QUARANTINE_DAYS", "90", "Days a released number rests before reuse"),
     ("SERVICE_HOTLINE", "10100-0000", "Customer service hotline shown in the store footer"),
     ("SUPERVISION_PHONE", "12300", "Regulator's supervision phone shown in the store footer"),
     ("BRAND_NAME", "Demo Mobile", "Brand shown in the store and console"),
     ("TIMEZONE", "Asia/Shanghai", "Time zone times are shown in (stored in UTC)"),
-    ("COOKIE_SECURE", "1", "Send session cookies only over HTTPS (`make run` sets 0 for local HTTP)"),
+    (
+        "COOKIE_SECURE",
+        "1",
+        "Send session cookies only over HTTPS (`make run` sets 0 for local HTTP)",
+    ),
     ("LOGIN_MAX_FAILURES", "5", "Failed logins for one e-mail before it is locked"),
     ("LOGIN_LOCKOUT_MINUTES", "15", "How long a lockout lasts and the window failures count in"),
-    ("LOGIN_MAX_FAILURES_PER_IP", "20", "Failed logins from one address within the window before refusal"),
+    (
+        "LOGIN_MAX_FAILURES_PER_IP",
+        "20",
+        "Failed logins from one address within the window before refusal",
+    ),
     ("STRIPE_SECRET_KEY", "(unset)", "Enables Stripe Checkout when set with the webhook secret"),
     ("STRIPE_WEBHOOK_SECRET", "(unset)", "Verifies Stripe webhook signatures"),
-    ("STRIPE_API_BASE", "(Stripe's)", "Overrides the Stripe API address (tests use a local server)"),
+    (
+        "STRIPE_API_BASE",
+        "(Stripe's)",
+        "Overrides the Stripe API address (tests use a local server)",
+    ),
     ("SMTP_HOST", "(unset)", "Mail server for notifications; unset keeps mail in the outbox"),
     ("SMTP_PORT", "587", "Mail server port"),
     ("SMTP_USER", "(unset)", "Mail server login"),
     ("SMTP_PASSWORD", "(unset)", "Mail server password"),
     ("SMTP_FROM", "noreply@localhost", "Sender address of notifications"),
-    ("SCHEDULER_LOCK_PATH", "instance/scheduler.lock", "Leader lock file for the scheduler on SQLite"),
+    (
+        "SCHEDULER_LOCK_PATH",
+        "instance/scheduler.lock",
+        "Leader lock file for the scheduler on SQLite",
+    ),
     ("PASSWORD_HASH_PROFILE", "default", "`cheap` lowers argon2 cost; for the test suite only"),
 )
 
@@ -112,7 +138,7 @@ class Settings:
     stripe_api_base: str | None = None
     smtp: dict[str, str] = field(default_factory=dict)
     scheduler_lock_path: Path | None = None
-    password_hash_profile: str = "default"
+    password_hash_profile: str = "default"  # noqa: S105 (a profile name, not a secret)
 
     @property
     def is_sqlite(self) -> bool:

@@ -128,9 +128,7 @@ class Database:
                 join_transaction_mode="create_savepoint",
                 expire_on_commit=False,
             )
-        bind = self.engine.execution_options(
-            **{_BEGIN_MODE: "IMMEDIATE" if write else "DEFERRED"}
-        )
+        bind = self.engine.execution_options(**{_BEGIN_MODE: "IMMEDIATE" if write else "DEFERRED"})
         return Session(bind=bind, expire_on_commit=False)
 
     @contextmanager

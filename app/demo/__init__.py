@@ -39,7 +39,7 @@ def demo_staff_password(role: str) -> str:
     return f"demo-{role}-password"
 
 
-DEMO_SUBSCRIBER_PASSWORD = "demo-subscriber-password"
+DEMO_SUBSCRIBER_PASSWORD = "demo-subscriber-password"  # noqa: S105 (documented demo login)
 
 
 def load_demo(session: Session, *, now: datetime) -> dict[str, int]:
@@ -52,8 +52,13 @@ def load_demo(session: Session, *, now: datetime) -> dict[str, int]:
     for role in ROLES:
         if find_staff_by_email(session, demo_staff_email(role)) is None:
             create_staff(
-                session, email=demo_staff_email(role), role=role,
-                password=demo_staff_password(role), name=f"Demo {role}", actor=actor, now=now,
+                session,
+                email=demo_staff_email(role),
+                role=role,
+                password=demo_staff_password(role),
+                name=f"Demo {role}",
+                actor=actor,
+                now=now,
             )
             created_staff += 1
     for email, name, locale in DEMO_SUBSCRIBERS:
@@ -62,8 +67,12 @@ def load_demo(session: Session, *, now: datetime) -> dict[str, int]:
         ).first()
         if exists is None:
             register_subscriber(
-                session, email=email, password=DEMO_SUBSCRIBER_PASSWORD, display_name=name,
-                locale=locale, now=now,
+                session,
+                email=email,
+                password=DEMO_SUBSCRIBER_PASSWORD,
+                display_name=name,
+                locale=locale,
+                now=now,
             )
             created_subscribers += 1
     return {

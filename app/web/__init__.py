@@ -22,7 +22,6 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import DomainError
 from app.core.money import format_money
-from app.web import context
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +62,10 @@ def init_web(app: APIFlask, settings: Settings) -> None:
         VALIDATION_ERROR_SCHEMA=ERROR_SCHEMA,
         VALIDATION_ERROR_STATUS_CODE=422,
         AUTO_404_RESPONSE=True,
-        INFO={"description": "JSON API of the MVNO platform. Authenticate with "
-              "`Authorization: Bearer <API key>`; keys are created by admins in the console."},
+        INFO={
+            "description": "JSON API of the MVNO platform. Authenticate with "
+            "`Authorization: Bearer <API key>`; keys are created by admins in the console."
+        },
     )
     app.extensions["mvno.settings"] = settings
     app.extensions["mvno.db"] = Database(settings.database_url)
@@ -200,7 +201,6 @@ def _register_error_handlers(app: APIFlask) -> None:
         if wants_json():
             return json_error("internal_error", message, 500)
         return _error_page(500, _("Server error"), message)
-
 
 
 def _http_message(status: int, exc: HTTPException) -> str:

@@ -61,7 +61,11 @@ class SignedIn:
     def from_subscriber(cls, account: SubscriberAccount) -> SignedIn:
         assert account.id is not None
         return cls(
-            "subscriber", account.id, account.email, None, account.display_name,
+            "subscriber",
+            account.id,
+            account.email,
+            None,
+            account.display_name,
             _stamp(account.password_hash),
         )
 

@@ -75,8 +75,13 @@ def staff_list() -> Any:
 def staff_create(data: dict[str, Any]) -> Any:
     """Create a staff user (the password must have at least 10 characters)."""
     return auth.create_staff(
-        db_session(), email=data["email"], role=data["role"], password=data["password"],
-        name=data.get("name", ""), actor=current_actor(), now=utcnow(),
+        db_session(),
+        email=data["email"],
+        role=data["role"],
+        password=data["password"],
+        name=data.get("name", ""),
+        actor=current_actor(),
+        now=utcnow(),
     )
 
 
@@ -87,7 +92,10 @@ def staff_create(data: dict[str, Any]) -> Any:
 def staff_set_active(staff_id: int, data: dict[str, Any]) -> Any:
     """Enable or disable a staff login."""
     return auth.set_staff_active(
-        db_session(), staff_id=staff_id, active=data["active"], actor=current_actor(),
+        db_session(),
+        staff_id=staff_id,
+        active=data["active"],
+        actor=current_actor(),
         now=utcnow(),
     )
 

@@ -50,8 +50,12 @@ def login() -> Any:
     if form.validate_on_submit():
         try:
             user = auth.authenticate_staff(
-                db_session(), email=form.email.data or "", password=form.password.data or "",
-                ip=client_ip(), policy=login_policy(), now=utcnow(),
+                db_session(),
+                email=form.email.data or "",
+                password=form.password.data or "",
+                ip=client_ip(),
+                policy=login_policy(),
+                now=utcnow(),
             )
         except LoginLocked as exc:
             form.form_errors.append(_("Too many failed logins. Try again later."))
@@ -105,9 +109,13 @@ def staff_create() -> Any:
     if form.validate_on_submit():
         try:
             user = auth.create_staff(
-                db_session(), email=form.email.data or "", role=form.role.data or "",
-                password=form.password.data or "", name=form.name.data or "",
-                actor=current_actor(), now=utcnow(),
+                db_session(),
+                email=form.email.data or "",
+                role=form.role.data or "",
+                password=form.password.data or "",
+                name=form.name.data or "",
+                actor=current_actor(),
+                now=utcnow(),
             )
         except DomainError as exc:
             attach_error(form, exc)
@@ -115,7 +123,9 @@ def staff_create() -> Any:
             flash(_("Staff user %(email)s created.", email=user.email), "success")
             return redirect(url_for("console.staff_list"))
     return render_template(
-        "console/staff.html", users=auth.list_staff(db_session()), form=form,
+        "console/staff.html",
+        users=auth.list_staff(db_session()),
+        form=form,
         action_form=ActionForm(),
     ), 422
 
@@ -129,7 +139,8 @@ def staff_set_active(staff_id: int) -> Any:
         db_session(), staff_id=staff_id, active=active, actor=current_actor(), now=utcnow()
     )
     flash(
-        _("%(email)s enabled.", email=user.email) if active
+        _("%(email)s enabled.", email=user.email)
+        if active
         else _("%(email)s disabled.", email=user.email),
         "success",
     )
@@ -144,8 +155,11 @@ def password() -> Any:
     if form.validate_on_submit():
         try:
             auth.change_staff_password(
-                db_session(), staff_id=current_user.id, current=form.current_password.data or "",
-                new=form.new_password.data or "", now=utcnow(),
+                db_session(),
+                staff_id=current_user.id,
+                current=form.current_password.data or "",
+                new=form.new_password.data or "",
+                now=utcnow(),
             )
         except DomainError as exc:
             attach_error(form, exc)
@@ -168,9 +182,12 @@ def api_keys() -> Any:
     status = 200
     if form.validate_on_submit():
         try:
-            key, token = auth.create_api_key(
-                db_session(), name=form.name.data or "", role=form.role.data or "",
-                actor=current_actor(), now=utcnow(),
+            _key, token = auth.create_api_key(
+                db_session(),
+                name=form.name.data or "",
+                role=form.role.data or "",
+                actor=current_actor(),
+                now=utcnow(),
             )
         except DomainError as exc:
             attach_error(form, exc)
@@ -178,8 +195,11 @@ def api_keys() -> Any:
     elif request.method == "POST":
         status = 422
     return render_template(
-        "console/api_keys.html", keys=auth.list_api_keys(db_session()), form=form,
-        token=token, action_form=ActionForm(),
+        "console/api_keys.html",
+        keys=auth.list_api_keys(db_session()),
+        form=form,
+        token=token,
+        action_form=ActionForm(),
     ), status
 
 

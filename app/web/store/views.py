@@ -46,8 +46,12 @@ def login() -> Any:
     if form.validate_on_submit():
         try:
             account = auth.authenticate_subscriber(
-                db_session(), email=form.email.data or "", password=form.password.data or "",
-                ip=client_ip(), policy=login_policy(), now=utcnow(),
+                db_session(),
+                email=form.email.data or "",
+                password=form.password.data or "",
+                ip=client_ip(),
+                policy=login_policy(),
+                now=utcnow(),
             )
         except LoginLocked as exc:
             form.form_errors.append(_("Too many failed logins. Try again later."))
@@ -70,9 +74,12 @@ def register() -> Any:
     if form.validate_on_submit():
         try:
             account = auth.register_subscriber(
-                db_session(), email=form.email.data or "", password=form.password.data or "",
-                display_name=form.display_name.data or "", locale=request.cookies.get(
-                    LANG_COOKIE, "zh_Hans"), now=utcnow(),
+                db_session(),
+                email=form.email.data or "",
+                password=form.password.data or "",
+                display_name=form.display_name.data or "",
+                locale=request.cookies.get(LANG_COOKIE, "zh_Hans"),
+                now=utcnow(),
             )
         except DomainError as exc:
             attach_error(form, exc)
