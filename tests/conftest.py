@@ -129,6 +129,15 @@ def session(db: Database) -> Iterator[Session]:
 
 @pytest.fixture
 def client(app: Any, db: Database) -> Any:
+    """A browser that chose English, so assertions read naturally; `zh_client` keeps the default."""
+    test_client = app.test_client()
+    test_client.set_cookie("mvno_lang", "en")
+    return test_client
+
+
+@pytest.fixture
+def zh_client(app: Any, db: Database) -> Any:
+    """A first-time visitor: no language chosen, so Simplified Chinese."""
     return app.test_client()
 
 
@@ -137,7 +146,7 @@ def is_postgres(backend: str) -> bool:
     return backend.startswith("postgresql")
 
 
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
 
 
 def csrf_token(client: Any, path: str) -> str:

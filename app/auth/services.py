@@ -39,7 +39,7 @@ from app.auth.errors import (
 from app.auth.models import ApiKey, LoginAttempt, StaffUser, SubscriberAccount
 from app.auth.permissions import ROLES
 from app.core.audit import Actor, record_audit
-from app.core.errors import N_, InvalidInput
+from app.core.errors import N_, InvalidInput, clean_text
 
 API_KEY_PREFIX = "mvno"
 
@@ -99,7 +99,7 @@ def create_staff(
     _check_password(password)
     user = StaffUser(
         email=email,
-        name=name.strip()[:200],
+        name=clean_text(name, field="name", max_length=200),
         role=role,
         password_hash=passwords.hash_password(password),
         created_at=now,
@@ -352,7 +352,7 @@ def register_subscriber(
     _check_password(password)
     account = SubscriberAccount(
         email=email,
-        display_name=display_name.strip()[:200],
+        display_name=clean_text(display_name, field="display_name", max_length=200),
         password_hash=passwords.hash_password(password),
         locale=locale if locale in ("zh_Hans", "en") else "zh_Hans",
         created_at=now,
@@ -393,9 +393,7 @@ def create_api_key(
     Tokens look like `mvno_<prefix>_<secret>`; only the SHA-256 of the whole
     token is stored (the secret has 256 bits, so a slow hash adds nothing).
     """
-    name = (name or "").strip()
-    if not name or len(name) > 100:
-        raise InvalidInput(N_("Give the key a name of 1 to 100 characters."), field="name")
+    name = clean_text(name, field="name", max_length=100, required=True)
     check_role(role)
     prefix = secrets.token_hex(4)
     token = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"

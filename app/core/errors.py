@@ -65,3 +65,28 @@ class Forbidden(DomainError):
 class ConfigError(DomainError):
     code = "config"
     http_status = 500
+
+
+def clean_text(value: str | None, *, field: str, max_length: int, required: bool = False) -> str:
+    """Trim a free-text value and refuse control characters and over-long input.
+
+    PostgreSQL cannot store NUL at all, and other control characters in a
+    name only ever come from a broken client or an attack.
+    """
+    # Only ASCII spaces are trimmed, so this agrees exactly with the API's
+    # documented patterns (app/web/api/schemas.py).
+    text = (value or "").strip(" ")
+    if required and not text:
+        raise InvalidInput(N_("%(name)s is required."), field=field, name=field)
+    if len(text) > max_length:
+        raise InvalidInput(
+            N_("%(name)s must be at most %(max)s characters."),
+            field=field,
+            name=field,
+            max=max_length,
+        )
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in text):
+        raise InvalidInput(
+            N_("%(name)s must not contain control characters."), field=field, name=field
+        )
+    return text

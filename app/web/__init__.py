@@ -16,6 +16,7 @@ from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from app.auth import passwords
 from app.core.config import Settings
@@ -39,6 +40,22 @@ def wants_json() -> bool:
 def select_locale() -> str:
     chosen = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
     return chosen if chosen in LOCALES else DEFAULT_LOCALE
+
+
+MAX_ROW_ID = 2**31 - 1
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:…>` in our routes is always a row id: 1 … 2**31-1.
+
+    Larger numbers do not match the route (a 404) instead of overflowing the
+    database's integer type (a 500).
+    """
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def init_web(app: APIFlask, settings: Settings) -> None:
@@ -67,6 +84,7 @@ def init_web(app: APIFlask, settings: Settings) -> None:
             "`Authorization: Bearer <API key>`; keys are created by admins in the console."
         },
     )
+    app.url_map.converters["int"] = RowIdConverter
     app.extensions["mvno.settings"] = settings
     app.extensions["mvno.db"] = Database(settings.database_url)
     passwords.configure(settings.password_hash_profile)
@@ -77,6 +95,7 @@ def init_web(app: APIFlask, settings: Settings) -> None:
     from app.web.auth import init_login
 
     init_login(app)
+    _register_input_guard(app)
     _register_transaction_hooks(app)
     _register_error_handlers(app)
     _register_template_helpers(app, settings)
@@ -85,6 +104,35 @@ def init_web(app: APIFlask, settings: Settings) -> None:
     from app.web.api import bp as api_bp
     from app.web.console import bp as console_bp
     from app.web.store import bp as store_bp
+
+    @app.spec_processor
+    def complete_spec(spec: dict[str, Any]) -> dict[str, Any]:
+        """Say what APIFlask leaves out: bodies are required and may be malformed (400),
+        and integer path parameters are row ids."""
+        for operations in spec.get("paths", {}).values():
+            for operation in operations.values():
+                if not isinstance(operation, dict):
+                    continue
+                if "requestBody" in operation:
+                    operation["requestBody"]["required"] = True
+                    operation["responses"].setdefault(
+                        "400",
+                        {
+                            "description": "Malformed JSON body",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/HTTPError"}
+                                }
+                            },
+                        },
+                    )
+                for parameter in operation.get("parameters", []):
+                    if (
+                        parameter.get("in") == "path"
+                        and parameter["schema"].get("type") == "integer"
+                    ):
+                        parameter["schema"].update(minimum=1, maximum=MAX_ROW_ID)
+        return spec
 
     app.register_blueprint(store_bp)
     app.register_blueprint(console_bp, url_prefix="/console")
@@ -107,6 +155,31 @@ ERROR_SCHEMA: dict[str, Any] = {
         }
     },
 }
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False
+
+
+def _register_input_guard(app: APIFlask) -> None:
+    @app.before_request
+    def refuse_nul_characters() -> Any:
+        """No text we keep may hold NUL (PostgreSQL cannot); refuse it at the door."""
+        suspects: list[Any] = [request.args.to_dict(flat=False), request.form.to_dict(flat=False)]
+        if request.is_json:
+            suspects.append(request.get_json(silent=True))
+        if any(_contains_nul(s) for s in suspects):
+            message = _("Input must not contain NUL characters.")
+            if wants_json():
+                return json_error("invalid_input", message, 422)
+            return _error_page(422, _("Request refused"), message)
+        return None
 
 
 def _register_transaction_hooks(app: APIFlask) -> None:

@@ -7,11 +7,14 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from app.auth.passwords import MAX_LENGTH, MIN_LENGTH
-from app.auth.permissions import ROLES
+from app.auth.permissions import ROLE_LABELS, ROLES
 from app.core.errors import DomainError
+
+ROLE_CHOICES = [SelectChoice(value=role, label=_l(ROLE_LABELS[role])) for role in ROLES]
 
 
 class LoginForm(FlaskForm):
@@ -34,7 +37,7 @@ class RegisterForm(FlaskForm):
 class StaffCreateForm(FlaskForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     name = StringField(_l("Name"), validators=[Length(max=200)])
-    role = SelectField(_l("Role"), choices=[(r, r) for r in ROLES])
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES)
     password = PasswordField(
         _l("Initial password"), validators=[DataRequired(), Length(min=MIN_LENGTH, max=MAX_LENGTH)]
     )
@@ -53,7 +56,7 @@ class PasswordChangeForm(FlaskForm):
 
 class ApiKeyForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
-    role = SelectField(_l("Role"), choices=[(r, r) for r in ROLES])
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES)
 
 
 class ActionForm(FlaskForm):

@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, Request, Route, sync_playwright
 
+from app.core.config import VARIABLES
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the virtualenv's bin: mvno and gunicorn live beside python
 CHROMIUM = Path("/usr/bin/chromium")
@@ -39,6 +41,7 @@ CHROMIUM_ARGS = [
 STARTUP_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 E2E_DIR = Path(__file__).resolve().parent
+CONFIG_NAMES = frozenset(name for name, _default, _meaning in VARIABLES)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -49,7 +52,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _env(instance: Path) -> dict[str, str]:
-    env = dict(os.environ)
+    # The app's own variables are not inherited: the server runs on the documented
+    # defaults (the tests check the default hotline numbers), plus these.
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_NAMES}
     env.update(
         DATABASE_URL=f"sqlite:///{instance / 'mvno.db'}",
         INSTANCE_PATH=str(instance),
@@ -186,9 +191,11 @@ def live_server(server_factory: Callable[[], LiveServer]) -> str:
 
 
 @pytest.fixture
-def fresh_server(server_factory: Callable[[], LiveServer]) -> str:
+def fresh_server(server_factory: Callable[[], LiveServer]) -> Iterator[str]:
     """Base URL of a server of this test's own, for tests that change data."""
-    return server_factory().url
+    server = server_factory()
+    yield server.url
+    _stop(server.process)
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,18 @@ from __future__ import annotations
 
 from apiflask import Schema
 from apiflask.fields import Boolean, DateTime, Dict, Email, Integer, List, Nested, String
-from apiflask.validators import Length, OneOf, Range
+from apiflask.validators import Length, OneOf, Range, Regexp
+from marshmallow import RAISE
 
 from app.auth.permissions import ROLES
+
+# Free text without control characters (app.core.errors.clean_text refuses them).
+_PLAIN = r"[^\x00-\x1f\x7f-\x9f]"
+PLAIN_TEXT = Regexp(f"^{_PLAIN}*$", error="must not contain control characters")
+NON_BLANK_TEXT = Regexp(
+    rf"^{_PLAIN}*[^\x00-\x20\x7f-\x9f]{_PLAIN}*$",
+    error="must contain a visible character and no control characters",
+)
 
 
 class StaffOut(Schema):
@@ -17,15 +26,19 @@ class StaffOut(Schema):
     last_login_at = DateTime(allow_none=True)
 
 
+class StaffListItem(StaffOut):
+    """StaffOut inside a list (a separate component keeps apispec's references unique)."""
+
+
 class StaffList(Schema):
-    items = List(Nested(StaffOut), required=True)
+    items = List(Nested(StaffListItem), required=True)
 
 
 class StaffIn(Schema):
     email = Email(required=True, validate=Length(max=254))
     role = String(required=True, validate=OneOf(ROLES))
-    password = String(required=True, validate=Length(min=1, max=256), load_only=True)
-    name = String(load_default="", validate=Length(max=200))
+    password = String(required=True, validate=Length(min=10, max=256), load_only=True)
+    name = String(load_default="", validate=[Length(max=200), PLAIN_TEXT])
 
 
 class StaffActiveIn(Schema):
@@ -48,12 +61,16 @@ class ApiKeyCreated(ApiKeyOut):
     )
 
 
+class ApiKeyListItem(ApiKeyOut):
+    """ApiKeyOut inside a list."""
+
+
 class ApiKeyList(Schema):
-    items = List(Nested(ApiKeyOut), required=True)
+    items = List(Nested(ApiKeyListItem), required=True)
 
 
 class ApiKeyIn(Schema):
-    name = String(required=True, validate=Length(min=1, max=100))
+    name = String(required=True, validate=[Length(min=1, max=100), NON_BLANK_TEXT])
     role = String(required=True, validate=OneOf(ROLES))
 
 
@@ -77,9 +94,12 @@ class AuditPage(Schema):
 
 
 class AuditQuery(Schema):
+    class Meta:
+        unknown = RAISE  # a misspelt filter must not silently return everything
+
     page = Integer(load_default=1, validate=Range(min=1, max=1_000_000))
     per_page = Integer(load_default=50, validate=Range(min=1, max=200))
-    action = String(load_default=None, validate=Length(max=80))
+    action = String(load_default=None, validate=[Length(max=80), PLAIN_TEXT])
 
 
 class MeOut(Schema):

@@ -56,7 +56,10 @@ def requires(permission: str) -> Callable[[Any], Any]:
     roles = sorted(PERMISSIONS[permission])
 
     def decorator(view: Any) -> Any:
-        view = bp.doc(responses={403: "The key's role may not do this"})(view)
+        # Merge with responses already documented by @bp.doc below this decorator.
+        documented = dict(getattr(view, "_spec", {}).get("responses") or {})
+        documented[403] = "The key's role may not do this"
+        view = bp.doc(responses=documented)(view)
         return bp.auth_required(auth, roles=roles)(view)
 
     return decorator

@@ -1,0 +1,80 @@
+"""Every console page × every role and anonymous: 200, 302 or 403 — never 500."""
+
+import pytest
+
+from app.auth.permissions import PERMISSIONS, ROLES
+from tests.factories import login_staff, make_api_key, make_staff
+
+ANONYMOUS = "anonymous"
+PUBLIC = {"console.login"}
+
+
+def console_rules(app):
+    return [
+        rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("console.") and "GET" in rule.methods
+    ]
+
+
+def test_every_console_route_declares_a_permission(app):
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("console.") or rule.endpoint in PUBLIC | {"console.logout"}:
+            continue
+        view = app.view_functions[rule.endpoint]
+        assert getattr(view, "permission", None) in PERMISSIONS, rule.endpoint
+
+
+@pytest.mark.parametrize("role", [*ROLES, ANONYMOUS])
+def test_console_routes_for_role(app, client, session, role):
+    if role != ANONYMOUS:
+        make_staff(session, role=role, email=f"{role}@example.com")
+        login_staff(client, f"{role}@example.com")
+    make_api_key(session)
+    rules = console_rules(app)
+    assert len(rules) >= 6
+    for rule in rules:
+        url = rule.rule
+        response = client.get(url)
+        view = app.view_functions[rule.endpoint]
+        permission = getattr(view, "permission", None)
+        if rule.endpoint in PUBLIC:
+            expected = 302 if role != ANONYMOUS else 200
+        elif role == ANONYMOUS:
+            expected = 302
+        else:
+            expected = 200 if role in PERMISSIONS[permission] else 403
+        assert response.status_code == expected, f"{role} GET {url}"
+        if role == ANONYMOUS and expected == 302:
+            assert response.headers["Location"].startswith("/console/login?next=")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_navigation_lists_only_what_the_role_may_open(client, session, role):
+    make_staff(session, role=role, email=f"nav-{role}@example.com")
+    login_staff(client, f"nav-{role}@example.com")
+    page = client.get("/console/").get_data(as_text=True)
+    for path, permission in [
+        ("/console/staff", "staff.view"),
+        ("/console/api-keys", "api_keys.manage"),
+        ("/console/audit", "audit.view"),
+    ]:
+        assert (f'href="{path}"' in page) == (role in PERMISSIONS[permission]), path
+
+
+def test_subscriber_session_does_not_open_the_console(client, session):
+    from tests.conftest import csrf_token
+    from tests.factories import PASSWORD, make_subscriber
+
+    make_subscriber(session, email="sub@example.com")
+    client.post(
+        "/login",
+        data={
+            "email": "sub@example.com",
+            "password": PASSWORD,
+            "csrf_token": csrf_token(client, "/login"),
+        },
+    )
+    response = client.get("/console/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/console/login")
