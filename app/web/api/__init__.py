@@ -14,8 +14,13 @@ def refuse_repeated_query_parameters() -> Any:
     """
     for name, values in request.args.lists():
         if not name:
-            return {"error": {"code": "invalid_input", "field": None,
-                              "message": "A query parameter has no name."}}, 422
+            return {
+                "error": {
+                    "code": "invalid_input",
+                    "field": None,
+                    "message": "A query parameter has no name.",
+                }
+            }, 422
         if len(values) > 1:
             return {
                 "error": {
