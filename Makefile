@@ -23,7 +23,7 @@ run: install
 	$(BIN)/mvno db upgrade
 	$(BIN)/mvno demo load
 	COOKIE_SECURE=$${COOKIE_SECURE:-0} $(BIN)/gunicorn --bind 127.0.0.1:$(PORT) \
-		--workers $${WEB_CONCURRENCY:-2} --access-logfile - wsgi:app
+		--workers $${WEB_CONCURRENCY:-2} --no-control-socket --access-logfile - wsgi:app
 
 # Debian's chromium for the browser tests; never a downloaded browser build.
 chromium:

@@ -105,6 +105,26 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
 
 
+def _development_secret(instance_path: Path) -> str:
+    """A random key kept in the instance folder, shared by every worker and restart.
+
+    Without it each gunicorn worker would sign sessions with its own key and
+    a login would only hold on the worker that made it.
+    """
+    path = instance_path / "secret_key"
+    try:
+        instance_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    except OSError:
+        return os.urandom(32).hex()  # read-only instance folder: per-process key
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        key = os.urandom(32).hex()
+        handle.write(key)
+    return key
+
+
 def _timezone(name: str) -> str:
     try:
         ZoneInfo(name)
@@ -163,7 +183,7 @@ class Settings:
         if not secret_key:
             if environment == "production":
                 raise ConfigError("SECRET_KEY must be set when MVNO_ENV=production")
-            secret_key = os.urandom(32).hex()
+            secret_key = _development_secret(instance_path)
         currency = (env.get("CURRENCY") or "CNY").upper()
         if len(currency) != 3 or not currency.isalpha():
             raise ConfigError(f"CURRENCY must be an ISO 4217 code, got {currency!r}")

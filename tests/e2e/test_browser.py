@@ -88,14 +88,14 @@ def test_staff_wrong_password_stays_on_login(page: Page, live_server: str) -> No
 def test_store_language_switch(page: Page, live_server: str, tmp_path: Path) -> None:
     html = page.locator("html")
     footer = page.locator("footer.footer")
-    hotline_zh = zh_hans("Service hotline")
+    hotline_zh = zh_hans("Service hotline:")
 
     page.goto(f"{live_server}/")
     expect(html).to_have_attribute("lang", "zh-Hans")
-    expect(footer).to_contain_text(f"{hotline_zh}: {HOTLINE}")
+    expect(footer).to_contain_text(f"{hotline_zh} {HOTLINE}")
     expect(footer.locator(f'a[href="tel:{HOTLINE}"]')).to_have_text(HOTLINE)
     expect(footer.locator(f'a[href="tel:{SUPERVISION}"]')).to_have_text(SUPERVISION)
-    if hotline_zh != "Service hotline":
+    if hotline_zh != "Service hotline:":
         expect(footer).not_to_contain_text("Service hotline")
     shot = tmp_path / "store-zh_Hans.png"
     page.screenshot(path=shot, full_page=True)
@@ -113,7 +113,7 @@ def test_store_language_switch(page: Page, live_server: str, tmp_path: Path) -> 
     page.locator('.lang a[lang="zh-Hans"]', has_text="中文").click()
     expect(page).to_have_url(path_is(live_server, "/"))
     expect(html).to_have_attribute("lang", "zh-Hans")
-    expect(footer).to_contain_text(f"{hotline_zh}: {HOTLINE}")
+    expect(footer).to_contain_text(f"{hotline_zh} {HOTLINE}")
     page.reload()
     expect(html).to_have_attribute("lang", "zh-Hans")
     expect(footer).to_contain_text(hotline_zh)

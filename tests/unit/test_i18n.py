@@ -60,7 +60,7 @@ def placeholders(text: str) -> set[str]:
 def test_extraction_finds_the_known_sources() -> None:
     # Guards the test itself: Python (_, _l, N_) and Jinja templates all extract.
     ids = {msgid for msgid, _context in extracted()}
-    assert {"Service hotline", "E-mail", "admin", "Dashboard", "Plans"} <= ids
+    assert {"Service hotline:", "E-mail", "admin", "Dashboard", "Plans"} <= ids
 
 
 def test_every_source_message_is_translated_to_zh_hans() -> None:
@@ -123,7 +123,7 @@ def test_store_renders_in_chinese_by_default(client) -> None:
     response = client.get("/")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert "客服热线" in page
+    assert "客服热线：" in page
     assert "套餐" in page
     assert "Service hotline" not in page
 

@@ -56,3 +56,12 @@ def test_readme_documents_every_variable_with_its_default():
     for name, default, _description in VARIABLES:
         assert name in rows, f"README configuration table lacks {name}"
         assert default in rows[name], f"README gives {rows[name]!r} as default of {name}"
+
+
+def test_development_secret_is_shared_by_every_process(tmp_path):
+    first = Settings.from_env({"INSTANCE_PATH": str(tmp_path)}).secret_key
+    second = Settings.from_env({"INSTANCE_PATH": str(tmp_path)}).secret_key
+    assert first == second
+    assert len(first) == 64
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert Settings.from_env({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "k"}).secret_key == "k"
