@@ -19,7 +19,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete
@@ -195,50 +195,48 @@ def count_staff_by_role(session: Session) -> dict[str, int]:
 # -- logins --------------------------------------------------------------------------
 
 
+def _locked_until(
+    session: Session, *conditions: Any, since: datetime, limit: int, minutes: int
+) -> datetime | None:
+    """If `limit` failures matching `conditions` happened after `since`, when the lock ends."""
+    failures = list(
+        session.exec(
+            select(LoginAttempt.at)
+            .where(*conditions, col(LoginAttempt.success).is_(False), LoginAttempt.at > since)
+            .order_by(col(LoginAttempt.at).desc())
+            .limit(limit)
+        )
+    )
+    if len(failures) < limit:
+        return None
+    return failures[-1] + timedelta(minutes=minutes)
+
+
 def _lockout_state(
     session: Session, *, scope: str, email: str, ip: str, policy: LoginPolicy, now: datetime
 ) -> datetime | None:
     """When the lockout affecting this try ends, or None if it may proceed."""
     window_start = now - timedelta(minutes=policy.lockout_minutes)
+    same_email = (LoginAttempt.scope == scope, LoginAttempt.email == email)
     last_success = session.exec(
-        select(func.max(LoginAttempt.at)).where(
-            LoginAttempt.scope == scope,
-            LoginAttempt.email == email,
-            col(LoginAttempt.success).is_(True),
-        )
+        select(func.max(LoginAttempt.at)).where(*same_email, col(LoginAttempt.success).is_(True))
     ).one()
-    since = max(window_start, last_success) if last_success else window_start
-    failures = list(
-        session.exec(
-            select(LoginAttempt.at)
-            .where(
-                LoginAttempt.scope == scope,
-                LoginAttempt.email == email,
-                col(LoginAttempt.success).is_(False),
-                LoginAttempt.at > since,
-            )
-            .order_by(col(LoginAttempt.at).desc())
-            .limit(policy.max_failures)
-        )
+    by_email = _locked_until(
+        session,
+        *same_email,
+        since=max(window_start, last_success) if last_success else window_start,
+        limit=policy.max_failures,
+        minutes=policy.lockout_minutes,
     )
-    if len(failures) >= policy.max_failures:
-        return failures[-1] + timedelta(minutes=policy.lockout_minutes)
-    if ip:
-        ip_failures = list(
-            session.exec(
-                select(LoginAttempt.at)
-                .where(
-                    LoginAttempt.ip == ip,
-                    col(LoginAttempt.success).is_(False),
-                    LoginAttempt.at > window_start,
-                )
-                .order_by(col(LoginAttempt.at).desc())
-                .limit(policy.max_failures_per_ip)
-            )
-        )
-        if len(ip_failures) >= policy.max_failures_per_ip:
-            return ip_failures[-1] + timedelta(minutes=policy.lockout_minutes)
-    return None
+    if by_email is not None or not ip:
+        return by_email
+    return _locked_until(
+        session,
+        LoginAttempt.ip == ip,
+        since=window_start,
+        limit=policy.max_failures_per_ip,
+        minutes=policy.lockout_minutes,
+    )
 
 
 def _authenticate(

@@ -16,13 +16,17 @@ from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from apiflask import APIFlask
-from flask import abort, redirect, request, session, url_for
+from flask import abort, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import LoginManager, current_user, login_user, logout_user
 
+from app.auth.errors import InvalidCredentials, LoginLocked
 from app.auth.models import StaffUser, SubscriberAccount
 from app.auth.permissions import role_can
-from app.auth.services import LoginPolicy
-from app.web.context import db_session, settings
+from app.auth.services import LoginPolicy, authenticate_staff, authenticate_subscriber
+from app.core.clock import utcnow
+from app.web.context import client_ip, db_session, settings
+from app.web.forms import LoginForm
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -160,3 +164,39 @@ def subscriber_required(view: F) -> F:
 
     wrapped.subscriber_only = True  # type: ignore[attr-defined]
     return cast(F, wrapped)
+
+
+def login_page(*, kind: str, template: str, home_endpoint: str) -> Any:
+    """The login form flow shared by the console (staff) and the store (subscribers).
+
+    Wrong credentials and lockouts are shown on the form with their status
+    (401, 429); the attempt itself is recorded and committed either way.
+    """
+    if current_user.is_authenticated and current_user.kind == kind:
+        return redirect(url_for(home_endpoint))
+    form = LoginForm()
+    status = 422 if request.method == "POST" else 200
+    if form.validate_on_submit():
+        authenticate = authenticate_staff if kind == "staff" else authenticate_subscriber
+        try:
+            person = authenticate(
+                db_session(),
+                email=form.email.data or "",
+                password=form.password.data or "",
+                ip=client_ip(),
+                policy=login_policy(),
+                now=utcnow(),
+            )
+        except LoginLocked as exc:
+            form.form_errors.append(_("Too many failed logins. Try again later."))
+            status = exc.http_status
+        except InvalidCredentials as exc:
+            form.form_errors.append(_("Wrong e-mail or password."))
+            status = exc.http_status
+        else:
+            if isinstance(person, StaffUser):
+                sign_in(SignedIn.from_staff(person))
+            else:
+                sign_in(SignedIn.from_subscriber(person))
+            return redirect(safe_next(request.args.get("next"), url_for(home_endpoint)))
+    return render_template(template, form=form), status

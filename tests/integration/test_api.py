@@ -144,3 +144,10 @@ def test_openapi_document_is_generated_from_the_code(client, app):
     assert spec["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
     post = spec["paths"]["/api/v1/staff"]["post"]
     assert {"201", "401", "403", "409", "422"} <= set(post["responses"])
+
+
+@pytest.mark.parametrize("query", ["?actoin=staff.create", "?=1", "?page=1&page=2"])
+def test_misspelt_empty_or_repeated_query_parameters_are_refused(client, admin_token, query):
+    response = client.get(f"/api/v1/audit{query}", headers=bearer(admin_token))
+    assert response.status_code == 422
+    assert response.get_json()["error"]["code"] == "invalid_input"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g
+from marshmallow import RAISE
 
 from app.auth import services as auth
 from app.auth.permissions import PERMISSIONS
@@ -130,7 +131,7 @@ def api_key_revoke(key_id: int) -> Any:
 
 @bp.get("/audit")
 @requires("audit.view")
-@bp.input(AuditQuery, location="query", arg_name="query")
+@bp.input(AuditQuery, location="query", arg_name="query", unknown=RAISE)
 @bp.output(AuditPage)
 def audit(query: dict[str, Any]) -> Any:
     """The audit log, newest first."""

@@ -9,17 +9,21 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth import services as auth
-from app.auth.errors import InvalidCredentials, LoginLocked
 from app.core.audit import list_audit
 from app.core.clock import utcnow
 from app.core.errors import N_, DomainError
-from app.web.auth import SignedIn, login_policy, safe_next, sign_in, sign_out, staff_required
+from app.web.auth import (
+    SignedIn,
+    login_page,
+    sign_in,
+    sign_out,
+    staff_required,
+)
 from app.web.console import bp
-from app.web.context import client_ip, current_actor, db_session
+from app.web.context import current_actor, db_session
 from app.web.forms import (
     ActionForm,
     ApiKeyForm,
-    LoginForm,
     PasswordChangeForm,
     StaffCreateForm,
     attach_error,
@@ -43,32 +47,9 @@ def console_nav() -> dict[str, Any]:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    if current_user.is_authenticated and current_user.kind == "staff":
-        return redirect(url_for("console.dashboard"))
-    form = LoginForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            user = auth.authenticate_staff(
-                db_session(),
-                email=form.email.data or "",
-                password=form.password.data or "",
-                ip=client_ip(),
-                policy=login_policy(),
-                now=utcnow(),
-            )
-        except LoginLocked as exc:
-            form.form_errors.append(_("Too many failed logins. Try again later."))
-            status = exc.http_status
-        except InvalidCredentials as exc:
-            form.form_errors.append(_("Wrong e-mail or password."))
-            status = exc.http_status
-        else:
-            sign_in(SignedIn.from_staff(user))
-            return redirect(safe_next(request.args.get("next"), url_for("console.dashboard")))
-    elif request.method == "POST":
-        status = 422
-    return render_template("console/login.html", form=form), status
+    return login_page(
+        kind="staff", template="console/login.html", home_endpoint="console.dashboard"
+    )
 
 
 @bp.route("/logout", methods=["POST"])

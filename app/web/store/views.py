@@ -6,16 +6,21 @@ from typing import Any
 
 from flask import flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 
 from app.auth import services as auth
-from app.auth.errors import InvalidCredentials, LoginLocked
 from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.web import LANG_COOKIE, LOCALES
-from app.web.auth import SignedIn, login_policy, safe_next, sign_in, sign_out, subscriber_required
-from app.web.context import client_ip, db_session
-from app.web.forms import LoginForm, RegisterForm, attach_error
+from app.web.auth import (
+    SignedIn,
+    login_page,
+    safe_next,
+    sign_in,
+    sign_out,
+    subscriber_required,
+)
+from app.web.context import db_session
+from app.web.forms import RegisterForm, attach_error
 from app.web.store import bp
 
 
@@ -39,32 +44,7 @@ def language(code: str) -> Any:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    if current_user.is_authenticated and current_user.kind == "subscriber":
-        return redirect(url_for("store.account"))
-    form = LoginForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            account = auth.authenticate_subscriber(
-                db_session(),
-                email=form.email.data or "",
-                password=form.password.data or "",
-                ip=client_ip(),
-                policy=login_policy(),
-                now=utcnow(),
-            )
-        except LoginLocked as exc:
-            form.form_errors.append(_("Too many failed logins. Try again later."))
-            status = exc.http_status
-        except InvalidCredentials as exc:
-            form.form_errors.append(_("Wrong e-mail or password."))
-            status = exc.http_status
-        else:
-            sign_in(SignedIn.from_subscriber(account))
-            return redirect(safe_next(request.args.get("next"), url_for("store.account")))
-    elif request.method == "POST":
-        status = 422
-    return render_template("store/login.html", form=form), status
+    return login_page(kind="subscriber", template="store/login.html", home_endpoint="store.account")
 
 
 @bp.route("/register", methods=["GET", "POST"])
