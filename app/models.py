@@ -6,5 +6,8 @@ domain package adds its models module here.
 
 from app.auth import models as auth_models
 from app.core import audit
+from numbering import models as numbering_models
+from plans import models as plans_models
+from wholesale import models as wholesale_models
 
-__all__ = ["audit", "auth_models"]
+__all__ = ["audit", "auth_models", "numbering_models", "plans_models", "wholesale_models"]

@@ -29,6 +29,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "api_keys.manage": frozenset({"admin"}),
     "audit.view": frozenset({"admin", "auditor"}),
     "subscribers.view": frozenset({"admin", "care", "auditor"}),
+    "numbers.view": frozenset({"admin", "wholesale", "care", "auditor"}),
+    "numbers.manage": frozenset({"admin", "wholesale"}),
+    "wholesale.view": frozenset({"admin", "wholesale", "finance", "auditor"}),
+    "wholesale.manage": frozenset({"admin", "wholesale"}),
+    "plans.view": frozenset({"admin", "wholesale", "finance", "care", "auditor"}),
+    "plans.manage": frozenset({"admin", "wholesale"}),
 }
 
 

@@ -42,3 +42,9 @@ def schema_differences(connection: Connection) -> list[object]:
         connection, opts={"compare_type": True, "render_as_batch": True}
     )
     return list(compare_metadata(context, metadata))
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -1,0 +1,88 @@
+"""Hosts and their rate cards (DESIGN §7).
+
+Wholesale unit prices are integers in micro-units (1e-6 of the currency
+unit). Each price sits beside the host's best public retail price for the
+same service; the wholesale price must be strictly below it to comply.
+A rate card applies from its `effective_from` date until the next card of
+the same host.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.core.db import UTCDateTime
+
+SERVICES: tuple[str, ...] = ("data", "voice", "sms", "line", "number")
+# service -> (rate card column stem, unit of the price, unit of quantities in settlement)
+PRICE_UNITS: dict[str, tuple[str, str]] = {
+    "data": ("data_per_mb", "MB"),
+    "voice": ("voice_per_min", "minute"),
+    "sms": ("sms_per_msg", "message"),
+    "line": ("line_per_month", "line-month"),
+    "number": ("number_per_month", "number-month"),
+}
+
+
+class HostCarrier(SQLModel, table=True):
+    __tablename__ = "host_carrier"
+    __table_args__ = (
+        CheckConstraint("provisioning IN ('log', 'http')", name="provisioning_known"),
+        CheckConstraint("provisioning <> 'http' OR provisioning_url IS NOT NULL", name="http_url"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=20, unique=True)
+    name: str = Field(max_length=200)
+    currency: str = Field(default="CNY", max_length=3)
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    provisioning: str = Field(default="log", max_length=10)
+    provisioning_url: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class RateCard(SQLModel, table=True):
+    __tablename__ = "rate_card"
+    __table_args__ = (
+        UniqueConstraint("host_id", "effective_from"),
+        CheckConstraint(
+            "data_per_mb_micro >= 0 AND voice_per_min_micro >= 0 AND sms_per_msg_micro >= 0"
+            " AND line_per_month_micro >= 0 AND number_per_month_micro >= 0"
+            " AND retail_data_per_mb_micro >= 0 AND retail_voice_per_min_micro >= 0"
+            " AND retail_sms_per_msg_micro >= 0 AND retail_line_per_month_micro >= 0"
+            " AND retail_number_per_month_micro >= 0",
+            name="prices_not_negative",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    host_id: int = Field(foreign_key="host_carrier.id", index=True)
+    effective_from: date
+    data_per_mb_micro: int
+    voice_per_min_micro: int
+    sms_per_msg_micro: int
+    line_per_month_micro: int
+    number_per_month_micro: int
+    retail_data_per_mb_micro: int
+    retail_voice_per_min_micro: int
+    retail_sms_per_msg_micro: int
+    retail_line_per_month_micro: int
+    retail_number_per_month_micro: int
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+    def price(self, service: str) -> int:
+        return int(getattr(self, f"{PRICE_UNITS[service][0]}_micro"))
+
+    def retail_price(self, service: str) -> int:
+        return int(getattr(self, f"retail_{PRICE_UNITS[service][0]}_micro"))
+
+    def compliant(self, service: str) -> bool:
+        """The host must sell wholesale strictly below its own best retail price."""
+        return self.price(service) < self.retail_price(service)
+
+    @property
+    def non_compliant_services(self) -> list[str]:
+        return [s for s in SERVICES if not self.compliant(s)]
