@@ -124,6 +124,12 @@ def db_upgrade(revision: str) -> None:
     if db.is_sqlite:
         settings().instance_path.mkdir(parents=True, exist_ok=True)
     upgrade(db.engine, revision)
+    if revision == "head":
+        from numbering.services import ensure_default_tiers
+
+        # Configuration rows with defaults: golden-number tiers and their surcharges.
+        with db.transaction() as session:
+            ensure_default_tiers(session, now=utcnow())
     click.echo(f"database at revision {current_revision(db.engine)}")
 
 
@@ -258,6 +264,92 @@ def api_key_revoke(key_id: int, now: datetime) -> None:
     click.echo(f"revoked API key {key.prefix}")
 
 
+# -- supply side ----------------------------------------------------------------------
+
+catalog_cli = AppGroup("catalog", help="Hosts, rate cards, number blocks and plans.")
+
+
+def read_text_file(path: str) -> str:
+    """A UTF-8 text file, or a one-line refusal."""
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        fail(f"{path}: no such file")
+    except IsADirectoryError:
+        fail(f"{path}: is a folder, not a file")
+    except UnicodeDecodeError:
+        fail(f"{path}: not UTF-8 text")
+    except OSError as exc:
+        fail(f"{path}: {exc.strerror}")
+    raise AssertionError("unreachable")
+
+
+@catalog_cli.command("load")
+@click.argument("file", type=click.Path(dir_okay=False))
+@json_option
+@now_option
+@refusals
+def catalog_load(file: str, as_json: bool, now: datetime) -> None:
+    """Load FILE.toml (idempotent; a file with any problem loads nothing)."""
+    from app.catalog import CatalogInvalid, load_catalog
+    from app.core.audit import Actor
+
+    text = read_text_file(file)
+    try:
+        with database().transaction() as session:
+            report = load_catalog(session, text=text, filename=file, actor=Actor.cli(), now=now)
+    except CatalogInvalid as exc:
+        for problem in exc.problems:
+            click.echo(
+                f"{problem.file}: [{problem.table}] {problem.key}: {problem.reason}", err=True
+            )
+        fail(exc.message)
+    data = report.to_dict()
+    lines = [
+        f"{table}: " + ", ".join(f"{n} {what}" for what, n in counts.items())
+        for table, counts in data.items()
+        if isinstance(counts, dict)
+    ]
+    emit(data, as_json=as_json, text="\n".join(lines))
+
+
+sims_cli = AppGroup("sims", help="SIM and eSIM inventory.")
+
+
+@sims_cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--host", "host_code", required=True, help="Host carrier code")
+@json_option
+@now_option
+@refusals
+def sims_import(file: str, host_code: str, as_json: bool, now: datetime) -> None:
+    """Import FILE.csv (iccid,imsi,kind,lpa); any bad row imports nothing."""
+    from app.core.audit import Actor
+    from numbering.errors import SimImportRejected
+    from numbering.services import import_sims
+    from wholesale.services import get_host_by_code
+
+    text = read_text_file(file)
+    try:
+        with database().transaction() as session:
+            host = get_host_by_code(session, host_code)
+            report = import_sims(
+                session,
+                text=text,
+                filename=file,
+                host_id=host.id or 0,
+                actor=Actor.cli(),
+                now=now,
+            )
+    except SimImportRejected as exc:
+        for reject in exc.rejects:
+            click.echo(f"{file}:{reject.line}: {reject.reason}: {reject.raw}", err=True)
+        fail(exc.message)
+    data = {"file": file, "rows": report.rows, "imported": report.imported}
+    emit(data, as_json=as_json, text=f"{report.imported} of {report.rows} SIMs imported")
+
+
 # -- demo -----------------------------------------------------------------------------
 
 demo_cli = AppGroup("demo", help="Demo data for a local installation.")
@@ -298,7 +390,7 @@ def scheduler_run(once: bool, wait: bool) -> None:
     run_scheduler(database(), settings(), once=once, wait_for_lock=wait)
 
 
-COMMANDS = (db_cli, staff_cli, api_key_cli, demo_cli, scheduler_cli)
+COMMANDS = (db_cli, staff_cli, api_key_cli, catalog_cli, sims_cli, demo_cli, scheduler_cli)
 
 
 def register(app: Any) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from filelock import FileLock, Timeout
 from sqlalchemy import Connection, text
 from sqlmodel import Session
@@ -31,6 +32,7 @@ from app.core.clock import utcnow
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import Conflict
+from numbering.jobs import release_expired_numbers
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,12 @@ def _purge_login_attempts(session: Session, now: datetime) -> int:
 
 
 JOBS: tuple[Job, ...] = (
+    Job(
+        id="release_expired_numbers",
+        func=release_expired_numbers,
+        trigger=IntervalTrigger(minutes=1),
+        description="Return expired checkout holds and ended quarantines to the number pool",
+    ),
     Job(
         id="purge_login_attempts",
         func=_purge_login_attempts,

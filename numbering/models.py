@@ -8,10 +8,28 @@ from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
+from app.core.errors import N_
 
 NUMBER_STATUSES = ("available", "reserved", "assigned", "quarantined", "ported_out", "returned")
 SIM_STATUSES = ("in_stock", "assigned", "active", "blocked", "retired")
 SIM_KINDS = ("physical", "esim")
+
+# Shown to people; the catalogs translate them.
+NUMBER_STATUS_LABELS = {
+    "available": N_("available"),
+    "reserved": N_("on hold"),
+    "assigned": N_("in use"),
+    "quarantined": N_("quarantined"),
+    "ported_out": N_("ported out"),
+    "returned": N_("returned to host"),
+}
+SIM_STATUS_LABELS = {
+    "in_stock": N_("in stock"),
+    "assigned": N_("assigned to a line"),
+    "active": N_("active"),
+    "blocked": N_("blocked"),
+    "retired": N_("scrapped"),
+}
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -15,8 +15,10 @@ from sqlalchemy import JSON, CheckConstraint, Column, Index, UniqueConstraint, t
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
+from app.core.errors import N_
 
 PLAN_STATUSES = ("draft", "published", "retired")
+PLAN_STATUS_LABELS = {"draft": N_("draft"), "published": N_("on sale"), "retired": N_("withdrawn")}
 MAX_VALIDITY_DAYS = 730
 
 

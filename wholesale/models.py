@@ -15,8 +15,16 @@ from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
+from app.core.errors import N_
 
 SERVICES: tuple[str, ...] = ("data", "voice", "sms", "line", "number")
+SERVICE_LABELS = {
+    "data": N_("data per MB"),
+    "voice": N_("voice per minute"),
+    "sms": N_("SMS per message"),
+    "line": N_("line per month"),
+    "number": N_("number per month"),
+}
 # service -> (rate card column stem, unit of the price, unit of quantities in settlement)
 PRICE_UNITS: dict[str, tuple[str, str]] = {
     "data": ("data_per_mb", "MB"),

@@ -27,19 +27,22 @@ class DomainError(Exception):
     code: ClassVar[str] = "invalid"
     http_status: ClassVar[int] = 400
 
-    def __init__(
-        self, message: str, *, field: str | None = None, code: str | None = None, **params: Any
-    ):
+    def __init__(self, message: str, *, field: str | None = None, **params: Any):
         self.template = message
         self.params = params
         self.message = message % params if params else message
         super().__init__(self.message)
         self.field = field
-        if code is not None:
-            self.code = code  # type: ignore[misc]
 
-    def to_dict(self) -> dict[str, dict[str, str | None]]:
-        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+    def details(self) -> dict[str, Any] | None:
+        """Structured detail for API clients (e.g. the rejected rows of a file)."""
+        return None
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message, "field": self.field}
+        if self.details() is not None:
+            error["details"] = self.details()
+        return {"error": error}
 
 
 class InvalidInput(DomainError):

@@ -1,4 +1,5 @@
-"""Demo data for `make run`: staff for every role and a few subscribers.
+"""Demo data for `make run`: the sample catalog and SIMs, staff for every role,
+and a few subscribers.
 
 Idempotent: accounts are keyed by e-mail and left alone when they exist
 (their passwords are not reset). The sample files beside this module are the
@@ -20,6 +21,7 @@ from app.auth.services import (
     find_staff_by_email,
     register_subscriber,
 )
+from app.catalog import load_catalog
 from app.core.audit import Actor
 
 DEMO_DIR = Path(__file__).resolve().parent
@@ -42,7 +44,26 @@ def demo_staff_password(role: str) -> str:
 DEMO_SUBSCRIBER_PASSWORD = "demo-subscriber-password"  # noqa: S105 (documented demo login)
 
 
-def load_demo(session: Session, *, now: datetime) -> dict[str, int]:
+def _load_demo_sims(session: Session, *, actor: Actor, now: datetime) -> int:
+    """Import the sample SIMs unless they are already in stock."""
+    from sqlmodel import select
+
+    from numbering.models import Sim
+    from numbering.services import import_sims
+    from wholesale.services import get_host_by_code
+
+    text = (DEMO_DIR / "sims.csv").read_text(encoding="utf-8")
+    first_iccid = text.splitlines()[1].split(",")[0]
+    if session.exec(select(Sim).where(Sim.iccid == first_iccid)).first() is not None:
+        return 0
+    host = get_host_by_code(session, "HOSTA")
+    report = import_sims(
+        session, text=text, filename="sims.csv", host_id=host.id or 0, actor=actor, now=now
+    )
+    return report.imported
+
+
+def load_demo(session: Session, *, now: datetime) -> dict[str, object]:
     from sqlmodel import select
 
     from app.auth.models import SubscriberAccount
@@ -75,7 +96,17 @@ def load_demo(session: Session, *, now: datetime) -> dict[str, int]:
                 now=now,
             )
             created_subscribers += 1
+    catalog = load_catalog(
+        session,
+        text=(DEMO_DIR / "catalog.toml").read_text(encoding="utf-8"),
+        filename="catalog.toml",
+        actor=actor,
+        now=now,
+    ).to_dict()
+    sims_imported = _load_demo_sims(session, actor=actor, now=now)
     return {
+        "catalog": catalog,
+        "sims_imported": sims_imported,
         "staff_created": created_staff,
         "staff_total_demo": len(ROLES),
         "subscribers_created": created_subscribers,

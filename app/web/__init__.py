@@ -45,6 +45,19 @@ def select_locale() -> str:
 MAX_ROW_ID = 2**31 - 1
 
 
+def _path_parameter_schemas() -> dict[str, dict[str, Any]]:
+    """What each string path parameter accepts, by the path's first segment after /api/v1."""
+    from numbering.golden import TIER_CODES
+    from plans.services import PLAN_CODE_RE
+    from wholesale.services import HOST_CODE_RE
+
+    return {
+        "hosts": {"pattern": f"^{HOST_CODE_RE.pattern}$"},
+        "plans": {"pattern": f"^{PLAN_CODE_RE.pattern}$"},
+        "golden-tiers": {"enum": list(TIER_CODES)},
+    }
+
+
 class RowIdConverter(IntegerConverter):
     """`<int:…>` in our routes is always a row id: 1 … 2**31-1.
 
@@ -108,8 +121,10 @@ def init_web(app: APIFlask, settings: Settings) -> None:
     @app.spec_processor
     def complete_spec(spec: dict[str, Any]) -> dict[str, Any]:
         """Say what APIFlask leaves out: bodies are required and may be malformed (400),
-        and integer path parameters are row ids."""
-        for operations in spec.get("paths", {}).values():
+        and path parameters say what they accept."""
+        string_params = _path_parameter_schemas()
+        for path, operations in spec.get("paths", {}).items():
+            resource = path.removeprefix("/api/v1/").split("/")[0]
             for operation in operations.values():
                 if not isinstance(operation, dict):
                     continue
@@ -127,11 +142,12 @@ def init_web(app: APIFlask, settings: Settings) -> None:
                         },
                     )
                 for parameter in operation.get("parameters", []):
-                    if (
-                        parameter.get("in") == "path"
-                        and parameter["schema"].get("type") == "integer"
-                    ):
+                    if parameter.get("in") != "path":
+                        continue
+                    if parameter["schema"].get("type") == "integer":
                         parameter["schema"].update(minimum=1, maximum=MAX_ROW_ID)
+                    elif parameter["name"] == "code" and resource in string_params:
+                        parameter["schema"].update(string_params[resource])
         return spec
 
     app.register_blueprint(store_bp)
@@ -151,6 +167,7 @@ ERROR_SCHEMA: dict[str, Any] = {
                 "code": {"type": "string"},
                 "message": {"type": "string"},
                 "field": {"type": ["string", "null"]},
+                "details": {"type": "object"},
             },
         }
     },
@@ -211,8 +228,17 @@ def _rollback() -> None:
         g.db_rolled_back = True
 
 
-def json_error(code: str, message: str, status: int, field: str | None = None) -> Response:
-    response = jsonify({"error": {"code": code, "message": message, "field": field}})
+def json_error(
+    code: str,
+    message: str,
+    status: int,
+    field: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> Response:
+    error: dict[str, Any] = {"code": code, "message": message, "field": field}
+    if details is not None:
+        error["details"] = details
+    response = jsonify({"error": error})
     response.status_code = status
     return response
 
@@ -248,7 +274,7 @@ def _register_error_handlers(app: APIFlask) -> None:
         _rollback()
         message = localized(exc)
         if wants_json():
-            return json_error(exc.code, message, exc.http_status, exc.field)
+            return json_error(exc.code, message, exc.http_status, exc.field, exc.details())
         return _error_page(exc.http_status, _("Request refused"), message)
 
     @app.errorhandler(HTTPException)
@@ -292,8 +318,34 @@ def _http_message(status: int, exc: HTTPException) -> str:
     return messages.get(status, exc.name or _("Error"))
 
 
+def format_money_for_view(amount_minor: int, currency: str | None = None) -> str:
+    """Minor units for the viewer, in their locale (the `money` filter in templates)."""
+    from app.web.context import settings
+
+    return format_money(amount_minor, currency or settings().currency, str(get_locale()))
+
+
 def _register_template_helpers(app: APIFlask, settings: Settings) -> None:
     zone = ZoneInfo(settings.timezone)
+
+    from app.auth.permissions import ROLE_LABELS
+    from numbering.models import NUMBER_STATUS_LABELS, SIM_STATUS_LABELS
+    from plans.models import PLAN_STATUS_LABELS
+    from wholesale.models import SERVICE_LABELS
+
+    labels = {
+        "role": ROLE_LABELS,
+        "number_status": NUMBER_STATUS_LABELS,
+        "sim_status": SIM_STATUS_LABELS,
+        "plan_status": PLAN_STATUS_LABELS,
+        "service": SERVICE_LABELS,
+    }
+
+    @app.template_global()
+    def label(kind: str, value: str) -> str:
+        """A stored code (a status, a role) as words in the viewer's language."""
+        text = labels[kind].get(value)
+        return _(text) if text else value
 
     @app.context_processor
     def inject() -> dict[str, Any]:
@@ -303,9 +355,7 @@ def _register_template_helpers(app: APIFlask, settings: Settings) -> None:
             "locales": LOCALES,
         }
 
-    @app.template_filter("money")
-    def money_filter(amount_minor: int, currency: str | None = None) -> str:
-        return format_money(amount_minor, currency or settings.currency, str(get_locale()))
+    app.add_template_filter(format_money_for_view, "money")
 
     @app.template_filter("datetime")
     def datetime_filter(value: datetime | None, fmt: str = "medium") -> str:

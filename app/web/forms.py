@@ -6,9 +6,19 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
 
 from app.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from app.auth.permissions import ROLE_LABELS, ROLES
@@ -73,3 +83,92 @@ def attach_error(form: Any, exc: DomainError) -> None:
         field.errors = [*field.errors, message]
     else:
         form.form_errors.append(message)
+
+
+# -- supply side ------------------------------------------------------------------------
+
+
+class NumberBlockForm(FlaskForm):
+    host_id = SelectField(_l("Host"), coerce=int)
+    first = StringField(_l("First number"), validators=[DataRequired(), Length(max=16)])
+    last = StringField(_l("Last number"), validators=[DataRequired(), Length(max=16)])
+
+
+class GoldenTierForm(FlaskForm):
+    surcharge = StringField(_l("Surcharge"), validators=[DataRequired(), Length(max=12)])
+    enabled = BooleanField(_l("In use"))
+
+
+class NumberSearchForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search changes nothing
+
+    pattern = StringField(_l("Digits"), validators=[Length(max=11)])
+    mode = SelectField(
+        _l("Match"),
+        choices=[
+            SelectChoice(value="ends_with", label=_l("ends with")),
+            SelectChoice(value="contains", label=_l("contains")),
+        ],
+    )
+    tier = SelectField(_l("Tier"), default="")
+
+
+class SimImportForm(FlaskForm):
+    host_id = SelectField(_l("Host"), coerce=int)
+    file = FileField(_l("CSV file"), validators=[FileRequired()])
+
+
+class HostForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=20)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    currency = StringField(_l("Currency"), default="CNY", validators=[Length(max=3)])
+    timezone = StringField(_l("Time zone"), default="Asia/Shanghai", validators=[Length(max=64)])
+    provisioning = SelectField(
+        _l("Provisioning"),
+        choices=[SelectChoice(value="log", label="log"), SelectChoice(value="http", label="http")],
+    )
+    provisioning_url = StringField(_l("Provisioning URL"), validators=[Length(max=500)])
+
+
+PRICE_FIELDS = ("data_per_mb", "voice_per_min", "sms_per_msg", "line_per_month", "number_per_month")
+
+
+class RateCardForm(FlaskForm):
+    effective_from = DateField(_l("Effective from"), validators=[DataRequired()])
+    data_per_mb = StringField(_l("Data per MB"), validators=[DataRequired()])
+    voice_per_min = StringField(_l("Voice per minute"), validators=[DataRequired()])
+    sms_per_msg = StringField(_l("SMS per message"), validators=[DataRequired()])
+    line_per_month = StringField(_l("Line per month"), validators=[DataRequired()])
+    number_per_month = StringField(_l("Number per month"), validators=[DataRequired()])
+    retail_data_per_mb = StringField(_l("Data per MB"), validators=[DataRequired()])
+    retail_voice_per_min = StringField(_l("Voice per minute"), validators=[DataRequired()])
+    retail_sms_per_msg = StringField(_l("SMS per message"), validators=[DataRequired()])
+    retail_line_per_month = StringField(_l("Line per month"), validators=[DataRequired()])
+    retail_number_per_month = StringField(_l("Number per month"), validators=[DataRequired()])
+
+
+class PlanForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=40)])
+    name_zh = StringField(_l("Name (Chinese)"), validators=[Length(max=100)])
+    name_en = StringField(_l("Name (English)"), validators=[Length(max=100)])
+    description_zh = TextAreaField(_l("Description (Chinese)"), validators=[Length(max=1000)])
+    description_en = TextAreaField(_l("Description (English)"), validators=[Length(max=1000)])
+    host_id = SelectField(_l("Host"), coerce=int)
+    price = StringField(_l("Price"), validators=[DataRequired(), Length(max=12)])
+    validity_days = IntegerField(_l("Validity (days)"), default=30, validators=[InputRequired()])
+    data_mb = IntegerField(_l("Data (MB)"), default=0, validators=[InputRequired()])
+    voice_min = IntegerField(_l("Voice (minutes)"), default=0, validators=[InputRequired()])
+    sms = IntegerField(_l("SMS"), default=0, validators=[InputRequired()])
+    overage_data_per_mb = StringField(_l("Overage per MB"), default="0.00")
+    overage_voice_per_min = StringField(_l("Overage per minute"), default="0.00")
+    overage_sms = StringField(_l("Overage per SMS"), default="0.00")
+    voice_increment_s = IntegerField(
+        _l("Voice increment (seconds)"), default=60, validators=[InputRequired()]
+    )
+    auto_renew_default = BooleanField(_l("Auto-renew by default"), default=True)
+
+
+class PublishForm(FlaskForm):
+    override_negative_margin = BooleanField(_l("Publish even with a negative margin"))
+    reason = StringField(_l("Reason for the override"), validators=[Length(max=500)])

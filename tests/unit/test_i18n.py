@@ -49,8 +49,22 @@ def po(locale: str) -> Catalog:
 
 
 def translated(catalog: Catalog) -> dict[tuple[object, object], object]:
-    """What a compiled catalog holds: non-empty, non-fuzzy translations, header excluded."""
-    return {(m.id, m.context): m.string for m in catalog if m.id and m.string and not m.fuzzy}
+    """What a compiled catalog holds: non-empty, non-fuzzy translations, header excluded.
+
+    Plural entries are keyed by their tuple of ids; an empty plural form compiles
+    as the msgid of its form, so it is compared that way.
+    """
+    out: dict[tuple[object, object], object] = {}
+    for m in catalog:
+        if not m.id or not m.string or m.fuzzy:
+            continue
+        if isinstance(m.id, (list, tuple)):
+            ids = tuple(m.id)
+            strings = m.string if isinstance(m.string, (list, tuple)) else (m.string,)
+            out[(ids, m.context)] = tuple(s or ids[min(i, 1)] for i, s in enumerate(strings))
+        else:
+            out[(m.id, m.context)] = m.string
+    return out
 
 
 def placeholders(text: str) -> set[str]:
@@ -105,6 +119,7 @@ def test_compiled_catalog_matches_the_po(locale: str) -> None:
 def client(tmp_path_factory: pytest.TempPathFactory):
     from app import create_app
     from app.core.config import Settings
+    from app.core.migrate import upgrade
 
     tmp_path = tmp_path_factory.mktemp("i18n")
     settings = Settings.from_env(
@@ -116,7 +131,9 @@ def client(tmp_path_factory: pytest.TempPathFactory):
             "INSTANCE_PATH": str(tmp_path),
         }
     )
-    return create_app(settings).test_client()
+    app = create_app(settings)
+    upgrade(app.extensions["mvno.db"].engine)
+    return app.test_client()
 
 
 def test_store_renders_in_chinese_by_default(client) -> None:

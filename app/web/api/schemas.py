@@ -16,7 +16,7 @@ NON_BLANK_TEXT = Regexp(
 
 
 class StaffOut(Schema):
-    id = Integer(required=True)
+    id = Integer(strict=True, required=True)
     email = String(required=True)
     name = String(required=True)
     role = String(required=True)
@@ -45,7 +45,7 @@ class StaffActiveIn(Schema):
 
 
 class ApiKeyOut(Schema):
-    id = Integer(required=True)
+    id = Integer(strict=True, required=True)
     name = String(required=True)
     prefix = String(required=True)
     role = String(required=True)
@@ -74,10 +74,10 @@ class ApiKeyIn(Schema):
 
 
 class AuditOut(Schema):
-    id = Integer(required=True)
+    id = Integer(strict=True, required=True)
     at = DateTime(required=True)
     actor_kind = String(required=True)
-    actor_id = Integer(allow_none=True)
+    actor_id = Integer(strict=True, allow_none=True)
     actor_label = String(required=True)
     action = String(required=True)
     target_type = String(required=True)
@@ -87,9 +87,9 @@ class AuditOut(Schema):
 
 class AuditPage(Schema):
     items = List(Nested(AuditOut), required=True)
-    total = Integer(required=True)
-    page = Integer(required=True)
-    per_page = Integer(required=True)
+    total = Integer(strict=True, required=True)
+    page = Integer(strict=True, required=True)
+    per_page = Integer(strict=True, required=True)
 
 
 class AuditQuery(Schema):
@@ -99,7 +99,7 @@ class AuditQuery(Schema):
 
 
 class MeOut(Schema):
-    id = Integer(required=True)
+    id = Integer(strict=True, required=True)
     name = String(required=True)
     prefix = String(required=True)
     role = String(required=True)
@@ -107,7 +107,7 @@ class MeOut(Schema):
 
 
 class DashboardOut(Schema):
-    staff_by_role = Dict(keys=String(), values=Integer(), required=True)
-    subscribers = Integer(required=True)
-    active_api_keys = Integer(required=True)
-    audit_entries = Integer(required=True)
+    staff_by_role = Dict(keys=String(), values=Integer(strict=True), required=True)
+    subscribers = Integer(strict=True, required=True)
+    active_api_keys = Integer(strict=True, required=True)
+    audit_entries = Integer(strict=True, required=True)

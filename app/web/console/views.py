@@ -32,6 +32,10 @@ from app.web.forms import (
 # Navigation: (endpoint, label, permission) — only pages that exist.
 NAV: tuple[tuple[str, str, str], ...] = (
     ("console.dashboard", N_("Dashboard"), "dashboard.view"),
+    ("console.numbers", N_("Numbers"), "numbers.view"),
+    ("console.sims", N_("SIMs"), "numbers.view"),
+    ("console.hosts", N_("Hosts"), "wholesale.view"),
+    ("console.plan_list", N_("Plans"), "plans.view"),
     ("console.staff_list", N_("Staff"), "staff.view"),
     ("console.api_keys", N_("API keys"), "api_keys.manage"),
     ("console.audit", N_("Audit log"), "audit.view"),

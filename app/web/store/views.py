@@ -22,13 +22,12 @@ from app.web.auth import (
 from app.web.context import db_session
 from app.web.forms import RegisterForm, attach_error
 from app.web.store import bp
+from plans.services import published_plans
 
 
 @bp.route("/")
 def index() -> Any:
-    # The plan catalog arrives with the supply-side capability; until then the
-    # store says honestly that nothing is on sale.
-    return render_template("store/index.html", plans=[])
+    return render_template("store/index.html", plans=published_plans(db_session()))
 
 
 @bp.route("/language/<code>")

@@ -1,0 +1,1 @@
+"""Benchmarks: plain scripts that print figures, ratios and their targets."""

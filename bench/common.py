@@ -1,0 +1,94 @@
+"""Helpers shared by the benchmark scripts: throwaway databases, timing, tables."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.core.db import Database
+from app.core.migrate import upgrade
+
+BACKENDS = ("sqlite", "postgresql")
+DEFAULT_PG_BENCH_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/mvno_bench"
+
+
+def pg_bench_url() -> str:
+    return os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG_BENCH_URL)
+
+
+def prepare_postgres(url: str) -> None:
+    """Create the bench database if needed and empty its public schema (as the tests do)."""
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
+            ).scalar()
+            if not exists:
+                connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    finally:
+        admin.dispose()
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def fresh_database(backend: str, **engine_kwargs: Any) -> Iterator[Database]:
+    """A newly migrated, empty database of `backend`, removed (or emptied) afterwards."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="mvno-bench-") as folder:
+            database = Database(f"sqlite:///{Path(folder) / 'bench.db'}", **engine_kwargs)
+            try:
+                upgrade(database.engine)
+                yield database
+            finally:
+                database.dispose()
+        return
+    url = pg_bench_url()
+    prepare_postgres(url)
+    database = Database(url, **engine_kwargs)
+    try:
+        upgrade(database.engine)
+        yield database
+    finally:
+        database.dispose()
+        prepare_postgres(url)
+
+
+def timed(func: Callable[[], Any]) -> tuple[float, Any]:
+    """(seconds, result) of one call."""
+    start = time.perf_counter()
+    result = func()
+    return time.perf_counter() - start, result
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The p-th percentile (0–100) by linear interpolation between closest ranks."""
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
+
+
+def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [list(map(str, header))] + [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    print(f"\n{title}")
+    for index, row in enumerate(cells):
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        if index == 0:
+            print("  " + "  ".join("-" * width for width in widths))
