@@ -47,7 +47,7 @@ def admin_token(session):
 
 @schema.parametrize()
 @settings(
-    max_examples=50,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,

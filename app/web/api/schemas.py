@@ -1,10 +1,33 @@
 from __future__ import annotations
 
+from typing import Any
+
 from apiflask import Schema
 from apiflask.fields import Boolean, DateTime, Dict, Email, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range, Regexp
 
 from app.auth.permissions import ROLES
+
+
+class WholeNumber(Integer):
+    """A JSON integer: 620 or 620.0, never 620.5, "620" or true (JSON Schema's `integer`)."""
+
+    default_error_messages = {"invalid": "Not a whole number."}  # noqa: RUF012
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.make_error("invalid")
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        return int(value)
+
+
+class JsonBool(Boolean):
+    """A JSON boolean: true or false only (not 0, 1 or "yes")."""
+
+    truthy = frozenset({True})
+    falsy = frozenset({False})
+
 
 # Free text without control characters (app.core.errors.clean_text refuses them).
 _PLAIN = r"[^\x00-\x1f\x7f-\x9f]"
@@ -16,7 +39,7 @@ NON_BLANK_TEXT = Regexp(
 
 
 class StaffOut(Schema):
-    id = Integer(strict=True, required=True)
+    id = WholeNumber(required=True)
     email = String(required=True)
     name = String(required=True)
     role = String(required=True)
@@ -41,11 +64,11 @@ class StaffIn(Schema):
 
 
 class StaffActiveIn(Schema):
-    active = Boolean(required=True)
+    active = JsonBool(required=True)
 
 
 class ApiKeyOut(Schema):
-    id = Integer(strict=True, required=True)
+    id = WholeNumber(required=True)
     name = String(required=True)
     prefix = String(required=True)
     role = String(required=True)
@@ -74,10 +97,10 @@ class ApiKeyIn(Schema):
 
 
 class AuditOut(Schema):
-    id = Integer(strict=True, required=True)
+    id = WholeNumber(required=True)
     at = DateTime(required=True)
     actor_kind = String(required=True)
-    actor_id = Integer(strict=True, allow_none=True)
+    actor_id = WholeNumber(allow_none=True)
     actor_label = String(required=True)
     action = String(required=True)
     target_type = String(required=True)
@@ -87,9 +110,9 @@ class AuditOut(Schema):
 
 class AuditPage(Schema):
     items = List(Nested(AuditOut), required=True)
-    total = Integer(strict=True, required=True)
-    page = Integer(strict=True, required=True)
-    per_page = Integer(strict=True, required=True)
+    total = WholeNumber(required=True)
+    page = WholeNumber(required=True)
+    per_page = WholeNumber(required=True)
 
 
 class AuditQuery(Schema):
@@ -99,7 +122,7 @@ class AuditQuery(Schema):
 
 
 class MeOut(Schema):
-    id = Integer(strict=True, required=True)
+    id = WholeNumber(required=True)
     name = String(required=True)
     prefix = String(required=True)
     role = String(required=True)
@@ -107,7 +130,7 @@ class MeOut(Schema):
 
 
 class DashboardOut(Schema):
-    staff_by_role = Dict(keys=String(), values=Integer(strict=True), required=True)
-    subscribers = Integer(strict=True, required=True)
-    active_api_keys = Integer(strict=True, required=True)
-    audit_entries = Integer(strict=True, required=True)
+    staff_by_role = Dict(keys=String(), values=WholeNumber(), required=True)
+    subscribers = WholeNumber(required=True)
+    active_api_keys = WholeNumber(required=True)
+    audit_entries = WholeNumber(required=True)

@@ -10,7 +10,7 @@ from apiflask.fields import Boolean, Date, DateTime, Dict, Integer, List, Nested
 from apiflask.validators import Length, OneOf, Range, Regexp
 from babel.numbers import list_currencies
 
-from app.web.api.schemas import NON_BLANK_TEXT, PLAIN_TEXT
+from app.web.api.schemas import NON_BLANK_TEXT, PLAIN_TEXT, JsonBool, WholeNumber
 from numbering.golden import TIER_CODES
 from numbering.models import NUMBER_STATUSES, SIM_KINDS, SIM_STATUSES
 from numbering.services import MAX_SURCHARGE_MINOR
@@ -28,15 +28,15 @@ class StrictQuery(Schema):
 
 
 class ServicePrices(Schema):
-    data = Integer(strict=True, required=True, validate=MONEY)
-    voice = Integer(strict=True, required=True, validate=MONEY)
-    sms = Integer(strict=True, required=True, validate=MONEY)
-    line = Integer(strict=True, required=True, validate=MONEY)
-    number = Integer(strict=True, required=True, validate=MONEY)
+    data = WholeNumber(required=True, validate=MONEY)
+    voice = WholeNumber(required=True, validate=MONEY)
+    sms = WholeNumber(required=True, validate=MONEY)
+    line = WholeNumber(required=True, validate=MONEY)
+    number = WholeNumber(required=True, validate=MONEY)
 
 
 class RateCardOut(Schema):
-    id = Integer(strict=True, required=True)
+    id = WholeNumber(required=True)
     effective_from = Date(required=True)
     prices_micro = Nested(ServicePrices, required=True)
     retail_micro = Nested(ServicePrices, required=True)
@@ -90,15 +90,13 @@ class HostIn(Schema):
 
 
 class BlockOut(Schema):
-    id = Integer(strict=True, required=True)
+    id = WholeNumber(required=True)
     host = String(required=True)
     first = String(required=True)
     last = String(required=True)
-    size = Integer(strict=True, required=True)
+    size = WholeNumber(required=True)
     received_at = DateTime(required=True)
-    counts = Dict(
-        keys=String(validate=OneOf(NUMBER_STATUSES)), values=Integer(strict=True), required=True
-    )
+    counts = Dict(keys=String(validate=OneOf(NUMBER_STATUSES)), values=WholeNumber(), required=True)
 
 
 class BlockListItem(BlockOut):
@@ -118,14 +116,14 @@ class BlockIn(Schema):
 class NumberOut(Schema):
     msisdn = String(required=True)
     tier = String(allow_none=True)
-    surcharge_minor = Integer(strict=True, required=True)
+    surcharge_minor = WholeNumber(required=True)
     status = String(required=True)
 
 
 class NumberPageOut(Schema):
     items = List(Nested(NumberOut), required=True)
-    page = Integer(strict=True, required=True)
-    per_page = Integer(strict=True, required=True)
+    page = WholeNumber(required=True)
+    per_page = WholeNumber(required=True)
     has_more = Boolean(required=True)
 
 
@@ -139,7 +137,7 @@ class NumberQuery(StrictQuery):
 
 class TierOut(Schema):
     code = String(required=True)
-    surcharge_minor = Integer(strict=True, required=True)
+    surcharge_minor = WholeNumber(required=True)
     enabled = Boolean(required=True)
 
 
@@ -155,7 +153,7 @@ class TierIn(Schema):
     surcharge_minor = Integer(
         strict=True, required=True, validate=Range(min=0, max=MAX_SURCHARGE_MINOR)
     )
-    enabled = Boolean(load_default=True)
+    enabled = JsonBool(load_default=True)
 
 
 class SimOut(Schema):
@@ -168,8 +166,8 @@ class SimOut(Schema):
 
 class SimPage(Schema):
     items = List(Nested(SimOut), required=True)
-    total = Integer(strict=True, required=True)
-    counts = Dict(keys=String(), values=Integer(strict=True), required=True)
+    total = WholeNumber(required=True)
+    counts = Dict(keys=String(), values=WholeNumber(), required=True)
 
 
 class SimQuery(StrictQuery):
@@ -190,8 +188,8 @@ class SimImportIn(Schema):
 
 
 class SimImportOut(Schema):
-    rows = Integer(strict=True, required=True)
-    imported = Integer(strict=True, required=True)
+    rows = WholeNumber(required=True)
+    imported = WholeNumber(required=True)
 
 
 class LocalText(Schema):
@@ -203,46 +201,46 @@ class PlanIn(Schema):
     names = Nested(LocalText, required=True)
     descriptions = Nested(LocalText, load_default=dict)
     host = String(required=True, validate=[Length(min=1, max=20), PLAIN_TEXT])
-    price_minor = Integer(strict=True, required=True, validate=MONEY)
+    price_minor = WholeNumber(required=True, validate=MONEY)
     validity_days = Integer(
         strict=True, required=True, validate=Range(min=1, max=MAX_VALIDITY_DAYS)
     )
-    data_mb = Integer(strict=True, load_default=0, validate=COUNT)
-    voice_min = Integer(strict=True, load_default=0, validate=COUNT)
-    sms = Integer(strict=True, load_default=0, validate=COUNT)
-    overage_data_per_mb_minor = Integer(strict=True, load_default=0, validate=MONEY)
-    overage_voice_per_min_minor = Integer(strict=True, load_default=0, validate=MONEY)
-    overage_sms_minor = Integer(strict=True, load_default=0, validate=MONEY)
-    voice_increment_s = Integer(strict=True, load_default=60, validate=Range(min=1, max=3600))
-    auto_renew_default = Boolean(load_default=True)
+    data_mb = WholeNumber(load_default=0, validate=COUNT)
+    voice_min = WholeNumber(load_default=0, validate=COUNT)
+    sms = WholeNumber(load_default=0, validate=COUNT)
+    overage_data_per_mb_minor = WholeNumber(load_default=0, validate=MONEY)
+    overage_voice_per_min_minor = WholeNumber(load_default=0, validate=MONEY)
+    overage_sms_minor = WholeNumber(load_default=0, validate=MONEY)
+    voice_increment_s = WholeNumber(load_default=60, validate=Range(min=1, max=3600))
+    auto_renew_default = JsonBool(load_default=True)
 
 
 class MarginOut(Schema):
-    price_minor = Integer(strict=True, required=True)
-    data_cost_minor = Integer(strict=True, required=True)
-    voice_cost_minor = Integer(strict=True, required=True)
-    sms_cost_minor = Integer(strict=True, required=True)
-    line_fee_minor = Integer(strict=True, required=True)
-    margin_minor = Integer(strict=True, required=True)
+    price_minor = WholeNumber(required=True)
+    data_cost_minor = WholeNumber(required=True)
+    voice_cost_minor = WholeNumber(required=True)
+    sms_cost_minor = WholeNumber(required=True)
+    line_fee_minor = WholeNumber(required=True)
+    margin_minor = WholeNumber(required=True)
 
 
 class PlanOut(Schema):
-    id = Integer(strict=True, required=True)
+    id = WholeNumber(required=True)
     code = String(required=True)
-    version = Integer(strict=True, required=True)
+    version = WholeNumber(required=True)
     status = String(required=True, validate=OneOf(PLAN_STATUSES))
     names = Dict(keys=String(), values=String(), required=True)
     descriptions = Dict(keys=String(), values=String(), required=True)
     currency = String(required=True)
-    price_minor = Integer(strict=True, required=True)
-    validity_days = Integer(strict=True, required=True)
-    data_mb = Integer(strict=True, required=True)
-    voice_min = Integer(strict=True, required=True)
-    sms = Integer(strict=True, required=True)
-    overage_data_per_mb_minor = Integer(strict=True, required=True)
-    overage_voice_per_min_minor = Integer(strict=True, required=True)
-    overage_sms_minor = Integer(strict=True, required=True)
-    voice_increment_s = Integer(strict=True, required=True)
+    price_minor = WholeNumber(required=True)
+    validity_days = WholeNumber(required=True)
+    data_mb = WholeNumber(required=True)
+    voice_min = WholeNumber(required=True)
+    sms = WholeNumber(required=True)
+    overage_data_per_mb_minor = WholeNumber(required=True)
+    overage_voice_per_min_minor = WholeNumber(required=True)
+    overage_sms_minor = WholeNumber(required=True)
+    voice_increment_s = WholeNumber(required=True)
     auto_renew_default = Boolean(required=True)
     margin_override = Boolean(required=True)
     published_at = DateTime(allow_none=True)
@@ -271,7 +269,7 @@ class PlanQuery(StrictQuery):
 
 
 class PublishIn(Schema):
-    override_negative_margin = Boolean(load_default=False)
+    override_negative_margin = JsonBool(load_default=False)
     reason = String(load_default="", validate=[Length(max=500), PLAIN_TEXT])
 
 
