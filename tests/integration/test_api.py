@@ -156,3 +156,25 @@ def test_misspelt_empty_or_repeated_query_parameters_are_refused(client, admin_t
     response = client.get(f"/api/v1/audit{query}", headers=bearer(admin_token))
     assert response.status_code == 422
     assert response.get_json()["error"]["code"] == "invalid_input"
+
+
+@pytest.mark.parametrize("active", [0, 1, "true", None])
+def test_json_booleans_must_be_booleans(client, session, admin_token, active):
+    user = make_staff(session, email="flag@example.com")
+    response = client.post(
+        f"/api/v1/staff/{user.id}/active", headers=bearer(admin_token), json={"active": active}
+    )
+    assert response.status_code == 422
+    assert response.get_json()["error"]["field"] == "active"
+
+
+@pytest.mark.parametrize(("value", "status"), [(50, 200), (50.0, 200), (50.5, 422), ("50", 422)])
+def test_json_integers_are_whole_numbers(client, session, admin_token, value, status):
+    response = client.get(f"/api/v1/audit?per_page={value}", headers=bearer(admin_token))
+    body = client.put(
+        "/api/v1/golden-tiers/aaaa",
+        headers=bearer(admin_token),
+        json={"surcharge_minor": value, "enabled": True},
+    )
+    assert response.status_code in (200, 422)
+    assert body.status_code == status

@@ -25,8 +25,11 @@ class WholeNumber(Integer):
 class JsonBool(Boolean):
     """A JSON boolean: true or false only (not 0, 1 or "yes")."""
 
-    truthy = frozenset({True})
-    falsy = frozenset({False})
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        # `0 in {False}` is true in Python, so the type itself is checked.
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 # Free text without control characters (app.core.errors.clean_text refuses them).

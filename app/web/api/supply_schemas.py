@@ -150,9 +150,7 @@ class TierList(Schema):
 
 
 class TierIn(Schema):
-    surcharge_minor = Integer(
-        strict=True, required=True, validate=Range(min=0, max=MAX_SURCHARGE_MINOR)
-    )
+    surcharge_minor = WholeNumber(required=True, validate=Range(min=0, max=MAX_SURCHARGE_MINOR))
     enabled = JsonBool(load_default=True)
 
 
@@ -202,9 +200,7 @@ class PlanIn(Schema):
     descriptions = Nested(LocalText, load_default=dict)
     host = String(required=True, validate=[Length(min=1, max=20), PLAIN_TEXT])
     price_minor = WholeNumber(required=True, validate=MONEY)
-    validity_days = Integer(
-        strict=True, required=True, validate=Range(min=1, max=MAX_VALIDITY_DAYS)
-    )
+    validity_days = WholeNumber(required=True, validate=Range(min=1, max=MAX_VALIDITY_DAYS))
     data_mb = WholeNumber(load_default=0, validate=COUNT)
     voice_min = WholeNumber(load_default=0, validate=COUNT)
     sms = WholeNumber(load_default=0, validate=COUNT)
