@@ -11,11 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
 from app.core.db import Database
-from app.core.migrate import upgrade
+from app.core.migrate import recreate_postgres_database, upgrade
 
 BACKENDS = ("sqlite", "postgresql")
 DEFAULT_PG_BENCH_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/mvno_bench"
@@ -23,28 +20,6 @@ DEFAULT_PG_BENCH_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/mvno_bench"
 
 def pg_bench_url() -> str:
     return os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG_BENCH_URL)
-
-
-def prepare_postgres(url: str) -> None:
-    """Create the bench database if needed and empty its public schema (as the tests do)."""
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            exists = connection.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
-            ).scalar()
-            if not exists:
-                connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-    finally:
-        admin.dispose()
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-    finally:
-        engine.dispose()
 
 
 @contextmanager
@@ -60,14 +35,14 @@ def fresh_database(backend: str, **engine_kwargs: Any) -> Iterator[Database]:
                 database.dispose()
         return
     url = pg_bench_url()
-    prepare_postgres(url)
+    recreate_postgres_database(url)
     database = Database(url, **engine_kwargs)
     try:
         upgrade(database.engine)
         yield database
     finally:
         database.dispose()
-        prepare_postgres(url)
+        recreate_postgres_database(url)
 
 
 def timed(func: Callable[[], Any]) -> tuple[float, Any]:

@@ -30,10 +30,10 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, func
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.core.audit import Actor, record_audit
+from app.core.db import insert_unique
 from app.core.errors import N_, InvalidInput, clean_text
 from app.core.money import format_plain, round_half_up
 from plans.errors import (
@@ -267,16 +267,15 @@ def create_plan(session: Session, *, data: PlanInput, actor: Actor, now: datetim
     data = validate_plan_input(data)
     terms = plan_terms(data, currency=_plan_host(session, data.host_id).currency)
     plan = Plan(code=data.code, version=1, status="draft", created_at=now, **terms)
-    try:
-        with session.begin_nested():
-            session.add(plan)
-            session.flush()
-    except IntegrityError:
-        raise PlanCodeTaken(
+    insert_unique(
+        session,
+        plan,
+        PlanCodeTaken(
             N_("A plan with code %(plan)s already exists; edit it instead."),
             field="code",
             plan=data.code,
-        ) from None
+        ),
+    )
     record_audit(
         session,
         actor=actor,
@@ -341,15 +340,14 @@ def update_plan(
         )
         return latest
     plan = Plan(code=code, version=latest.version + 1, status="draft", created_at=now, **terms)
-    try:
-        with session.begin_nested():
-            session.add(plan)
-            session.flush()
-    except IntegrityError:
-        raise PlanChangedConcurrently(
+    insert_unique(
+        session,
+        plan,
+        PlanChangedConcurrently(
             N_("Plan %(plan)s was changed at the same time by someone else; try again."),
             plan=code,
-        ) from None
+        ),
+    )
     record_audit(
         session,
         actor=actor,
@@ -477,23 +475,7 @@ def publish_plan(
     ).first()
     # Retire first and flush: the partial unique index allows one published version.
     if previous is not None:
-        previous.status = "retired"
-        previous.retired_at = now
-        session.add(previous)
-        session.flush()
-        record_audit(
-            session,
-            actor=actor,
-            action="plan.retire",
-            now=now,
-            target_type="plan",
-            target_id=previous.id,
-            details={
-                "code": previous.code,
-                "version": previous.version,
-                "superseded_by": plan.version,
-            },
-        )
+        _retire(session, previous, actor=actor, now=now, superseded_by=plan.version)
     plan.status = "published"
     plan.published_at = now
     plan.margin_override = overridden
@@ -544,10 +526,21 @@ def retire_plan(session: Session, *, plan_id: int, actor: Actor, now: datetime) 
             plan=plan.code,
             version=plan.version,
         )
+    _retire(session, plan, actor=actor, now=now)
+    return plan
+
+
+def _retire(
+    session: Session, plan: Plan, *, actor: Actor, now: datetime, superseded_by: int | None = None
+) -> None:
+    """Mark a published version retired (flushed at once) and audit it."""
     plan.status = "retired"
     plan.retired_at = now
     session.add(plan)
     session.flush()
+    details: dict[str, Any] = {"code": plan.code, "version": plan.version}
+    if superseded_by is not None:
+        details["superseded_by"] = superseded_by
     record_audit(
         session,
         actor=actor,
@@ -555,9 +548,8 @@ def retire_plan(session: Session, *, plan_id: int, actor: Actor, now: datetime) 
         now=now,
         target_type="plan",
         target_id=plan.id,
-        details={"code": plan.code, "version": plan.version},
+        details=details,
     )
-    return plan
 
 
 def get_plan(session: Session, plan_id: int) -> Plan:
@@ -663,16 +655,15 @@ def upsert_addon(
     ).first()
     if addon is None:
         addon = AddOn(**fields, created_at=now)
-        try:
-            with session.begin_nested():
-                session.add(addon)
-                session.flush()
-        except IntegrityError:
-            raise AddOnCodeTaken(
+        insert_unique(
+            session,
+            addon,
+            AddOnCodeTaken(
                 N_("Add-on %(addon)s was created at the same time by someone else; try again."),
                 field="code",
                 addon=fields["code"],
-            ) from None
+            ),
+        )
         record_audit(
             session,
             actor=actor,

@@ -19,15 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from app import create_app
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.migrate import upgrade
+from app.core.migrate import recreate_postgres_database, upgrade
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/mvno_test"
 BACKENDS = ("sqlite", "postgresql")
@@ -39,28 +37,6 @@ def pg_url() -> str:
 
 def require_postgres() -> bool:
     return os.environ.get("REQUIRE_POSTGRES", "") not in ("", "0")
-
-
-def prepare_postgres(url: str) -> None:
-    """Create the test database if needed and empty its public schema."""
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            exists = connection.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
-            ).scalar()
-            if not exists:
-                connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-    finally:
-        admin.dispose()
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-    finally:
-        engine.dispose()
 
 
 def make_settings(database_url: str, instance: Path, **extra: str) -> Settings:
@@ -84,7 +60,7 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     else:
         url = pg_url()
         try:
-            prepare_postgres(url)
+            recreate_postgres_database(url)
         except OperationalError as exc:
             message = f"PostgreSQL unreachable at {url}: {str(exc.orig).strip()}"
             if require_postgres():

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.core.audit import Actor, record_audit
+from app.core.db import insert_unique
 from app.core.errors import N_, InvalidInput, clean_text
 from wholesale.errors import HostCodeTaken, HostNotFound, RateCardConflict
 from wholesale.models import PRICE_UNITS, SERVICES, HostCarrier, RateCard
@@ -148,16 +149,15 @@ def upsert_host(
     ).first()
     if host is None:
         host = HostCarrier(**fields, created_at=now)
-        try:
-            with session.begin_nested():
-                session.add(host)
-                session.flush()
-        except IntegrityError:
-            raise HostCodeTaken(
+        insert_unique(
+            session,
+            host,
+            HostCodeTaken(
                 N_("Host %(host)s was created at the same time by someone else; try again."),
                 field="code",
                 host=fields["code"],
-            ) from None
+            ),
+        )
         record_audit(
             session,
             actor=actor,

@@ -23,7 +23,6 @@ from typing import Any, cast
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from app.auth import passwords
@@ -39,6 +38,7 @@ from app.auth.errors import (
 from app.auth.models import ApiKey, LoginAttempt, StaffUser, SubscriberAccount
 from app.auth.permissions import ROLES
 from app.core.audit import Actor, record_audit
+from app.core.db import insert_unique
 from app.core.errors import N_, InvalidInput, clean_text
 
 API_KEY_PREFIX = "mvno"
@@ -104,14 +104,13 @@ def create_staff(
         password_hash=passwords.hash_password(password),
         created_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(user)
-            session.flush()
-    except IntegrityError:
-        raise EmailTaken(
+    insert_unique(
+        session,
+        user,
+        EmailTaken(
             N_("A staff user with e-mail %(email)s already exists."), field="email", email=email
-        ) from None
+        ),
+    )
     record_audit(
         session,
         actor=actor,
@@ -355,12 +354,11 @@ def register_subscriber(
         locale=locale if locale in ("zh_Hans", "en") else "zh_Hans",
         created_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(account)
-            session.flush()
-    except IntegrityError:
-        raise EmailTaken(N_("An account with this e-mail already exists."), field="email") from None
+    insert_unique(
+        session,
+        account,
+        EmailTaken(N_("An account with this e-mail already exists."), field="email"),
+    )
     record_audit(
         session,
         actor=Actor("subscriber", account.id, email),

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
 
@@ -99,6 +100,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("isolation_level", "READ COMMITTED")
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def insert_unique(session: Session, row: Any, conflict: BaseException) -> None:
+    """Insert `row`, turning a unique-constraint violation into the domain error `conflict`.
+
+    Uniqueness is the database's to enforce (never check-then-insert); the
+    savepoint keeps the caller's transaction usable after the violation.
+    """
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        raise conflict from None
 
 
 class Database:

@@ -121,7 +121,7 @@ class AuditPage(Schema):
 class AuditQuery(Schema):
     page = Integer(load_default=1, validate=Range(min=1, max=1_000_000))
     per_page = Integer(load_default=50, validate=Range(min=1, max=200))
-    action = String(load_default=None, validate=[Length(max=80), PLAIN_TEXT])
+    action = String(validate=[Length(max=80), PLAIN_TEXT])
 
 
 class MeOut(Schema):

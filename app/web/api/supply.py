@@ -268,7 +268,7 @@ def _latest(code: str) -> Plan:
 @bp.output(PlanList)
 def plan_list(query: dict[str, Any]) -> Any:
     """The latest version of every plan, with its margin."""
-    return {"items": [_plan(p) for p in plans.list_plans(db_session(), status=query["status"])]}
+    return {"items": [_plan(p) for p in plans.list_plans(db_session(), status=query.get("status"))]}
 
 
 @bp.get("/plans/<code>")

@@ -130,7 +130,7 @@ class NumberPageOut(Schema):
 class NumberQuery(StrictQuery):
     pattern = String(load_default="", validate=Regexp(r"^[0-9]{0,11}$"))
     mode = String(load_default="ends_with", validate=OneOf(["ends_with", "contains"]))
-    tier = String(load_default=None, validate=OneOf(TIER_CODES))
+    tier = String(validate=OneOf(TIER_CODES))
     page = Integer(load_default=1, validate=Range(min=1, max=100_000))
     per_page = Integer(load_default=20, validate=Range(min=1, max=100))
 
@@ -169,8 +169,8 @@ class SimPage(Schema):
 
 
 class SimQuery(StrictQuery):
-    status = String(load_default=None, validate=OneOf(SIM_STATUSES))
-    kind = String(load_default=None, validate=OneOf(SIM_KINDS))
+    status = String(validate=OneOf(SIM_STATUSES))
+    kind = String(validate=OneOf(SIM_KINDS))
     page = Integer(load_default=1, validate=Range(min=1, max=100_000))
     per_page = Integer(load_default=50, validate=Range(min=1, max=200))
 
@@ -261,7 +261,7 @@ class PlanDetail(PlanOut):
 
 
 class PlanQuery(StrictQuery):
-    status = String(load_default=None, validate=OneOf(PLAN_STATUSES))
+    status = String(validate=OneOf(PLAN_STATUSES))
 
 
 class PublishIn(Schema):

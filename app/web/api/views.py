@@ -136,6 +136,9 @@ def api_key_revoke(key_id: int) -> Any:
 def audit(query: dict[str, Any]) -> Any:
     """The audit log, newest first."""
     entries, total = list_audit(
-        db_session(), page=query["page"], per_page=query["per_page"], action=query["action"]
+        db_session(),
+        page=query["page"],
+        per_page=query["per_page"],
+        action=query.get("action") or None,
     )
     return {"items": entries, "total": total, "page": query["page"], "per_page": query["per_page"]}
