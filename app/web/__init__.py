@@ -54,6 +54,7 @@ def _path_parameter_schemas() -> dict[str, dict[str, Any]]:
     return {
         "hosts": {"pattern": f"^{HOST_CODE_RE.pattern}$"},
         "plans": {"pattern": f"^{PLAN_CODE_RE.pattern}$"},
+        "addons": {"pattern": f"^{PLAN_CODE_RE.pattern}$"},
         "golden-tiers": {"enum": list(TIER_CODES)},
     }
 
@@ -325,9 +326,8 @@ def format_money_for_view(amount_minor: int, currency: str | None = None) -> str
     return format_money(amount_minor, currency or settings().currency, str(get_locale()))
 
 
-def _register_template_helpers(app: APIFlask, settings: Settings) -> None:
-    zone = ZoneInfo(settings.timezone)
-
+def label(kind: str, value: str) -> str:
+    """A stored code (a status, a role) as words in the viewer's language."""
     from app.auth.permissions import ROLE_LABELS
     from numbering.models import NUMBER_STATUS_LABELS, SIM_STATUS_LABELS
     from plans.models import PLAN_STATUS_LABELS
@@ -340,12 +340,14 @@ def _register_template_helpers(app: APIFlask, settings: Settings) -> None:
         "plan_status": PLAN_STATUS_LABELS,
         "service": SERVICE_LABELS,
     }
+    text = labels[kind].get(value)
+    return _(text) if text else value
 
-    @app.template_global()
-    def label(kind: str, value: str) -> str:
-        """A stored code (a status, a role) as words in the viewer's language."""
-        text = labels[kind].get(value)
-        return _(text) if text else value
+
+def _register_template_helpers(app: APIFlask, settings: Settings) -> None:
+    zone = ZoneInfo(settings.timezone)
+
+    app.add_template_global(label)
 
     @app.context_processor
     def inject() -> dict[str, Any]:

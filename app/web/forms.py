@@ -172,3 +172,11 @@ class PlanForm(FlaskForm):
 class PublishForm(FlaskForm):
     override_negative_margin = BooleanField(_l("Publish even with a negative margin"))
     reason = StringField(_l("Reason for the override"), validators=[Length(max=500)])
+
+
+class AddOnForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=40)])
+    name_zh = StringField(_l("Name (Chinese)"), validators=[Length(max=100)])
+    name_en = StringField(_l("Name (English)"), validators=[Length(max=100)])
+    price = StringField(_l("Price"), validators=[DataRequired(), Length(max=12)])
+    data_mb = IntegerField(_l("Data (MB)"), validators=[InputRequired()])

@@ -28,6 +28,8 @@ RULES_BEYOND_THE_SCHEMA = {
     "POST /api/v1/sims/import": "file content rules",
     # names need a locale; the host must be known (an unknown one is 404).
     "PUT /api/v1/plans/{code}": "plan terms rules",
+    # names need a locale.
+    "PUT /api/v1/addons/{code}": "add-on names rules",
     # a negative margin needs an override with a reason; only drafts publish.
     "POST /api/v1/plans/versions/{plan_id}/publish": "publishing rules",
 }

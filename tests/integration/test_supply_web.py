@@ -267,3 +267,33 @@ def test_supply_api_round_trip(client, session, catalog):
     assert rejects[0]["line"] == 2
     _care_key, care_token = make_api_key(session, role="care", name="care")
     assert client.put("/api/v1/plans/X", headers=bearer(care_token), json={}).status_code == 403
+
+
+def test_addons_through_console_and_api(admin, client, session, catalog):
+    response = admin.post(
+        "/console/addons",
+        data={
+            "code": "DATA5G",
+            "name_zh": "5GB 流量包",
+            "name_en": "5 GB pack",
+            "price": "10.00",
+            "data_mb": "5120",
+            "csrf_token": csrf_token(admin, "/console/addons"),
+        },
+    )
+    assert response.status_code == 302
+    admin.post(
+        "/console/addons/DATA5G/status",
+        data={"status": "published", "csrf_token": csrf_token(admin, "/console/addons")},
+    )
+    _key, token = make_api_key(session, role="wholesale", name="addons")
+    items = client.get("/api/v1/addons", headers=bearer(token)).get_json()["items"]
+    assert [(a["code"], a["status"], a["price_minor"]) for a in items] == [
+        ("DATA5G", "published", 1000)
+    ]
+    changed = client.put(
+        "/api/v1/addons/DATA5G",
+        headers=bearer(token),
+        json={"names": {"en": "5 GB pack"}, "price_minor": 1200, "data_mb": 5120},
+    ).get_json()
+    assert (changed["status"], changed["price_minor"]) == ("published", 1200)

@@ -11,6 +11,10 @@ from app.core.errors import N_, DomainError
 from app.web.api import bp
 from app.web.api.security import requires
 from app.web.api.supply_schemas import (
+    AddOnIn,
+    AddOnList,
+    AddOnOut,
+    AddOnStatusIn,
     BlockIn,
     BlockList,
     BlockOut,
@@ -321,4 +325,47 @@ def plan_retire(plan_id: int) -> Any:
     """Stop selling a version; its subscribers keep its terms."""
     return _plan(
         plans.retire_plan(db_session(), plan_id=plan_id, actor=current_actor(), now=utcnow())
+    )
+
+
+# -- add-ons --------------------------------------------------------------------------------
+
+
+@bp.get("/addons")
+@requires("plans.view")
+@bp.output(AddOnList)
+def addon_list() -> Any:
+    """Add-ons (data packs) and their status."""
+    return {"items": plans.list_addons(db_session())}
+
+
+@bp.put("/addons/<code>")
+@requires("plans.manage")
+@bp.input(AddOnIn, arg_name="data")
+@bp.output(AddOnOut)
+def addon_put(code: str, data: dict[str, Any]) -> Any:
+    """Create an add-on as a draft, or change one (its status is kept)."""
+    session = db_session()
+    current = {a.code: a for a in plans.list_addons(session)}.get(code)
+    return plans.upsert_addon(
+        session,
+        code=code,
+        names=data["names"],
+        price_minor=data["price_minor"],
+        data_mb=data["data_mb"],
+        status=current.status if current else "draft",
+        actor=current_actor(),
+        now=utcnow(),
+    )
+
+
+@bp.post("/addons/<code>/status")
+@requires("plans.manage")
+@bp.input(AddOnStatusIn, arg_name="data")
+@bp.output(AddOnOut)
+@bp.doc(responses={404: "No such add-on"})
+def addon_set_status(code: str, data: dict[str, Any]) -> Any:
+    """Put an add-on on sale, withdraw it, or return it to draft."""
+    return plans.set_addon_status(
+        db_session(), code=code, status=data["status"], actor=current_actor(), now=utcnow()
     )

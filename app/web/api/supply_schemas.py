@@ -270,3 +270,30 @@ class PublishIn(Schema):
 
 
 __all__ = ["SERVICES"]
+
+
+class AddOnOut(Schema):
+    code = String(required=True)
+    status = String(required=True, validate=OneOf(PLAN_STATUSES))
+    names = Dict(keys=String(), values=String(), required=True)
+    currency = String(required=True)
+    price_minor = WholeNumber(required=True)
+    data_mb = WholeNumber(required=True)
+
+
+class AddOnListItem(AddOnOut):
+    """An add-on inside a list."""
+
+
+class AddOnList(Schema):
+    items = List(Nested(AddOnListItem), required=True)
+
+
+class AddOnIn(Schema):
+    names = Nested(LocalText, required=True)
+    price_minor = WholeNumber(required=True, validate=MONEY)
+    data_mb = WholeNumber(required=True, validate=Range(min=1, max=MAX_INT))
+
+
+class AddOnStatusIn(Schema):
+    status = String(required=True, validate=OneOf(PLAN_STATUSES))

@@ -10,13 +10,14 @@ from flask_babel import gettext as _
 from app.core.clock import utcnow
 from app.core.errors import N_, DomainError, InvalidInput
 from app.core.money import parse_micro, parse_minor
-from app.web import format_money_for_view, localized
+from app.web import format_money_for_view, label, localized
 from app.web.auth import staff_required
 from app.web.console import bp
 from app.web.context import current_actor, db_session
 from app.web.forms import (
     PRICE_FIELDS,
     ActionForm,
+    AddOnForm,
     GoldenTierForm,
     HostForm,
     NumberBlockForm,
@@ -532,3 +533,74 @@ def plan_retire(plan_id: int) -> Any:
         "success",
     )
     return redirect(url_for("console.plan_edit", code=plan.code))
+
+
+# -- add-ons ------------------------------------------------------------------------------
+
+
+def _render_addons(form: AddOnForm, status: int) -> Any:
+    return render_template(
+        "console/addons.html",
+        addons=plans.list_addons(db_session()),
+        form=form,
+        action_form=ActionForm(),
+    ), status
+
+
+@bp.route("/addons")
+@staff_required("plans.view")
+def addons() -> Any:
+    return _render_addons(AddOnForm(), 200)
+
+
+@bp.route("/addons", methods=["POST"])
+@staff_required("plans.manage")
+def addon_save() -> Any:
+    form = AddOnForm()
+    if form.validate_on_submit():
+        price = _parse(form, "price", parse_minor)
+        if price is not None:
+            names = {
+                k: v for k, v in (("zh_Hans", form.name_zh.data), ("en", form.name_en.data)) if v
+            }
+            try:
+                existing = {a.code: a for a in plans.list_addons(db_session())}
+                addon = plans.upsert_addon(
+                    db_session(),
+                    code=form.code.data or "",
+                    names=names,
+                    price_minor=price,
+                    data_mb=form.data_mb.data or 0,
+                    status=existing[form.code.data].status
+                    if form.code.data in existing
+                    else "draft",
+                    actor=current_actor(),
+                    now=utcnow(),
+                )
+            except DomainError as exc:
+                attach_error(form, exc)
+            else:
+                flash(_("Add-on %(code)s saved.", code=addon.code), "success")
+                return redirect(url_for("console.addons"))
+    return _render_addons(form, 422)
+
+
+@bp.route("/addons/<code>/status", methods=["POST"])
+@staff_required("plans.manage")
+def addon_status(code: str) -> Any:
+    addon = plans.set_addon_status(
+        db_session(),
+        code=code,
+        status=request.form.get("status", ""),
+        actor=current_actor(),
+        now=utcnow(),
+    )
+    flash(
+        _(
+            "Add-on %(code)s is now %(status)s.",
+            code=addon.code,
+            status=label("plan_status", addon.status),
+        ),
+        "success",
+    )
+    return redirect(url_for("console.addons"))

@@ -36,6 +36,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("console.sims", N_("SIMs"), "numbers.view"),
     ("console.hosts", N_("Hosts"), "wholesale.view"),
     ("console.plan_list", N_("Plans"), "plans.view"),
+    ("console.addons", N_("Add-ons"), "plans.view"),
     ("console.staff_list", N_("Staff"), "staff.view"),
     ("console.api_keys", N_("API keys"), "api_keys.manage"),
     ("console.audit", N_("Audit log"), "audit.view"),
