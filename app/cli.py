@@ -19,13 +19,14 @@ from typing import Any, TypeVar, cast
 
 import click
 from flask import current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from sqlalchemy.exc import OperationalError
 
 from app.core.clock import parse_instant, utcnow
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import DomainError
+from app.core.money import format_plain, parse_minor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -350,6 +351,114 @@ def sims_import(file: str, host_code: str, as_json: bool, now: datetime) -> None
     emit(data, as_json=as_json, text=f"{report.imported} of {report.rows} SIMs imported")
 
 
+# -- ledger ---------------------------------------------------------------------------
+
+ledger_cli = AppGroup("ledger", help="The prepaid ledger: balances and invariant checks.")
+
+
+@ledger_cli.command("balance")
+@click.argument("target", metavar="MSISDN|CUSTOMER_REF")
+@json_option
+@refusals
+def ledger_balance(target: str, as_json: bool) -> None:
+    """Print a customer's prepaid balance and cap (minor units)."""
+    from app.ledger.services import customer_balance, prepaid_cap_minor
+    from app.subscribers.services import get_customer_by_msisdn_or_ref
+
+    config = settings()
+    with database().transaction(write=False) as session:
+        customer = get_customer_by_msisdn_or_ref(session, target)
+        assert customer.id is not None
+        balance = customer_balance(session, customer_id=customer.id)
+        cap = prepaid_cap_minor(
+            session,
+            customer_id=customer.id,
+            settings_months=config.prepay_cap_months,
+            reference_monthly_minor=config.prepay_reference_monthly_minor,
+        )
+    data = {
+        "customer_ref": customer.ref,
+        "balance": balance,
+        "cap": cap,
+        "currency": config.currency,
+    }
+    text = (
+        f"{customer.ref}: balance {format_plain(balance)} {config.currency},"
+        f" cap {format_plain(cap)}"
+    )
+    emit(data, as_json=as_json, text=text)
+
+
+@ledger_cli.command("check")
+@json_option
+@refusals
+def ledger_check(as_json: bool) -> None:
+    """Verify the ledger's invariants; exit 1 when any is broken."""
+    from app.ledger.services import check_ledger
+
+    config = settings()
+    with database().transaction(write=False) as session:
+        result = check_ledger(
+            session,
+            cap_months=config.prepay_cap_months,
+            reference_monthly_minor=config.prepay_reference_monthly_minor,
+        )
+    data = {
+        "ok": result.ok,
+        "entries": result.entries,
+        "postings": result.postings,
+        "problems": result.problems,
+    }
+    verdict = "ledger ok" if result.ok else f"{len(result.problems)} problem(s)"
+    text = "\n".join(
+        [*result.problems, f"{verdict}: {result.entries} entries, {result.postings} postings"]
+    )
+    emit(data, as_json=as_json, text=text)
+    if not result.ok:
+        sys.exit(1)
+
+
+@click.command("topup")
+@with_appcontext
+@click.argument("msisdn")
+@click.argument("amount")
+@click.option("--ref", "ref", required=True, help="Idempotency key: the payment's reference.")
+@json_option
+@now_option
+@refusals
+def topup(msisdn: str, amount: str, ref: str, as_json: bool, now: datetime) -> None:
+    """Record an offline payment of AMOUNT (e.g. 50.00) for the customer of MSISDN."""
+    from app.core.audit import Actor
+    from app.ledger.services import credit_customer, customer_balance
+    from app.subscribers.services import get_line_by_msisdn
+
+    try:
+        amount_minor = parse_minor(amount)
+    except ValueError as exc:
+        fail(f"bad amount: {exc}")
+    config = settings()
+    with database().transaction() as session:
+        line = get_line_by_msisdn(session, msisdn)
+        entry = credit_customer(
+            session,
+            customer_id=line.customer_id,
+            amount_minor=amount_minor,
+            source_kind="cash_offline",
+            idempotency_key=f"topup:{ref}",
+            external_ref=ref,
+            actor=Actor.cli(),
+            now=now,
+            cap_months=config.prepay_cap_months,
+            reference_monthly_minor=config.prepay_reference_monthly_minor,
+            currency=config.currency,
+            memo=f"offline top-up for {msisdn}",
+        )
+        balance = customer_balance(session, customer_id=line.customer_id)
+        data = {"entry_id": entry.id, "balance": balance, "currency": config.currency}
+    text = f"entry {entry.id}: balance {format_plain(balance)} {config.currency}"
+    emit(data, as_json=as_json, text=text)
+
+
 # -- demo -----------------------------------------------------------------------------
 
 demo_cli = AppGroup("demo", help="Demo data for a local installation.")
@@ -390,7 +499,17 @@ def scheduler_run(once: bool, wait: bool) -> None:
     run_scheduler(database(), settings(), once=once, wait_for_lock=wait)
 
 
-COMMANDS = (db_cli, staff_cli, api_key_cli, catalog_cli, sims_cli, demo_cli, scheduler_cli)
+COMMANDS: tuple[click.Command, ...] = (
+    db_cli,
+    staff_cli,
+    api_key_cli,
+    catalog_cli,
+    sims_cli,
+    ledger_cli,
+    topup,
+    demo_cli,
+    scheduler_cli,
+)
 
 
 def register(app: Any) -> None:

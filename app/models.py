@@ -6,8 +6,18 @@ domain package adds its models module here.
 
 from app.auth import models as auth_models
 from app.core import audit
+from app.ledger import models as ledger_models
+from app.subscribers import models as subscribers_models
 from numbering import models as numbering_models
 from plans import models as plans_models
 from wholesale import models as wholesale_models
 
-__all__ = ["audit", "auth_models", "numbering_models", "plans_models", "wholesale_models"]
+__all__ = [
+    "audit",
+    "auth_models",
+    "ledger_models",
+    "numbering_models",
+    "plans_models",
+    "subscribers_models",
+    "wholesale_models",
+]

@@ -6,7 +6,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DOMAIN_DIRS = ["app/core", "app/auth", "wholesale", "numbering", "plans"]
+DOMAIN_DIRS = [
+    "app/core",
+    "app/auth",
+    "app/ledger",
+    "app/subscribers",
+    "wholesale",
+    "numbering",
+    "plans",
+]
 WEB_ONLY = ("flask", "flask_login", "flask_wtf", "flask_babel", "apiflask", "werkzeug")
 
 

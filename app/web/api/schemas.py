@@ -137,3 +137,6 @@ class DashboardOut(Schema):
     subscribers = WholeNumber(required=True)
     active_api_keys = WholeNumber(required=True)
     audit_entries = WholeNumber(required=True)
+    numbers_available = WholeNumber(required=True)
+    sims_in_stock = WholeNumber(required=True)
+    plans_on_sale = WholeNumber(required=True)

@@ -28,6 +28,7 @@ from app.web.api.schemas import (
 )
 from app.web.api.security import requires
 from app.web.context import current_actor, db_session
+from app.web.dashboard import dashboard_counts
 
 
 @bp.get("/me")
@@ -50,14 +51,7 @@ def me() -> Any:
 @bp.output(DashboardOut)
 def dashboard() -> Any:
     """The counts the console dashboard shows."""
-    session = db_session()
-    _entries, audit_total = list_audit(session, per_page=1)
-    return {
-        "staff_by_role": auth.count_staff_by_role(session),
-        "subscribers": auth.count_subscribers(session),
-        "active_api_keys": sum(1 for k in auth.list_api_keys(session) if k.is_active),
-        "audit_entries": audit_total,
-    }
+    return dashboard_counts(db_session())
 
 
 @bp.get("/staff")

@@ -21,6 +21,7 @@ from app.web.auth import (
 )
 from app.web.console import bp
 from app.web.context import current_actor, db_session
+from app.web.dashboard import dashboard_counts
 from app.web.forms import (
     ActionForm,
     ApiKeyForm,
@@ -66,15 +67,7 @@ def logout() -> Any:
 @bp.route("/")
 @staff_required("dashboard.view")
 def dashboard() -> Any:
-    session = db_session()
-    _entries, audit_total = list_audit(session, per_page=1)
-    return render_template(
-        "console/dashboard.html",
-        staff_by_role=auth.count_staff_by_role(session),
-        subscriber_count=auth.count_subscribers(session),
-        api_key_count=sum(1 for k in auth.list_api_keys(session) if k.is_active),
-        audit_total=audit_total,
-    )
+    return render_template("console/dashboard.html", counts=dashboard_counts(db_session()))
 
 
 @bp.route("/staff")

@@ -1,0 +1,1 @@
+"""The prepaid ledger (DESIGN §5)."""

@@ -1,0 +1,405 @@
+"""Posting to the prepaid ledger (DESIGN §5).
+
+Rules:
+
+* `post_entry` is the one function that writes postings. An entry's
+  postings are non-zero and sum to zero; entries are never edited — a
+  correction is a new, reversing entry.
+* Signs: an account's balance is the sum of its postings. A customer's
+  prepaid balance is what the platform owes the customer, so a top-up
+  posts +amount to `customer_prepaid` and −amount to the cash account.
+* Idempotency: the same key with the same payload (kind and postings)
+  returns the first entry and changes nothing; the same key with a
+  different payload is `IdempotencyConflict` (409).
+* Locking: the affected accounts are locked in primary-key order
+  (`SELECT … FOR UPDATE` on PostgreSQL; SQLite already holds the write
+  lock from `BEGIN IMMEDIATE`), and postings and cached balances are
+  written in the same transaction.
+* A customer's prepaid balance may not go below zero (arrears come only
+  from late usage, posted with `allow_negative`), and a credit may not take
+  it above the cap: months × the monthly fees of the customer's lines that
+  are not final, or months × the reference fee when there are none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from app.core.audit import Actor, record_audit
+from app.core.db import insert_unique
+from app.core.errors import N_, InvalidInput
+from app.core.money import format_plain
+from app.ledger.errors import CapExceeded, IdempotencyConflict, InsufficientBalance
+from app.ledger.models import ACCOUNT_KINDS, JournalEntry, LedgerAccount, Posting
+from app.subscribers.models import FINAL_LINE_STATUSES, Customer, Line
+from plans.models import Plan
+from plans.services import monthly_fee_minor
+
+CUSTOMER_PREPAID = "customer_prepaid"
+CREDIT_SOURCES = ("cash_offline", "cash_stripe", "voucher_float", "adjustments")
+MAX_KEY_LENGTH = 200
+
+
+class _DuplicateKey(Exception):
+    """Another transaction inserted the same idempotency key first."""
+
+
+@dataclass(frozen=True)
+class LedgerCheck:
+    ok: bool
+    entries: int
+    postings: int
+    problems: list[str] = field(default_factory=list)
+
+
+def _scope(customer_id: int | None) -> str:
+    return f"customer:{customer_id}" if customer_id is not None else "system"
+
+
+def get_or_create_account(
+    session: Session, *, kind: str, customer_id: int | None = None, currency: str
+) -> LedgerAccount:
+    """The account (kind, customer, currency), created on first use.
+
+    Idempotent; a concurrent creation is caught by the unique constraint.
+    :raises InvalidInput: unknown kind, or a customer given for a system kind
+        (or missing for a customer kind).
+    """
+    if kind not in ACCOUNT_KINDS:
+        raise InvalidInput(N_("Unknown ledger account kind %(kind)s."), field="kind", kind=kind)
+    if (kind == CUSTOMER_PREPAID) != (customer_id is not None):
+        raise InvalidInput(
+            N_("Account kind %(kind)s needs a customer exactly when it is customer_prepaid."),
+            field="customer_id",
+            kind=kind,
+        )
+    query = select(LedgerAccount).where(
+        LedgerAccount.kind == kind,
+        LedgerAccount.scope == _scope(customer_id),
+        LedgerAccount.currency == currency,
+    )
+    account = session.exec(query).first()
+    if account is not None:
+        return account
+    account = LedgerAccount(
+        kind=kind, customer_id=customer_id, scope=_scope(customer_id), currency=currency
+    )
+    try:
+        insert_unique(session, account, _DuplicateKey())
+    except _DuplicateKey:
+        return session.exec(query).one()
+    return account
+
+
+def _lock_accounts(session: Session, account_ids: list[int]) -> dict[int, LedgerAccount]:
+    """Lock accounts in primary-key order and return them freshly read."""
+    rows = session.exec(
+        select(LedgerAccount)
+        .where(col(LedgerAccount.id).in_(sorted(set(account_ids))))
+        .order_by(col(LedgerAccount.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    return {row.id: row for row in rows if row.id is not None}
+
+
+def _request_hash(kind: str, postings: list[tuple[int, int]]) -> str:
+    payload = json.dumps([kind, sorted([a, m] for a, m in postings)], separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _find_entry(session: Session, key: str) -> JournalEntry | None:
+    return session.exec(select(JournalEntry).where(JournalEntry.idempotency_key == key)).first()
+
+
+def _replay(entry: JournalEntry, request_hash: str) -> JournalEntry:
+    if entry.request_hash != request_hash:
+        raise IdempotencyConflict(
+            N_("The key %(key)s was already used for a different ledger entry."),
+            field="idempotency_key",
+            key=entry.idempotency_key,
+        )
+    return entry
+
+
+def _check_key(key: str) -> str:
+    if not key or not key.strip() or len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(
+            N_("An idempotency key of 1 to %(max)s characters is required."),
+            field="idempotency_key",
+            max=MAX_KEY_LENGTH,
+        )
+    return key
+
+
+def post_entry(
+    session: Session,
+    *,
+    kind: str,
+    idempotency_key: str,
+    postings: list[tuple[int, int]],
+    actor: Actor,
+    now: datetime,
+    memo: str = "",
+    external_ref: str | None = None,
+    allow_negative: frozenset[int] = frozenset(),
+) -> JournalEntry:
+    """Post one balanced entry: postings plus cached balances, in the caller's transaction.
+
+    Locks the affected accounts in primary-key order. Idempotent per key.
+    :raises InvalidInput: no postings, a zero amount, postings that do not sum
+        to zero, an unknown account or mixed currencies.
+    :raises IdempotencyConflict: the key was used with a different payload.
+    :raises InsufficientBalance: a customer prepaid balance would go below
+        zero and its account is not in `allow_negative`.
+    """
+    _check_key(idempotency_key)
+    if not postings:
+        raise InvalidInput(N_("A ledger entry needs postings."), field="postings")
+    if any(amount == 0 for _, amount in postings):
+        raise InvalidInput(N_("A posting amount may not be zero."), field="postings")
+    total = sum(amount for _, amount in postings)
+    if total != 0:
+        raise InvalidInput(
+            N_("The postings sum to %(total)s, not zero."), field="postings", total=total
+        )
+    request_hash = _request_hash(kind, postings)
+    accounts = _lock_accounts(session, [account_id for account_id, _ in postings])
+    missing = sorted({a for a, _ in postings} - accounts.keys())
+    if missing:
+        raise InvalidInput(
+            N_("No ledger account %(id)s."), field="postings", id=", ".join(map(str, missing))
+        )
+    if len({account.currency for account in accounts.values()}) != 1:
+        raise InvalidInput(N_("An entry's accounts must share one currency."), field="postings")
+    # Under the account locks a committed entry with this key is visible.
+    existing = _find_entry(session, idempotency_key)
+    if existing is not None:
+        return _replay(existing, request_hash)
+
+    net: dict[int, int] = defaultdict(int)
+    for account_id, amount in postings:
+        net[account_id] += amount
+    for account_id, change in net.items():
+        account = accounts[account_id]
+        after = account.balance_minor + change
+        if account.kind == CUSTOMER_PREPAID and after < 0 and account_id not in allow_negative:
+            raise InsufficientBalance(
+                N_("The balance %(balance)s is less than %(amount)s."),
+                balance=format_plain(account.balance_minor),
+                amount=format_plain(-change),
+            )
+
+    entry = JournalEntry(
+        kind=kind,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        external_ref=external_ref,
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+        actor_label=actor.label,
+        memo=memo,
+        at=now,
+    )
+    try:
+        insert_unique(session, entry, _DuplicateKey())
+    except _DuplicateKey:
+        # A concurrent transaction with other accounts committed the key first.
+        session.expunge(entry)
+        winner = _find_entry(session, idempotency_key)
+        assert winner is not None
+        return _replay(winner, request_hash)
+    assert entry.id is not None
+    for account_id, amount in postings:
+        session.add(Posting(entry_id=entry.id, account_id=account_id, amount_minor=amount))
+    for account_id, change in net.items():
+        accounts[account_id].balance_minor += change
+        session.add(accounts[account_id])
+    session.flush()
+    return entry
+
+
+def _active_line_plans(session: Session, customer_id: int) -> list[Plan]:
+    return list(
+        session.exec(
+            select(Plan)
+            .join(Line, col(Line.plan_id) == col(Plan.id))
+            .where(Line.customer_id == customer_id)
+            .where(col(Line.status).not_in(FINAL_LINE_STATUSES))
+        )
+    )
+
+
+def prepaid_cap_minor(
+    session: Session, *, customer_id: int, settings_months: int, reference_monthly_minor: int
+) -> int:
+    """The most a customer may hold prepaid (DESIGN §5)."""
+    plans = _active_line_plans(session, customer_id)
+    if not plans:
+        return settings_months * reference_monthly_minor
+    return settings_months * sum(monthly_fee_minor(plan) for plan in plans)
+
+
+def credit_customer(
+    session: Session,
+    *,
+    customer_id: int,
+    amount_minor: int,
+    source_kind: str,
+    idempotency_key: str,
+    actor: Actor,
+    now: datetime,
+    cap_months: int,
+    reference_monthly_minor: int,
+    currency: str,
+    memo: str = "",
+    external_ref: str | None = None,
+) -> JournalEntry:
+    """Credit a customer's prepaid account from `source_kind`, refusing to pass the cap.
+
+    Locks the customer's and the source account. Idempotent per key (a
+    replay is returned even if the cap has since moved).
+    :raises InvalidInput: amount not positive, or an unknown source.
+    :raises CapExceeded: the balance would pass the cap; names the largest
+        amount allowed now.
+    :raises IdempotencyConflict: the key was used for something else.
+    """
+    if amount_minor <= 0:
+        raise InvalidInput(N_("The amount must be more than zero."), field="amount")
+    if source_kind not in CREDIT_SOURCES:
+        raise InvalidInput(N_("Unknown source %(kind)s."), field="source_kind", kind=source_kind)
+    _check_key(idempotency_key)
+    customer_account = get_or_create_account(
+        session, kind=CUSTOMER_PREPAID, customer_id=customer_id, currency=currency
+    )
+    source = get_or_create_account(session, kind=source_kind, currency=currency)
+    assert customer_account.id is not None and source.id is not None
+    postings = [(source.id, -amount_minor), (customer_account.id, amount_minor)]
+    kind = f"credit.{source_kind}"
+    locked = _lock_accounts(session, [source.id, customer_account.id])
+    existing = _find_entry(session, idempotency_key)
+    if existing is not None:
+        return _replay(existing, _request_hash(kind, postings))
+    balance = locked[customer_account.id].balance_minor
+    cap = prepaid_cap_minor(
+        session,
+        customer_id=customer_id,
+        settings_months=cap_months,
+        reference_monthly_minor=reference_monthly_minor,
+    )
+    if balance + amount_minor > cap:
+        allowed = max(cap - balance, 0)
+        raise CapExceeded(
+            N_(
+                "This would take the balance above the prepayment cap of %(cap)s;"
+                " the largest amount allowed now is %(allowed)s."
+            ),
+            field="amount",
+            cap=format_plain(cap),
+            allowed=format_plain(allowed),
+            allowed_minor=allowed,
+        )
+    entry = post_entry(
+        session,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        postings=postings,
+        actor=actor,
+        now=now,
+        memo=memo,
+        external_ref=external_ref,
+    )
+    record_audit(
+        session,
+        actor=actor,
+        action="ledger.credit",
+        now=now,
+        target_type="customer",
+        target_id=customer_id,
+        details={"entry_id": entry.id, "amount_minor": amount_minor, "source": source_kind},
+    )
+    return entry
+
+
+def _posting_sum(at: datetime | None) -> Any:
+    query = select(func.coalesce(func.sum(Posting.amount_minor), 0)).join(
+        LedgerAccount, col(LedgerAccount.id) == col(Posting.account_id)
+    )
+    if at is not None:
+        query = query.join(JournalEntry, col(JournalEntry.id) == col(Posting.entry_id)).where(
+            col(JournalEntry.at) <= at
+        )
+    return query.where(LedgerAccount.kind == CUSTOMER_PREPAID)
+
+
+def customer_balance(session: Session, *, customer_id: int, at: datetime | None = None) -> int:
+    """The customer's prepaid balance: cached now, or summed from postings as of `at`."""
+    if at is None:
+        total = session.exec(
+            select(func.coalesce(func.sum(LedgerAccount.balance_minor), 0)).where(
+                LedgerAccount.kind == CUSTOMER_PREPAID, LedgerAccount.customer_id == customer_id
+            )
+        ).one()
+        return int(total)
+    query = _posting_sum(at).where(LedgerAccount.customer_id == customer_id)
+    return int(session.exec(query).one())
+
+
+def book_liability(session: Session, *, at: datetime | None = None) -> int:
+    """What the platform owes all customers in prepaid balances, from postings as of `at`."""
+    return int(session.exec(_posting_sum(at)).one())
+
+
+def check_ledger(session: Session, *, cap_months: int, reference_monthly_minor: int) -> LedgerCheck:
+    """Verify the ledger's invariants (DESIGN §5) and list every problem found."""
+    problems: list[str] = []
+    entries = session.exec(select(func.count()).select_from(JournalEntry)).one()
+    postings = session.exec(select(func.count()).select_from(Posting)).one()
+    total = session.exec(select(func.coalesce(func.sum(Posting.amount_minor), 0))).one()
+    if total != 0:
+        problems.append(f"all postings sum to {total}, not zero")
+    unbalanced = session.exec(
+        select(Posting.entry_id, func.sum(Posting.amount_minor))
+        .group_by(col(Posting.entry_id))
+        .having(func.sum(Posting.amount_minor) != 0)
+        .order_by(col(Posting.entry_id))
+    ).all()
+    for entry_id, entry_total in unbalanced:
+        problems.append(f"entry {entry_id} postings sum to {entry_total}, not zero")
+    sums = dict(
+        session.exec(
+            select(Posting.account_id, func.sum(Posting.amount_minor)).group_by(
+                col(Posting.account_id)
+            )
+        ).all()
+    )
+    accounts = session.exec(select(LedgerAccount).order_by(col(LedgerAccount.id))).all()
+    refs = dict(session.exec(select(Customer.id, Customer.ref)).all())
+    for account in accounts:
+        summed = int(sums.get(account.id or 0, 0))
+        name = f"account {account.id} ({account.kind} {account.scope} {account.currency})"
+        if account.balance_minor != summed:
+            problems.append(
+                f"{name}: cached balance {account.balance_minor} but postings sum to {summed}"
+            )
+        if account.kind == CUSTOMER_PREPAID and account.customer_id is not None:
+            cap = prepaid_cap_minor(
+                session,
+                customer_id=account.customer_id,
+                settings_months=cap_months,
+                reference_monthly_minor=reference_monthly_minor,
+            )
+            if summed > cap:
+                problems.append(
+                    f"customer {refs.get(account.customer_id, account.customer_id)}:"
+                    f" prepaid balance {format_plain(summed)} above its cap {format_plain(cap)}"
+                )
+    return LedgerCheck(ok=not problems, entries=entries, postings=postings, problems=problems)
