@@ -369,12 +369,17 @@ def remove_committed_ledger(session, ref):
     session.execute(delete(Customer).where(col(Customer.ref) == ref))
 
 
-def test_postgres_refuses_an_unbalanced_entry_at_commit(session, is_postgres):
-    if not is_postgres:
-        pytest.skip("the deferred balance trigger exists on PostgreSQL only")
+def test_unbalanced_entries_are_refused_by_the_database_on_postgres_only(session, is_postgres):
+    """PostgreSQL's deferred trigger refuses an entry that does not sum to zero; SQLite has
+    no deferred constraints, so there only post_entry (and `mvno ledger check`) guard it."""
     customer = make_customer(session)
     mine, _ = accounts(session, customer)
     entry = credit(session, customer, 100, "a")
+    if not is_postgres:
+        session.add(Posting(entry_id=entry.id, account_id=mine.id, amount_minor=5))
+        session.flush()
+        assert f"entry {entry.id} postings sum to 5, not zero" in check(session).problems
+        return
     with pytest.raises(Exception, match="sum to 5"):
         with session.begin_nested():
             session.execute(text("SET CONSTRAINTS trg_posting_entry_balanced IMMEDIATE"))
