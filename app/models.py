@@ -7,6 +7,7 @@ domain package adds its models module here.
 from app.auth import models as auth_models
 from app.core import audit
 from app.ledger import models as ledger_models
+from app.payments import models as payments_models
 from app.subscribers import models as subscribers_models
 from numbering import models as numbering_models
 from plans import models as plans_models
@@ -17,6 +18,7 @@ __all__ = [
     "auth_models",
     "ledger_models",
     "numbering_models",
+    "payments_models",
     "plans_models",
     "subscribers_models",
     "wholesale_models",

@@ -10,6 +10,7 @@ DOMAIN_DIRS = [
     "app/core",
     "app/auth",
     "app/ledger",
+    "app/payments",
     "app/subscribers",
     "wholesale",
     "numbering",
