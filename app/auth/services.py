@@ -19,7 +19,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import cast
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete
@@ -40,6 +40,7 @@ from app.auth.permissions import ROLES
 from app.core.audit import Actor, record_audit
 from app.core.db import insert_unique
 from app.core.errors import N_, InvalidInput, clean_text
+from app.core.throttle import locked_until
 
 API_KEY_PREFIX = "mvno"
 
@@ -194,23 +195,6 @@ def count_staff_by_role(session: Session) -> dict[str, int]:
 # -- logins --------------------------------------------------------------------------
 
 
-def _locked_until(
-    session: Session, *conditions: Any, since: datetime, limit: int, minutes: int
-) -> datetime | None:
-    """If `limit` failures matching `conditions` happened after `since`, when the lock ends."""
-    failures = list(
-        session.exec(
-            select(LoginAttempt.at)
-            .where(*conditions, col(LoginAttempt.success).is_(False), LoginAttempt.at > since)
-            .order_by(col(LoginAttempt.at).desc())
-            .limit(limit)
-        )
-    )
-    if len(failures) < limit:
-        return None
-    return failures[-1] + timedelta(minutes=minutes)
-
-
 def _lockout_state(
     session: Session, *, scope: str, email: str, ip: str, policy: LoginPolicy, now: datetime
 ) -> datetime | None:
@@ -220,8 +204,9 @@ def _lockout_state(
     last_success = session.exec(
         select(func.max(LoginAttempt.at)).where(*same_email, col(LoginAttempt.success).is_(True))
     ).one()
-    by_email = _locked_until(
+    by_email = locked_until(
         session,
+        LoginAttempt,
         *same_email,
         since=max(window_start, last_success) if last_success else window_start,
         limit=policy.max_failures,
@@ -229,8 +214,9 @@ def _lockout_state(
     )
     if by_email is not None or not ip:
         return by_email
-    return _locked_until(
+    return locked_until(
         session,
+        LoginAttempt,
         LoginAttempt.ip == ip,
         since=window_start,
         limit=policy.max_failures_per_ip,

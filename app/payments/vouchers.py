@@ -34,12 +34,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlmodel import Session, col, func, select
 
 from app.core.audit import Actor, record_audit
 from app.core.errors import N_, InvalidInput, clean_text
+from app.core.throttle import locked_until
 from app.ledger.models import JournalEntry
 from app.ledger.services import credit_customer
 from app.payments.errors import (
@@ -157,23 +157,6 @@ def list_batches(session: Session) -> list[VoucherBatch]:
     return list(session.exec(select(VoucherBatch).order_by(col(VoucherBatch.id).desc())))
 
 
-def _locked_until(
-    session: Session, *conditions: Any, since: datetime, limit: int, minutes: int
-) -> datetime | None:
-    """If `limit` failures matching `conditions` happened after `since`, when the lock ends."""
-    failures = list(
-        session.exec(
-            select(VoucherAttempt.at)
-            .where(*conditions, col(VoucherAttempt.success).is_(False), VoucherAttempt.at > since)
-            .order_by(col(VoucherAttempt.at).desc())
-            .limit(limit)
-        )
-    )
-    if len(failures) < limit:
-        return None
-    return failures[-1] + timedelta(minutes=minutes)
-
-
 def _lockout_state(
     session: Session, *, customer_id: int, ip: str, policy: VoucherPolicy, now: datetime
 ) -> datetime | None:
@@ -182,8 +165,9 @@ def _lockout_state(
     last_success = session.exec(
         select(func.max(VoucherAttempt.at)).where(mine, col(VoucherAttempt.success).is_(True))
     ).one()
-    by_customer = _locked_until(
+    by_customer = locked_until(
         session,
+        VoucherAttempt,
         mine,
         since=max(window_start, last_success) if last_success else window_start,
         limit=policy.max_failures,
@@ -191,8 +175,9 @@ def _lockout_state(
     )
     if by_customer is not None or not ip:
         return by_customer
-    return _locked_until(
+    return locked_until(
         session,
+        VoucherAttempt,
         VoucherAttempt.ip == ip,
         since=window_start,
         limit=policy.max_failures_per_ip,
