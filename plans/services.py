@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import and_, func
 from sqlmodel import Session, col, select
 
-from app.core.audit import Actor, record_audit
+from app.core.audit import Actor, apply_changes, record_audit
 from app.core.db import insert_unique
 from app.core.errors import N_, InvalidInput, clean_text
 from app.core.money import format_plain, round_half_up
@@ -674,14 +674,8 @@ def upsert_addon(
             details=fields,
         )
         return addon
-    changes = {
-        key: {"before": getattr(addon, key), "after": value}
-        for key, value in fields.items()
-        if getattr(addon, key) != value
-    }
+    changes = apply_changes(addon, fields)
     if changes:
-        for key, change in changes.items():
-            setattr(addon, key, change["after"])
         session.add(addon)
         session.flush()
         record_audit(

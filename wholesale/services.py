@@ -28,7 +28,7 @@ from babel.numbers import list_currencies
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.core.audit import Actor, record_audit
+from app.core.audit import Actor, apply_changes, record_audit
 from app.core.db import insert_unique
 from app.core.errors import N_, InvalidInput, clean_text
 from wholesale.errors import HostCodeTaken, HostNotFound, RateCardConflict
@@ -168,14 +168,8 @@ def upsert_host(
             details=fields,
         )
         return host
-    changes = {
-        field: {"before": getattr(host, field), "after": fields[field]}
-        for field in _HOST_FIELDS
-        if getattr(host, field) != fields[field]
-    }
+    changes = apply_changes(host, {field: fields[field] for field in _HOST_FIELDS})
     if changes:
-        for field, change in changes.items():
-            setattr(host, field, change["after"])
         session.add(host)
         session.flush()
         record_audit(

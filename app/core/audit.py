@@ -91,3 +91,18 @@ def list_audit(
         count = count.where(AuditEntry.action == action)
     query = query.order_by(AuditEntry.id.desc()).offset((page - 1) * per_page).limit(per_page)  # type: ignore[union-attr]
     return list(session.exec(query)), session.exec(count).one()
+
+
+def apply_changes(row: Any, fields: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Set `fields` on `row` and return what changed as {field: {"before", "after"}}.
+
+    The result is what an update's audit record lists; empty when nothing changed.
+    """
+    changes = {
+        key: {"before": getattr(row, key), "after": value}
+        for key, value in fields.items()
+        if getattr(row, key) != value
+    }
+    for key, change in changes.items():
+        setattr(row, key, change["after"])
+    return changes
