@@ -11,6 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
 from app.core.db import Database
 from app.core.migrate import recreate_postgres_database, upgrade
 
@@ -18,13 +21,35 @@ BACKENDS = ("sqlite", "postgresql")
 DEFAULT_PG_BENCH_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/mvno_bench"
 
 
-def pg_bench_url() -> str:
-    return os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG_BENCH_URL)
+def pg_bench_url(database: str | None = None) -> str:
+    """BENCH_DATABASE_URL (or the default), with its database name replaced by `database`."""
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG_BENCH_URL)
+    if database is None:
+        return url
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(url: str) -> None:
+    """Drop the PostgreSQL database of `url` if it exists, closing its sessions first."""
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+    finally:
+        admin.dispose()
 
 
 @contextmanager
-def fresh_database(backend: str, **engine_kwargs: Any) -> Iterator[Database]:
-    """A newly migrated, empty database of `backend`, removed (or emptied) afterwards."""
+def fresh_database(
+    backend: str, *, pg_database: str | None = None, drop: bool = False, **engine_kwargs: Any
+) -> Iterator[Database]:
+    """A newly migrated, empty database of `backend`, removed (or emptied) afterwards.
+
+    PostgreSQL: the database of `pg_bench_url(pg_database)`, created if
+    missing; afterwards its schema is emptied, or with `drop` the database
+    itself is dropped.
+    """
     if backend == "sqlite":
         with tempfile.TemporaryDirectory(prefix="mvno-bench-") as folder:
             database = Database(f"sqlite:///{Path(folder) / 'bench.db'}", **engine_kwargs)
@@ -34,7 +59,7 @@ def fresh_database(backend: str, **engine_kwargs: Any) -> Iterator[Database]:
             finally:
                 database.dispose()
         return
-    url = pg_bench_url()
+    url = pg_bench_url(pg_database)
     recreate_postgres_database(url)
     database = Database(url, **engine_kwargs)
     try:
@@ -42,7 +67,10 @@ def fresh_database(backend: str, **engine_kwargs: Any) -> Iterator[Database]:
         yield database
     finally:
         database.dispose()
-        recreate_postgres_database(url)
+        if drop:
+            drop_postgres_database(url)
+        else:
+            recreate_postgres_database(url)
 
 
 def timed(func: Callable[[], Any]) -> tuple[float, Any]:

@@ -35,7 +35,7 @@ from sqlmodel import Session, col, select
 
 from app.core.audit import Actor, record_audit
 from app.core.db import insert_unique
-from app.core.errors import N_, InvalidInput
+from app.core.errors import N_, InvalidInput, clean_text
 from app.core.money import format_plain
 from app.ledger.errors import CapExceeded, IdempotencyConflict, InsufficientBalance
 from app.ledger.models import ACCOUNT_KINDS, JournalEntry, LedgerAccount, Posting
@@ -248,6 +248,41 @@ def prepaid_cap_minor(
     return settings_months * sum(monthly_fee_minor(plan) for plan in plans)
 
 
+def ensure_within_cap(
+    session: Session,
+    *,
+    customer_id: int,
+    amount_minor: int,
+    cap_months: int,
+    reference_monthly_minor: int,
+    balance_minor: int | None = None,
+) -> None:
+    """Refuse a credit of `amount_minor` that would take the balance above the cap.
+
+    :raises CapExceeded: naming the cap and the largest amount allowed now.
+    """
+    if balance_minor is None:
+        balance_minor = customer_balance(session, customer_id=customer_id)
+    cap = prepaid_cap_minor(
+        session,
+        customer_id=customer_id,
+        settings_months=cap_months,
+        reference_monthly_minor=reference_monthly_minor,
+    )
+    if balance_minor + amount_minor > cap:
+        allowed = max(cap - balance_minor, 0)
+        raise CapExceeded(
+            N_(
+                "This would take the balance above the prepayment cap of %(cap)s;"
+                " the largest amount allowed now is %(allowed)s."
+            ),
+            field="amount",
+            cap=format_plain(cap),
+            allowed=format_plain(allowed),
+            allowed_minor=allowed,
+        )
+
+
 def credit_customer(
     session: Session,
     *,
@@ -288,25 +323,14 @@ def credit_customer(
     existing = _find_entry(session, idempotency_key)
     if existing is not None:
         return _replay(existing, _request_hash(kind, postings))
-    balance = locked[customer_account.id].balance_minor
-    cap = prepaid_cap_minor(
+    ensure_within_cap(
         session,
         customer_id=customer_id,
-        settings_months=cap_months,
+        amount_minor=amount_minor,
+        balance_minor=locked[customer_account.id].balance_minor,
+        cap_months=cap_months,
         reference_monthly_minor=reference_monthly_minor,
     )
-    if balance + amount_minor > cap:
-        allowed = max(cap - balance, 0)
-        raise CapExceeded(
-            N_(
-                "This would take the balance above the prepayment cap of %(cap)s;"
-                " the largest amount allowed now is %(allowed)s."
-            ),
-            field="amount",
-            cap=format_plain(cap),
-            allowed=format_plain(allowed),
-            allowed_minor=allowed,
-        )
     entry = post_entry(
         session,
         kind=kind,
@@ -327,6 +351,368 @@ def credit_customer(
         details={"entry_id": entry.id, "amount_minor": amount_minor, "source": source_kind},
     )
     return entry
+
+
+def _customer_account_id(session: Session, customer_id: int, currency: str) -> int:
+    account = get_or_create_account(
+        session, kind=CUSTOMER_PREPAID, customer_id=customer_id, currency=currency
+    )
+    assert account.id is not None
+    return account.id
+
+
+def _system_account_id(session: Session, kind: str, currency: str) -> int:
+    account = get_or_create_account(session, kind=kind, currency=currency)
+    assert account.id is not None
+    return account.id
+
+
+def cap_headroom_minor(
+    session: Session, *, customer_id: int, cap_months: int, reference_monthly_minor: int
+) -> int:
+    """The largest credit the customer's prepaid balance can take now (never negative)."""
+    cap = prepaid_cap_minor(
+        session,
+        customer_id=customer_id,
+        settings_months=cap_months,
+        reference_monthly_minor=reference_monthly_minor,
+    )
+    return max(cap - customer_balance(session, customer_id=customer_id), 0)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """How money that arrived was booked: credited to the balance, the rest to refund."""
+
+    entry: JournalEntry
+    credited_minor: int
+    excess_minor: int
+
+
+def receive_money(
+    session: Session,
+    *,
+    customer_id: int,
+    amount_minor: int,
+    source_kind: str,
+    idempotency_key: str,
+    actor: Actor,
+    now: datetime,
+    cap_months: int,
+    reference_monthly_minor: int,
+    currency: str,
+    memo: str = "",
+    external_ref: str | None = None,
+) -> Receipt:
+    """Book money that has already arrived (a completed card payment).
+
+    It cannot be refused, so it is credited only up to the cap (DESIGN §5);
+    the excess goes to refunds payable, for the caller to refund to where it
+    came from. A balance in arrears is cleared first, as with any credit.
+    Idempotent per key: a replay returns the first split.
+    :raises InvalidInput: amount not positive or unknown source.
+    :raises IdempotencyConflict: the key was used for something else.
+    """
+    if amount_minor <= 0:
+        raise InvalidInput(N_("The amount must be more than zero."), field="amount")
+    if source_kind not in CREDIT_SOURCES:
+        raise InvalidInput(N_("Unknown source %(kind)s."), field="source_kind", kind=source_kind)
+    _check_key(idempotency_key)
+    customer_id_ = _customer_account_id(session, customer_id, currency)
+    source_id = _system_account_id(session, source_kind, currency)
+    payable_id = _system_account_id(session, "refunds_payable", currency)
+    locked = _lock_accounts(session, [customer_id_, source_id, payable_id])
+    kind = f"receipt.{source_kind}"
+    existing = _find_entry(session, idempotency_key)
+    if existing is not None:
+        amounts = dict(
+            session.exec(
+                select(Posting.account_id, Posting.amount_minor).where(
+                    Posting.entry_id == existing.id
+                )
+            ).all()
+        )
+        credited, excess = amounts.get(customer_id_, 0), amounts.get(payable_id, 0)
+        _replay(
+            existing,
+            _request_hash(
+                kind, _receipt_postings(source_id, customer_id_, payable_id, amount_minor, credited)
+            ),
+        )
+        return Receipt(existing, credited, excess)
+    cap = prepaid_cap_minor(
+        session,
+        customer_id=customer_id,
+        settings_months=cap_months,
+        reference_monthly_minor=reference_monthly_minor,
+    )
+    credited = min(amount_minor, max(cap - locked[customer_id_].balance_minor, 0))
+    postings = _receipt_postings(source_id, customer_id_, payable_id, amount_minor, credited)
+    entry = post_entry(
+        session,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        postings=postings,
+        actor=actor,
+        now=now,
+        memo=memo,
+        external_ref=external_ref,
+    )
+    record_audit(
+        session,
+        actor=actor,
+        action="ledger.receive",
+        now=now,
+        target_type="customer",
+        target_id=customer_id,
+        details={
+            "entry_id": entry.id,
+            "amount_minor": amount_minor,
+            "credited_minor": credited,
+            "excess_minor": amount_minor - credited,
+            "source": source_kind,
+        },
+    )
+    return Receipt(entry, credited, amount_minor - credited)
+
+
+def _receipt_postings(
+    source_id: int, customer_id: int, payable_id: int, amount: int, credited: int
+) -> list[tuple[int, int]]:
+    postings = [(source_id, -amount)]
+    if credited:
+        postings.append((customer_id, credited))
+    if amount - credited:
+        postings.append((payable_id, amount - credited))
+    return postings
+
+
+REVENUE_KINDS = ("revenue_plans", "revenue_usage")
+
+
+def charge_customer(
+    session: Session,
+    *,
+    customer_id: int,
+    amount_minor: int,
+    revenue_kind: str,
+    idempotency_key: str,
+    actor: Actor,
+    now: datetime,
+    currency: str,
+    allow_arrears: bool = False,
+    memo: str = "",
+    external_ref: str | None = None,
+) -> JournalEntry:
+    """Take `amount_minor` from the prepaid balance as revenue (a renewal, usage).
+
+    Only late usage may take the balance below zero (`allow_arrears`); the
+    next credit then clears the arrears first. Idempotent per key.
+    :raises InsufficientBalance: the balance does not cover it.
+    """
+    if amount_minor <= 0:
+        raise InvalidInput(N_("The amount must be more than zero."), field="amount")
+    if revenue_kind not in REVENUE_KINDS:
+        raise InvalidInput(N_("Unknown revenue %(kind)s."), field="revenue_kind", kind=revenue_kind)
+    account_id = _customer_account_id(session, customer_id, currency)
+    revenue_id = _system_account_id(session, revenue_kind, currency)
+    return post_entry(
+        session,
+        kind=f"charge.{revenue_kind}",
+        idempotency_key=idempotency_key,
+        postings=[(account_id, -amount_minor), (revenue_id, amount_minor)],
+        actor=actor,
+        now=now,
+        memo=memo,
+        external_ref=external_ref,
+        allow_negative=frozenset({account_id}) if allow_arrears else frozenset(),
+    )
+
+
+def adjust_balance(
+    session: Session,
+    *,
+    customer_id: int,
+    amount_minor: int,
+    reason: str,
+    idempotency_key: str,
+    actor: Actor,
+    now: datetime,
+    cap_months: int,
+    reference_monthly_minor: int,
+    currency: str,
+) -> JournalEntry:
+    """A manual correction by finance staff: signed amount, mandatory reason, audited.
+
+    A positive adjustment is a credit like any other (the cap applies); a
+    negative one may not take the balance below zero.
+    :raises InvalidInput: zero amount or no reason.
+    :raises CapExceeded, InsufficientBalance: refused.
+    """
+    reason = clean_text(reason, field="reason", max_length=500, required=True)
+    if amount_minor == 0:
+        raise InvalidInput(N_("The amount may not be zero."), field="amount")
+    if amount_minor > 0:
+        entry = credit_customer(
+            session,
+            customer_id=customer_id,
+            amount_minor=amount_minor,
+            source_kind="adjustments",
+            idempotency_key=idempotency_key,
+            actor=actor,
+            now=now,
+            cap_months=cap_months,
+            reference_monthly_minor=reference_monthly_minor,
+            currency=currency,
+            memo=reason,
+        )
+    else:
+        account_id = _customer_account_id(session, customer_id, currency)
+        adjustments_id = _system_account_id(session, "adjustments", currency)
+        entry = post_entry(
+            session,
+            kind="debit.adjustments",
+            idempotency_key=idempotency_key,
+            postings=[(account_id, amount_minor), (adjustments_id, -amount_minor)],
+            actor=actor,
+            now=now,
+            memo=reason,
+        )
+    record_audit(
+        session,
+        actor=actor,
+        action="ledger.adjust",
+        now=now,
+        target_type="customer",
+        target_id=customer_id,
+        details={"entry_id": entry.id, "amount_minor": amount_minor, "reason": reason},
+    )
+    return entry
+
+
+def move_to_refunds_payable(
+    session: Session,
+    *,
+    customer_id: int,
+    amount_minor: int,
+    idempotency_key: str,
+    actor: Actor,
+    now: datetime,
+    currency: str,
+    memo: str = "",
+) -> JournalEntry:
+    """Take money out of the prepaid balance to be refunded (staff or exit refunds).
+
+    :raises InsufficientBalance: the balance does not cover it.
+    """
+    if amount_minor <= 0:
+        raise InvalidInput(N_("The amount must be more than zero."), field="amount")
+    account_id = _customer_account_id(session, customer_id, currency)
+    payable_id = _system_account_id(session, "refunds_payable", currency)
+    return post_entry(
+        session,
+        kind="refund.request",
+        idempotency_key=idempotency_key,
+        postings=[(account_id, -amount_minor), (payable_id, amount_minor)],
+        actor=actor,
+        now=now,
+        memo=memo,
+    )
+
+
+PAYOUT_KINDS = ("cash_stripe", "cash_offline")
+
+
+def pay_out_refund(
+    session: Session,
+    *,
+    amount_minor: int,
+    cash_kind: str,
+    idempotency_key: str,
+    actor: Actor,
+    now: datetime,
+    currency: str,
+    memo: str = "",
+    external_ref: str | None = None,
+) -> JournalEntry:
+    """A refund has left: refunds payable goes down, and so does the cash."""
+    if cash_kind not in PAYOUT_KINDS:
+        raise InvalidInput(N_("Unknown source %(kind)s."), field="cash_kind", kind=cash_kind)
+    payable_id = _system_account_id(session, "refunds_payable", currency)
+    cash_id = _system_account_id(session, cash_kind, currency)
+    return post_entry(
+        session,
+        kind=f"refund.paid.{cash_kind}",
+        idempotency_key=idempotency_key,
+        postings=[(payable_id, -amount_minor), (cash_id, amount_minor)],
+        actor=actor,
+        now=now,
+        memo=memo,
+        external_ref=external_ref,
+    )
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    entry_id: int
+    at: datetime
+    kind: str
+    memo: str
+    external_ref: str | None
+    actor_label: str
+    amount_minor: int
+    balance_minor: int
+
+
+def customer_history(
+    session: Session, *, customer_id: int, limit: int = 50, offset: int = 0
+) -> tuple[list[HistoryRow], int]:
+    """A customer's prepaid postings, newest first, each with the running balance after it.
+
+    Returns one page and the total number of rows.
+    """
+    running = (
+        func.sum(Posting.amount_minor)
+        .over(order_by=(col(JournalEntry.at), col(JournalEntry.id), col(Posting.id)))
+        .label("running")
+    )
+    inner = (
+        select(
+            col(JournalEntry.id).label("entry_id"),
+            col(JournalEntry.at).label("at"),
+            col(JournalEntry.kind).label("kind"),
+            col(JournalEntry.memo).label("memo"),
+            col(JournalEntry.external_ref).label("external_ref"),
+            col(JournalEntry.actor_label).label("actor_label"),
+            col(Posting.amount_minor).label("amount"),
+            col(Posting.id).label("posting_id"),
+            running,
+        )
+        .join(Posting, col(Posting.entry_id) == col(JournalEntry.id))
+        .join(LedgerAccount, col(LedgerAccount.id) == col(Posting.account_id))
+        .where(LedgerAccount.kind == CUSTOMER_PREPAID, LedgerAccount.customer_id == customer_id)
+        .subquery()
+    )
+    total = session.exec(select(func.count()).select_from(inner)).one()
+    rows = session.exec(
+        select(inner)
+        .order_by(inner.c.at.desc(), inner.c.entry_id.desc(), inner.c.posting_id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [
+        HistoryRow(
+            entry_id=row.entry_id,
+            at=row.at,
+            kind=row.kind,
+            memo=row.memo,
+            external_ref=row.external_ref,
+            actor_label=row.actor_label,
+            amount_minor=int(row.amount),
+            balance_minor=int(row.running),
+        )
+        for row in rows
+    ], int(total)
 
 
 def _posting_sum(at: datetime | None) -> Any:

@@ -33,3 +33,38 @@ class VoucherVoid(Conflict):
 
 class VoucherNotFound(NotFound):
     code = "voucher_not_found"
+
+
+class PaymentNotFound(NotFound):
+    code = "payment_not_found"
+
+
+class RefundNotFound(NotFound):
+    code = "refund_not_found"
+
+
+class PaymentConflict(Conflict):
+    """The same reference was recorded before with other details."""
+
+    code = "payment_conflict"
+
+
+class RefundStateError(Conflict):
+    code = "refund_state"
+
+
+class StripeNotConfigured(DomainError):
+    code = "stripe_not_configured"
+    http_status = 503
+
+
+class PaymentProviderError(DomainError):
+    """Stripe could not be reached or refused the call; nothing was taken."""
+
+    code = "payment_provider_error"
+    http_status = 502
+
+
+class WebhookInvalid(DomainError):
+    code = "webhook_invalid"
+    http_status = 400
