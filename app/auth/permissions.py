@@ -35,6 +35,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "wholesale.manage": frozenset({"admin", "wholesale"}),
     "plans.view": frozenset({"admin", "wholesale", "finance", "care", "auditor"}),
     "plans.manage": frozenset({"admin", "wholesale"}),
+    # Money: balances and ledger history (care answers questions about them),
+    # moving money (finance), redeeming a customer's voucher for them (care too).
+    "ledger.view": frozenset({"admin", "finance", "care", "auditor"}),
+    "payments.manage": frozenset({"admin", "finance"}),
+    "vouchers.redeem": frozenset({"admin", "finance", "care"}),
 }
 
 
