@@ -131,3 +131,34 @@ def csrf_token(client: Any, path: str) -> str:
     match = CSRF_RE.search(response.get_data(as_text=True))
     assert match, f"no CSRF token on {path} (status {response.status_code})"
     return match.group(1)
+
+
+@pytest.fixture(scope="session")
+def stripe_server() -> Iterator[Any]:
+    """The local Stripe stand-in (tests/stripe_server.py), one per test session."""
+    from tests.stripe_server import FakeStripe
+
+    server = FakeStripe().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stripe_on(app: Any, stripe_server: Any) -> Iterator[Any]:
+    """The app with Stripe configured against the local server, for one test."""
+    from dataclasses import replace
+
+    from tests.stripe_server import SECRET_KEY, WEBHOOK_SECRET
+
+    before = app.extensions["mvno.settings"]
+    app.extensions["mvno.settings"] = replace(
+        before,
+        stripe_secret_key=SECRET_KEY,
+        stripe_webhook_secret=WEBHOOK_SECRET,
+        stripe_api_base=stripe_server.base_url,
+    )
+    stripe_server.reset()
+    try:
+        yield stripe_server
+    finally:
+        app.extensions["mvno.settings"] = before

@@ -26,6 +26,10 @@ def N_(message: str) -> str:
 class DomainError(Exception):
     code: ClassVar[str] = "invalid"
     http_status: ClassVar[int] = 400
+    # A refusal normally undoes the whole unit of work. A few must keep what
+    # was written before the raise (a failed voucher PIN is recorded so the
+    # lockout can count it); the web and CLI boundaries then commit.
+    keeps_transaction: ClassVar[bool] = False
 
     def __init__(self, message: str, *, field: str | None = None, **params: Any):
         self.template = message

@@ -213,7 +213,8 @@ def post_entry(
         insert_unique(session, entry, _DuplicateKey())
     except _DuplicateKey:
         # A concurrent transaction with other accounts committed the key first.
-        session.expunge(entry)
+        if entry in session:
+            session.expunge(entry)
         winner = _find_entry(session, idempotency_key)
         assert winner is not None
         return _replay(winner, request_hash)

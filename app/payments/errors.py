@@ -10,6 +10,7 @@ class VoucherInvalid(DomainError):
 
     code = "voucher_invalid"
     http_status = 422
+    keeps_transaction = True  # the failed attempt counts towards the lockout
 
 
 class VoucherLocked(DomainError):

@@ -145,7 +145,8 @@ def record_offline_payment(
     try:
         insert_unique(session, payment, _Duplicate())
     except _Duplicate:
-        session.expunge(payment)
+        if payment in session:
+            session.expunge(payment)
         first = session.exec(
             select(Payment).where(Payment.method == method, Payment.reference == reference)
         ).one()
@@ -809,7 +810,8 @@ def handle_stripe_event(
     try:
         insert_unique(session, record, _Duplicate())
     except _Duplicate:
-        session.expunge(record)
+        if record in session:
+            session.expunge(record)
         return "duplicate"
     outcome = _dispatch(session, event, now=now, policy=policy)
     record.outcome = outcome[:200]

@@ -34,7 +34,7 @@ csrf = CSRFProtect()
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(("/api/", "/webhooks/"))
 
 
 def select_locale() -> str:
@@ -118,6 +118,7 @@ def init_web(app: APIFlask, settings: Settings) -> None:
     from app.web.api import bp as api_bp
     from app.web.console import bp as console_bp
     from app.web.store import bp as store_bp
+    from app.web.webhooks import bp as webhooks_bp
 
     @app.spec_processor
     def complete_spec(spec: dict[str, Any]) -> dict[str, Any]:
@@ -155,6 +156,8 @@ def init_web(app: APIFlask, settings: Settings) -> None:
     app.register_blueprint(console_bp, url_prefix="/console")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)
+    app.register_blueprint(webhooks_bp, url_prefix="/webhooks")
+    csrf.exempt(webhooks_bp)
 
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -229,6 +232,17 @@ def _rollback() -> None:
         g.db_rolled_back = True
 
 
+def undo_refused(exc: DomainError) -> None:
+    """Undo the request's unit of work after a refusal, unless the refusal keeps it.
+
+    A view that catches a DomainError to show it beside a form must call
+    this (`attach_error` does), or what the service flushed before refusing
+    would be committed by `commit_request`.
+    """
+    if not exc.keeps_transaction:
+        _rollback()
+
+
 def json_error(
     code: str,
     message: str,
@@ -272,7 +286,7 @@ def _register_error_handlers(app: APIFlask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError) -> Any:
-        _rollback()
+        undo_refused(exc)
         message = localized(exc)
         if wants_json():
             return json_error(exc.code, message, exc.http_status, exc.field, exc.details())
@@ -330,6 +344,14 @@ def label(kind: str, value: str) -> str:
     """A stored code (a status, a role) as words in the viewer's language."""
     from app.auth.permissions import ROLE_LABELS
     from numbering.models import NUMBER_STATUS_LABELS, SIM_STATUS_LABELS
+    from app.payments.models import (
+        PAYMENT_METHOD_LABELS,
+        PAYMENT_STATUS_LABELS,
+        REFUND_REASON_LABELS,
+        REFUND_STATUS_LABELS,
+        VOUCHER_STATUS_LABELS,
+    )
+    from app.subscribers.models import LINE_STATUS_LABELS
     from plans.models import PLAN_STATUS_LABELS
     from wholesale.models import SERVICE_LABELS
 
@@ -339,6 +361,12 @@ def label(kind: str, value: str) -> str:
         "sim_status": SIM_STATUS_LABELS,
         "plan_status": PLAN_STATUS_LABELS,
         "service": SERVICE_LABELS,
+        "line_status": LINE_STATUS_LABELS,
+        "payment_method": PAYMENT_METHOD_LABELS,
+        "payment_status": PAYMENT_STATUS_LABELS,
+        "refund_reason": REFUND_REASON_LABELS,
+        "refund_status": REFUND_STATUS_LABELS,
+        "voucher_status": VOUCHER_STATUS_LABELS,
     }
     text = labels[kind].get(value)
     return _(text) if text else value

@@ -74,9 +74,14 @@ class ActionForm(FlaskForm):
 
 
 def attach_error(form: Any, exc: DomainError) -> None:
-    """Show a domain refusal beside the field it concerns, or above the form."""
-    from app.web import localized
+    """Show a domain refusal beside the field it concerns, or above the form.
 
+    Also undoes the request's unit of work (see `undo_refused`), so nothing
+    the refused service flushed is committed.
+    """
+    from app.web import localized, undo_refused
+
+    undo_refused(exc)
     field = getattr(form, exc.field, None) if exc.field else None
     message = localized(exc)
     if field is not None:
