@@ -48,8 +48,11 @@ pytest: install chromium
 
 test: lint typecheck pytest
 
+# Every benchmark runs; the target fails if any of them reports a failure.
+BENCHES := bench/bench_numbers.py bench/bench_postings.py
+
 bench: install
-	@for b in bench/bench_*.py; do [ -e "$$b" ] && $(BIN)/python "$$b"; done; true
+	@status=0; for b in $(BENCHES); do $(BIN)/python "$$b" || status=1; done; exit $$status
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

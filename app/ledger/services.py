@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, insert, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from app.core.audit import Actor, record_audit
@@ -100,15 +102,60 @@ def get_or_create_account(
 
 
 def _lock_accounts(session: Session, account_ids: list[int]) -> dict[int, LedgerAccount]:
-    """Lock accounts in primary-key order and return them freshly read."""
-    rows = session.exec(
+    """Lock the customer accounts among `account_ids` in primary-key order; read the rest.
+
+    System accounts (cash, revenue, refunds payable) take part in nearly
+    every entry, so they are not locked here: `post_entry` changes their
+    balances with one atomic UPDATE each as its last statements, and the
+    hot row is held only from that UPDATE to the commit. Their cached
+    balance is never read to decide anything.
+    """
+    ids = sorted(set(account_ids))
+    locked = session.exec(
         select(LedgerAccount)
-        .where(col(LedgerAccount.id).in_(sorted(set(account_ids))))
+        .where(col(LedgerAccount.id).in_(ids), LedgerAccount.kind == CUSTOMER_PREPAID)
         .order_by(col(LedgerAccount.id))
         .with_for_update()
         .execution_options(populate_existing=True)
     ).all()
-    return {row.id: row for row in rows if row.id is not None}
+    accounts = {row.id: row for row in locked if row.id is not None}
+    if len(accounts) < len(ids):
+        for row in session.exec(
+            select(LedgerAccount).where(
+                col(LedgerAccount.id).in_(ids), LedgerAccount.kind != CUSTOMER_PREPAID
+            )
+        ):
+            if row.id is not None:
+                accounts[row.id] = row
+    return accounts
+
+
+def _insert_entry(session: Session, values: dict[str, Any]) -> JournalEntry | None:
+    """INSERT the entry unless its key exists (then None), without a savepoint."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(JournalEntry)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(JournalEntry)
+    )
+    return session.scalars(statement).first()
+
+
+def _add_to_balances(
+    session: Session, accounts: dict[int, LedgerAccount], net: dict[int, int]
+) -> None:
+    """Customer accounts (locked) first, then the shared system accounts, each in id order."""
+    order = sorted(net, key=lambda a: (accounts[a].kind != CUSTOMER_PREPAID, a))
+    for account_id in order:
+        session.execute(
+            update(LedgerAccount)
+            .where(col(LedgerAccount.id) == account_id)
+            .values(balance_minor=col(LedgerAccount.balance_minor) + net[account_id])
+            .execution_options(synchronize_session=False)
+        )
+        session.expire(accounts[account_id], ["balance_minor"])
 
 
 def _request_hash(kind: str, postings: list[tuple[int, int]]) -> str:
@@ -198,33 +245,34 @@ def post_entry(
                 amount=format_plain(-change),
             )
 
-    entry = JournalEntry(
-        kind=kind,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
-        external_ref=external_ref,
-        actor_kind=actor.kind,
-        actor_id=actor.id,
-        actor_label=actor.label,
-        memo=memo,
-        at=now,
+    entry = _insert_entry(
+        session,
+        {
+            "kind": kind,
+            "idempotency_key": idempotency_key,
+            "request_hash": request_hash,
+            "external_ref": external_ref,
+            "actor_kind": actor.kind,
+            "actor_id": actor.id,
+            "actor_label": actor.label,
+            "memo": memo,
+            "at": now,
+        },
     )
-    try:
-        insert_unique(session, entry, _DuplicateKey())
-    except _DuplicateKey:
+    if entry is None:
         # A concurrent transaction with other accounts committed the key first.
-        if entry in session:
-            session.expunge(entry)
         winner = _find_entry(session, idempotency_key)
         assert winner is not None
         return _replay(winner, request_hash)
     assert entry.id is not None
-    for account_id, amount in postings:
-        session.add(Posting(entry_id=entry.id, account_id=account_id, amount_minor=amount))
-    for account_id, change in net.items():
-        accounts[account_id].balance_minor += change
-        session.add(accounts[account_id])
-    session.flush()
+    session.execute(
+        insert(Posting),
+        [
+            {"entry_id": entry.id, "account_id": account_id, "amount_minor": amount}
+            for account_id, amount in postings
+        ],
+    )
+    _add_to_balances(session, accounts, net)
     return entry
 
 
