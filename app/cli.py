@@ -422,14 +422,26 @@ def ledger_check(as_json: bool) -> None:
 @with_appcontext
 @click.argument("msisdn")
 @click.argument("amount")
-@click.option("--ref", "ref", required=True, help="Idempotency key: the payment's reference.")
+@click.option("--ref", "ref", required=True, help="The payment's receipt or bank reference.")
+@click.option(
+    "--method",
+    type=click.Choice(["cash", "bank_transfer"]),
+    default="cash",
+    show_default=True,
+    help="How the money was paid.",
+)
 @json_option
 @now_option
 @refusals
-def topup(msisdn: str, amount: str, ref: str, as_json: bool, now: datetime) -> None:
-    """Record an offline payment of AMOUNT (e.g. 50.00) for the customer of MSISDN."""
+def topup(msisdn: str, amount: str, ref: str, method: str, as_json: bool, now: datetime) -> None:
+    """Record an offline payment of AMOUNT (e.g. 50.00) for the customer of MSISDN.
+
+    The same reference recorded again is the same payment (nothing changes);
+    with another amount or customer it is refused.
+    """
     from app.core.audit import Actor
-    from app.ledger.services import credit_customer, customer_balance
+    from app.ledger.services import customer_balance
+    from app.payments.services import MoneyPolicy, record_offline_payment
     from app.subscribers.services import get_line_by_msisdn
 
     try:
@@ -439,24 +451,46 @@ def topup(msisdn: str, amount: str, ref: str, as_json: bool, now: datetime) -> N
     config = settings()
     with database().transaction() as session:
         line = get_line_by_msisdn(session, msisdn)
-        entry = credit_customer(
+        payment = record_offline_payment(
             session,
             customer_id=line.customer_id,
             amount_minor=amount_minor,
-            source_kind="cash_offline",
-            idempotency_key=f"topup:{ref}",
-            external_ref=ref,
+            method=method,
+            reference=ref,
             actor=Actor.cli(),
             now=now,
-            cap_months=config.prepay_cap_months,
-            reference_monthly_minor=config.prepay_reference_monthly_minor,
-            currency=config.currency,
+            policy=MoneyPolicy.from_settings(config),
             memo=f"offline top-up for {msisdn}",
         )
         balance = customer_balance(session, customer_id=line.customer_id)
-        data = {"entry_id": entry.id, "balance": balance, "currency": config.currency}
-    text = f"entry {entry.id}: balance {format_plain(balance)} {config.currency}"
+        entry_id = payment.journal_entry_id
+        data = {"entry_id": entry_id, "balance": balance, "currency": config.currency}
+    text = f"entry {entry_id}: balance {format_plain(balance)} {config.currency}"
     emit(data, as_json=as_json, text=text)
+
+
+# -- refunds --------------------------------------------------------------------------
+
+refunds_cli = AppGroup("refunds", help="Refunds: send queued card refunds to Stripe.")
+
+
+@refunds_cli.command("send")
+@with_appcontext
+@json_option
+@now_option
+@refusals
+def refunds_send(as_json: bool, now: datetime) -> None:
+    """Send queued card refunds and check those still processing (as the scheduler does)."""
+    from app.payments.services import send_pending_refunds, sync_processing_refunds
+    from app.payments.stripe_gateway import StripeGateway
+
+    gateway = StripeGateway.from_settings(settings())
+    if gateway is None:
+        fail("Stripe is not configured (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET)")
+    sent = send_pending_refunds(database(), gateway, now=now)
+    checked = sync_processing_refunds(database(), gateway, now=now)
+    text = f"sent {sent}, checked {checked}"
+    emit({"sent": sent, "checked": checked}, as_json=as_json, text=text)
 
 
 # -- vouchers -------------------------------------------------------------------------
@@ -551,6 +585,7 @@ COMMANDS: tuple[click.Command, ...] = (
     sims_cli,
     ledger_cli,
     topup,
+    refunds_cli,
     vouchers_cli,
     demo_cli,
     scheduler_cli,

@@ -42,10 +42,29 @@ ADVISORY_LOCK_KEY = int.from_bytes(b"mvnosche", "big", signed=True)
 
 @dataclass(frozen=True)
 class Job:
+    """A scheduled job: `func(session, now)` in one transaction, or, when it
+    calls out (Stripe) and must not hold a transaction open meanwhile,
+    `func(db, settings, now)` opening its own (`own_transactions`)."""
+
     id: str
-    func: Callable[[Session, datetime], Any]
+    func: Callable[..., Any]
     trigger: BaseTrigger
     description: str
+    own_transactions: bool = False
+
+
+def _send_refunds(db: Database, settings: Settings, now: datetime) -> dict[str, int]:
+    """Send queued card refunds and ask Stripe about those still processing."""
+    from app.payments.services import send_pending_refunds, sync_processing_refunds
+    from app.payments.stripe_gateway import StripeGateway
+
+    gateway = StripeGateway.from_settings(settings)
+    if gateway is None:
+        return {"sent": 0, "checked": 0}
+    return {
+        "sent": send_pending_refunds(db, gateway, now=now),
+        "checked": sync_processing_refunds(db, gateway, now=now),
+    }
 
 
 def _purge_login_attempts(session: Session, now: datetime) -> int:
@@ -64,6 +83,13 @@ JOBS: tuple[Job, ...] = (
         func=_purge_login_attempts,
         trigger=CronTrigger(hour=3, minute=17, timezone="UTC"),
         description="Delete login attempts older than 30 days",
+    ),
+    Job(
+        id="send_refunds",
+        func=_send_refunds,
+        trigger=IntervalTrigger(minutes=1),
+        description="Send queued card refunds to Stripe and follow those still processing",
+        own_transactions=True,
     ),
 )
 
@@ -118,9 +144,17 @@ class LeaderLock:
             self._connection = None
 
 
-def run_job(db: Database, job: Job, *, now: datetime | None = None) -> Any:
-    """Run one job in its own transaction."""
+def run_job(
+    db: Database, job: Job, *, now: datetime | None = None, settings: Settings | None = None
+) -> Any:
+    """Run one job in its own transaction (or let it open its own)."""
     started = now or utcnow()
+    if job.own_transactions:
+        if settings is None:
+            raise ValueError(f"job {job.id} needs the settings")
+        result = job.func(db, settings, started)
+        log.info("job %s done: %s", job.id, result)
+        return result
     with db.transaction() as session:
         result = job.func(session, started)
     log.info("job %s done: %s", job.id, result)
@@ -144,7 +178,7 @@ def run_scheduler(
     try:
         if once:
             for job in JOBS:
-                run_job(db, job)
+                run_job(db, job, settings=settings)
             return
         scheduler = BlockingScheduler(timezone="UTC")
         for job in JOBS:
@@ -152,6 +186,7 @@ def run_scheduler(
                 run_job,
                 trigger=job.trigger,
                 args=(db, job),
+                kwargs={"settings": settings},
                 id=job.id,
                 name=job.description,
                 max_instances=1,

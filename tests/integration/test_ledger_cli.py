@@ -51,7 +51,7 @@ def test_topup_with_a_used_ref_and_another_amount_is_refused(cli, customer, sess
     cli("topup", MSISDN, "50.00", "--ref", "RCPT-1")
     result = cli("topup", MSISDN, "60.00", "--ref", "RCPT-1")
     assert result.exit_code == 1
-    assert "already used" in result.stderr
+    assert "already recorded for another payment" in result.stderr
     assert entries(session) == 1
 
 
@@ -116,3 +116,26 @@ def test_ledger_check_is_ok_then_fails_on_a_tampered_balance(cli, customer, sess
     assert data["ok"] is False
     assert set(data) == {"ok", "entries", "postings", "problems"}
     assert "cached balance 1" in data["problems"][0]
+
+
+def test_topup_records_a_payment_with_its_method_and_reference(cli, customer, session):
+    from app.payments.models import Payment
+
+    result = cli("topup", MSISDN, "20.00", "--ref", "BANK-77", "--method", "bank_transfer")
+    assert result.exit_code == 0, result.stderr
+    payment = session.exec(select(Payment)).one()
+    assert (payment.method, payment.reference, payment.amount_minor, payment.status) == (
+        "bank_transfer",
+        "BANK-77",
+        2000,
+        "succeeded",
+    )
+    # The same bank reference under another method is another payment.
+    assert cli("topup", MSISDN, "20.00", "--ref", "BANK-77").exit_code == 0
+    assert entries(session) == 2
+
+
+def test_refunds_send_needs_stripe(cli):
+    result = cli("refunds", "send")
+    assert result.exit_code == 1
+    assert "Stripe is not configured" in result.stderr

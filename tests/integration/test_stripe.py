@@ -539,3 +539,32 @@ def test_staff_refund_goes_back_to_card_payments_newest_first_then_by_hand(
         ).one()
         == 2
     )
+
+
+def test_the_scheduler_job_sends_queued_refunds(
+    app, db, session, client, gateway, stripe_on, customer
+):
+    from app.jobs import JOBS, run_job
+
+    payment = checkout(db, gateway, customer.id, 4_000)
+    post_event(
+        client,
+        stripe_on.event("checkout.session.completed", stripe_on.pay(payment.stripe_session_id)),
+    )
+    [refund] = payments.request_refund(
+        session,
+        customer_id=customer.id,
+        amount_minor=1_000,
+        reason="staff",
+        note="n",
+        actor=ACTOR,
+        now=NOW,
+        currency="CNY",
+    )
+    session.commit()
+    job = next(job for job in JOBS if job.id == "send_refunds")
+    settings = app.extensions["mvno.settings"]
+    assert run_job(db, job, now=NOW, settings=settings) == {"sent": 1, "checked": 0}
+    assert run_job(db, job, now=NOW, settings=settings) == {"sent": 0, "checked": 0}
+    session.expire_all()
+    assert session.get(Refund, refund.id).status == "succeeded"
