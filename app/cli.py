@@ -395,6 +395,7 @@ def ledger_balance(target: str, as_json: bool) -> None:
 def ledger_check(as_json: bool) -> None:
     """Verify the ledger's invariants; exit 1 when any is broken."""
     from app.ledger.services import check_ledger
+    from app.payments.services import check_payments
 
     config = settings()
     with database().transaction(write=False) as session:
@@ -403,18 +404,19 @@ def ledger_check(as_json: bool) -> None:
             cap_months=config.prepay_cap_months,
             reference_monthly_minor=config.prepay_reference_monthly_minor,
         )
+        problems = [*result.problems, *check_payments(session)]
     data = {
-        "ok": result.ok,
+        "ok": not problems,
         "entries": result.entries,
         "postings": result.postings,
-        "problems": result.problems,
+        "problems": problems,
     }
-    verdict = "ledger ok" if result.ok else f"{len(result.problems)} problem(s)"
+    verdict = "ledger ok" if not problems else f"{len(problems)} problem(s)"
     text = "\n".join(
-        [*result.problems, f"{verdict}: {result.entries} entries, {result.postings} postings"]
+        [*problems, f"{verdict}: {result.entries} entries, {result.postings} postings"]
     )
     emit(data, as_json=as_json, text=text)
-    if not result.ok:
+    if problems:
         sys.exit(1)
 
 

@@ -33,12 +33,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import String, cast, func, literal
 from sqlmodel import Session, col, select
 
 from app.core.audit import Actor, record_audit
 from app.core.db import Database, insert_unique
 from app.core.errors import N_, InvalidInput, clean_text
+from app.ledger.models import JournalEntry, LedgerAccount
 from app.ledger.services import (
     credit_customer,
     ensure_within_cap,
@@ -870,6 +871,59 @@ def _dispatch(
         refund = apply_remote_refund(session, refund_id=refund.id, remote=remote, now=now)
         return f"refund {refund.id} {refund.status}"
     return "ignored"
+
+
+# -- invariants -------------------------------------------------------------------------
+
+
+def check_payments(session: Session) -> list[str]:
+    """Payments and refunds agree with the ledger (for `mvno ledger check`).
+
+    * refunds payable holds exactly the refunds not yet paid out;
+    * every succeeded payment and every paid refund has its journal entry.
+    """
+    problems: list[str] = []
+    owed = dict(
+        session.exec(
+            select(Refund.currency, func.sum(Refund.amount_minor))
+            .where(col(Refund.status).not_in(FINAL_REFUND_STATUSES))
+            .group_by(col(Refund.currency))
+        ).all()
+    )
+    payable = dict(
+        session.exec(
+            select(LedgerAccount.currency, LedgerAccount.balance_minor).where(
+                LedgerAccount.kind == "refunds_payable"
+            )
+        ).all()
+    )
+    for currency in sorted(set(owed) | set(payable)):
+        if int(owed.get(currency, 0)) != int(payable.get(currency, 0)):
+            problems.append(
+                f"refunds payable {currency} is {payable.get(currency, 0)} but unpaid refunds"
+                f" sum to {owed.get(currency, 0)}"
+            )
+    unbooked = session.exec(
+        select(Payment.id)
+        .where(Payment.status == "succeeded", col(Payment.journal_entry_id).is_(None))
+        .order_by(col(Payment.id))
+    ).all()
+    problems.extend(f"payment {pid} succeeded without a journal entry" for pid in unbooked)
+    paid = session.exec(
+        select(Refund.id)
+        .where(col(Refund.status).in_(FINAL_REFUND_STATUSES))
+        .where(
+            ~select(JournalEntry.id)
+            .where(
+                JournalEntry.idempotency_key
+                == literal("refund:") + cast(Refund.id, String) + literal(":paid")
+            )
+            .exists()
+        )
+        .order_by(col(Refund.id))
+    ).all()
+    problems.extend(f"refund {rid} is paid but its payout is not in the ledger" for rid in paid)
+    return problems
 
 
 # -- lists ------------------------------------------------------------------------------

@@ -568,3 +568,39 @@ def test_the_scheduler_job_sends_queued_refunds(
     assert run_job(db, job, now=NOW, settings=settings) == {"sent": 0, "checked": 0}
     session.expire_all()
     assert session.get(Refund, refund.id).status == "succeeded"
+
+
+def test_ledger_check_sees_refunds_payable_out_of_step_with_the_refunds(
+    app, db, session, client, gateway, stripe_on, customer
+):
+    payment = checkout(db, gateway, customer.id, 4_000)
+    post_event(
+        client,
+        stripe_on.event("checkout.session.completed", stripe_on.pay(payment.stripe_session_id)),
+    )
+    [refund] = payments.request_refund(
+        session,
+        customer_id=customer.id,
+        amount_minor=1_000,
+        reason="staff",
+        note="n",
+        actor=ACTOR,
+        now=NOW,
+        currency="CNY",
+    )
+    session.commit()
+    assert payments.check_payments(session) == []
+    payments.send_refund(db, gateway, refund_id=refund.id, now=NOW)
+    session.expire_all()
+    assert payments.check_payments(session) == []
+    # Someone edits a row by hand: the refund looks unpaid again.
+    session.get(Refund, refund.id).status = "failed"
+    session.flush()
+    assert payments.check_payments(session) == [
+        "refunds payable CNY is 0 but unpaid refunds sum to 1000"
+    ]
+    result = app.test_cli_runner().invoke(args=["ledger", "check", "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["problems"] == [
+        "refunds payable CNY is 0 but unpaid refunds sum to 1000"
+    ]
