@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import delete, func, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -227,24 +227,9 @@ def post_entry(
         )
     if len({account.currency for account in accounts.values()}) != 1:
         raise InvalidInput(N_("An entry's accounts must share one currency."), field="postings")
-    # Under the account locks a committed entry with this key is visible.
-    existing = _find_entry(session, idempotency_key)
-    if existing is not None:
-        return _replay(existing, request_hash)
-
-    net: dict[int, int] = defaultdict(int)
-    for account_id, amount in postings:
-        net[account_id] += amount
-    for account_id, change in net.items():
-        account = accounts[account_id]
-        after = account.balance_minor + change
-        if account.kind == CUSTOMER_PREPAID and after < 0 and account_id not in allow_negative:
-            raise InsufficientBalance(
-                N_("The balance %(balance)s is less than %(amount)s."),
-                balance=format_plain(account.balance_minor),
-                amount=format_plain(-change),
-            )
-
+    # The entry row goes in first: a key already used (committed, or being
+    # committed by a concurrent transaction, which the unique index waits
+    # for) means a replay, whatever the balances are now.
     entry = _insert_entry(
         session,
         {
@@ -260,10 +245,26 @@ def post_entry(
         },
     )
     if entry is None:
-        # A concurrent transaction with other accounts committed the key first.
         winner = _find_entry(session, idempotency_key)
         assert winner is not None
         return _replay(winner, request_hash)
+
+    net: dict[int, int] = defaultdict(int)
+    for account_id, amount in postings:
+        net[account_id] += amount
+    for account_id, change in net.items():
+        account = accounts[account_id]
+        after = account.balance_minor + change
+        if account.kind == CUSTOMER_PREPAID and after < 0 and account_id not in allow_negative:
+            # Take the entry row back out, so a caller that carries on after
+            # the refusal does not commit an entry without postings.
+            session.execute(delete(JournalEntry).where(col(JournalEntry.id) == entry.id))
+            session.expunge(entry)
+            raise InsufficientBalance(
+                N_("The balance %(balance)s is less than %(amount)s."),
+                balance=format_plain(account.balance_minor),
+                amount=format_plain(-change),
+            )
     assert entry.id is not None
     session.execute(
         insert(Posting),
