@@ -18,6 +18,10 @@ import re
 
 MINOR_PLACES = 2
 MICRO_PLACES = 6
+# The largest single amount of customer money (10,000,000.00): any payment,
+# voucher, refund, adjustment or posting above it is refused as input, so
+# amount columns (32-bit) never overflow. Cached balances are 64-bit.
+MAX_AMOUNT_MINOR = 1_000_000_000
 
 _DECIMAL = re.compile(r"(-?)(\d+)(?:\.(\d+))?")
 
@@ -89,3 +93,21 @@ def format_money(amount_minor: int, currency: str, locale: str) -> str:
 
     places = get_currency_precision(currency)
     return format_currency(Decimal(amount_minor).scaleb(-places), currency, locale=locale)
+
+
+def check_amount(amount_minor: int, *, field: str = "amount", allow_negative: bool = False) -> int:
+    """Refuse a zero, negative (unless allowed) or too large amount of money.
+
+    :raises InvalidInput: naming `field`.
+    """
+    from app.core.errors import N_, InvalidInput
+
+    if amount_minor == 0 or (amount_minor < 0 and not allow_negative):
+        raise InvalidInput(N_("The amount must be more than zero."), field=field)
+    if abs(amount_minor) > MAX_AMOUNT_MINOR:
+        raise InvalidInput(
+            N_("The amount may be at most %(max)s."),
+            field=field,
+            max=format_plain(MAX_AMOUNT_MINOR),
+        )
+    return amount_minor

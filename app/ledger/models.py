@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
@@ -50,7 +50,8 @@ class LedgerAccount(SQLModel, table=True):
     customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
     scope: str = Field(max_length=40)
     currency: str = Field(max_length=3)
-    balance_minor: int = 0
+    # 64-bit: a system account (cash) sums every customer's money.
+    balance_minor: int = Field(default=0, sa_type=BigInteger)
 
 
 class JournalEntry(SQLModel, table=True):

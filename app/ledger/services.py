@@ -38,7 +38,7 @@ from sqlmodel import Session, col, select
 from app.core.audit import Actor, record_audit
 from app.core.db import insert_unique
 from app.core.errors import N_, InvalidInput, clean_text
-from app.core.money import format_plain
+from app.core.money import check_amount, format_plain
 from app.ledger.errors import CapExceeded, IdempotencyConflict, InsufficientBalance
 from app.ledger.models import ACCOUNT_KINDS, JournalEntry, LedgerAccount, Posting
 from app.subscribers.models import FINAL_LINE_STATUSES, Customer, Line
@@ -163,7 +163,8 @@ def _request_hash(kind: str, postings: list[tuple[int, int]]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _find_entry(session: Session, key: str) -> JournalEntry | None:
+def find_entry(session: Session, key: str) -> JournalEntry | None:
+    """The entry posted under an idempotency key, if any."""
     return session.exec(select(JournalEntry).where(JournalEntry.idempotency_key == key)).first()
 
 
@@ -213,6 +214,8 @@ def post_entry(
         raise InvalidInput(N_("A ledger entry needs postings."), field="postings")
     if any(amount == 0 for _, amount in postings):
         raise InvalidInput(N_("A posting amount may not be zero."), field="postings")
+    for _, amount in postings:
+        check_amount(amount, field="postings", allow_negative=True)
     total = sum(amount for _, amount in postings)
     if total != 0:
         raise InvalidInput(
@@ -245,7 +248,7 @@ def post_entry(
         },
     )
     if entry is None:
-        winner = _find_entry(session, idempotency_key)
+        winner = find_entry(session, idempotency_key)
         assert winner is not None
         return _replay(winner, request_hash)
 
@@ -357,8 +360,7 @@ def credit_customer(
         amount allowed now.
     :raises IdempotencyConflict: the key was used for something else.
     """
-    if amount_minor <= 0:
-        raise InvalidInput(N_("The amount must be more than zero."), field="amount")
+    check_amount(amount_minor)
     if source_kind not in CREDIT_SOURCES:
         raise InvalidInput(N_("Unknown source %(kind)s."), field="source_kind", kind=source_kind)
     _check_key(idempotency_key)
@@ -370,7 +372,7 @@ def credit_customer(
     postings = [(source.id, -amount_minor), (customer_account.id, amount_minor)]
     kind = f"credit.{source_kind}"
     locked = _lock_accounts(session, [source.id, customer_account.id])
-    existing = _find_entry(session, idempotency_key)
+    existing = find_entry(session, idempotency_key)
     if existing is not None:
         return _replay(existing, _request_hash(kind, postings))
     ensure_within_cap(
@@ -463,8 +465,7 @@ def receive_money(
     :raises InvalidInput: amount not positive or unknown source.
     :raises IdempotencyConflict: the key was used for something else.
     """
-    if amount_minor <= 0:
-        raise InvalidInput(N_("The amount must be more than zero."), field="amount")
+    check_amount(amount_minor)
     if source_kind not in CREDIT_SOURCES:
         raise InvalidInput(N_("Unknown source %(kind)s."), field="source_kind", kind=source_kind)
     _check_key(idempotency_key)
@@ -473,7 +474,7 @@ def receive_money(
     payable_id = _system_account_id(session, "refunds_payable", currency)
     locked = _lock_accounts(session, [customer_id_, source_id, payable_id])
     kind = f"receipt.{source_kind}"
-    existing = _find_entry(session, idempotency_key)
+    existing = find_entry(session, idempotency_key)
     if existing is not None:
         amounts = dict(
             session.exec(
@@ -560,8 +561,7 @@ def charge_customer(
     next credit then clears the arrears first. Idempotent per key.
     :raises InsufficientBalance: the balance does not cover it.
     """
-    if amount_minor <= 0:
-        raise InvalidInput(N_("The amount must be more than zero."), field="amount")
+    check_amount(amount_minor)
     if revenue_kind not in REVENUE_KINDS:
         raise InvalidInput(N_("Unknown revenue %(kind)s."), field="revenue_kind", kind=revenue_kind)
     account_id = _customer_account_id(session, customer_id, currency)
@@ -600,8 +600,15 @@ def adjust_balance(
     :raises CapExceeded, InsufficientBalance: refused.
     """
     reason = clean_text(reason, field="reason", max_length=500, required=True)
-    if amount_minor == 0:
-        raise InvalidInput(N_("The amount may not be zero."), field="amount")
+    check_amount(amount_minor, allow_negative=True)
+    _check_key(idempotency_key)
+    replay = find_entry(session, idempotency_key)
+    if replay is not None and replay.memo != reason:
+        raise IdempotencyConflict(
+            N_("The key %(key)s was already used for a different ledger entry."),
+            field="idempotency_key",
+            key=idempotency_key,
+        )
     if amount_minor > 0:
         entry = credit_customer(
             session,
@@ -628,6 +635,8 @@ def adjust_balance(
             now=now,
             memo=reason,
         )
+    if replay is not None:
+        return entry  # the first call was audited
     record_audit(
         session,
         actor=actor,
@@ -655,8 +664,7 @@ def move_to_refunds_payable(
 
     :raises InsufficientBalance: the balance does not cover it.
     """
-    if amount_minor <= 0:
-        raise InvalidInput(N_("The amount must be more than zero."), field="amount")
+    check_amount(amount_minor)
     account_id = _customer_account_id(session, customer_id, currency)
     payable_id = _system_account_id(session, "refunds_payable", currency)
     return post_entry(
@@ -686,6 +694,7 @@ def pay_out_refund(
     external_ref: str | None = None,
 ) -> JournalEntry:
     """A refund has left: refunds payable goes down, and so does the cash."""
+    check_amount(amount_minor)
     if cash_kind not in PAYOUT_KINDS:
         raise InvalidInput(N_("Unknown source %(kind)s."), field="cash_kind", kind=cash_kind)
     payable_id = _system_account_id(session, "refunds_payable", currency)
@@ -744,7 +753,7 @@ def customer_history(
         .subquery()
     )
     total = session.exec(select(func.count()).select_from(inner)).one()
-    rows = session.exec(
+    rows = session.execute(
         select(inner)
         .order_by(inner.c.at.desc(), inner.c.entry_id.desc(), inner.c.posting_id.desc())
         .limit(limit)

@@ -40,6 +40,7 @@ from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
+from app.core.errors import N_
 
 VOUCHER_STATUSES = ("available", "redeemed", "void")
 PAYMENT_METHODS = ("stripe", "cash", "bank_transfer")
@@ -48,6 +49,37 @@ PAYMENT_STATUSES = ("created", "pending", "succeeded", "failed", "expired")
 REFUND_REASONS = ("cap_excess", "staff", "exit")
 REFUND_STATUSES = ("pending", "processing", "succeeded", "failed", "paid_offline")
 FINAL_REFUND_STATUSES = ("succeeded", "paid_offline")
+
+# Shown to people; the catalogs translate them.
+PAYMENT_METHOD_LABELS = {
+    "stripe": N_("card (Stripe)"),
+    "cash": N_("cash"),
+    "bank_transfer": N_("bank transfer"),
+}
+PAYMENT_STATUS_LABELS = {
+    "created": N_("created"),
+    "pending": N_("awaiting payment"),
+    "succeeded": N_("paid"),
+    "failed": N_("failed"),
+    "expired": N_("expired"),
+}
+REFUND_REASON_LABELS = {
+    "cap_excess": N_("above the prepayment cap"),
+    "staff": N_("staff refund"),
+    "exit": N_("service exit"),
+}
+REFUND_STATUS_LABELS = {
+    "pending": N_("queued"),
+    "processing": N_("processing"),
+    "succeeded": N_("refunded"),
+    "failed": N_("failed"),
+    "paid_offline": N_("paid by hand"),
+}
+VOUCHER_STATUS_LABELS = {
+    "available": N_("available"),
+    "redeemed": N_("redeemed"),
+    "void": N_("void"),
+}
 
 
 def _known(column: str, values: tuple[str, ...]) -> str:

@@ -28,6 +28,7 @@ payable until staff retry it or pay it out by hand.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +40,7 @@ from sqlmodel import Session, col, select
 from app.core.audit import Actor, record_audit
 from app.core.db import Database, insert_unique
 from app.core.errors import N_, InvalidInput, clean_text
+from app.core.money import check_amount
 from app.ledger.models import JournalEntry, LedgerAccount
 from app.ledger.services import (
     credit_customer,
@@ -56,6 +58,7 @@ from app.payments.errors import (
 from app.payments.models import (
     FINAL_REFUND_STATUSES,
     PAYMENT_PURPOSES,
+    REFUND_REASONS,
     Payment,
     Refund,
     StripeEvent,
@@ -96,8 +99,7 @@ class _Duplicate(Exception):
 
 
 def _positive(amount_minor: int) -> None:
-    if amount_minor <= 0:
-        raise InvalidInput(N_("The amount must be more than zero."), field="amount")
+    check_amount(amount_minor)
 
 
 # -- money in ---------------------------------------------------------------------------
@@ -458,17 +460,41 @@ def request_refund(
     actor: Actor,
     now: datetime,
     currency: str,
+    idempotency_key: str | None = None,
 ) -> list[Refund]:
     """Refund part of a prepaid balance (a staff refund, or an exit refund).
 
-    The amount leaves the balance for refunds payable at once. It goes back
-    to the customer's card payments, newest first, as far as they have
-    anything left to refund; the rest is a refund to pay out by hand.
-    :raises InsufficientBalance: the balance does not cover it.
+    The amount leaves the balance for refunds payable at once, in one
+    journal entry. It goes back to the customer's card payments, newest
+    first, as far as they have anything left to refund; the rest is a
+    refund to pay out by hand. With an `idempotency_key` the same request
+    made twice (a double submit) returns the first request's refunds.
+    :raises InsufficientBalance: the balance does not cover it; nothing is written.
+    :raises IdempotencyConflict: the key was used for another request.
     """
     _positive(amount_minor)
+    if reason not in REFUND_REASONS:
+        raise InvalidInput(N_("Unknown refund reason %(reason)s."), field="reason", reason=reason)
     note = clean_text(note, field="note", max_length=500, required=reason == "staff")
     get_customer(session, customer_id)
+    key = f"refund-request:{idempotency_key or uuid.uuid4().hex}"
+    entry = move_to_refunds_payable(
+        session,
+        customer_id=customer_id,
+        amount_minor=amount_minor,
+        idempotency_key=key,
+        actor=actor,
+        now=now,
+        currency=currency,
+        memo=note or f"{reason} refund",
+    )
+    earlier = list(
+        session.exec(
+            select(Refund).where(Refund.journal_entry_id == entry.id).order_by(col(Refund.id))
+        )
+    )
+    if earlier:
+        return earlier
     payments = session.exec(
         select(Payment)
         .where(
@@ -502,24 +528,13 @@ def request_refund(
             currency=currency,
             attempts=1,
             note=note,
+            journal_entry_id=entry.id,
             created_by=actor.label or actor.kind,
             created_at=now,
             updated_at=now,
         )
         session.add(refund)
         session.flush()
-        entry = move_to_refunds_payable(
-            session,
-            customer_id=customer_id,
-            amount_minor=part,
-            idempotency_key=f"refund:{refund.id}:request",
-            actor=actor,
-            now=now,
-            currency=currency,
-            memo=note or f"{reason} refund",
-        )
-        refund.journal_entry_id = entry.id
-        session.add(refund)
         record_audit(
             session,
             actor=actor,

@@ -39,6 +39,7 @@ from sqlmodel import Session, col, func, select
 
 from app.core.audit import Actor, record_audit
 from app.core.errors import N_, InvalidInput, clean_text
+from app.core.money import check_amount
 from app.core.throttle import locked_until
 from app.ledger.models import JournalEntry
 from app.ledger.services import credit_customer
@@ -106,8 +107,7 @@ def create_voucher_batch(
         1..10000, or an expiry not after `now`.
     """
     name = clean_text(name, field="name", max_length=200, required=True)
-    if value_minor <= 0:
-        raise InvalidInput(N_("The amount must be more than zero."), field="value")
+    check_amount(value_minor, field="value")
     if not 1 <= count <= MAX_BATCH:
         raise InvalidInput(N_("A batch holds 1 to %(max)s vouchers."), field="count", max=MAX_BATCH)
     if expires_at <= now:
@@ -155,6 +155,37 @@ def create_voucher_batch(
 
 def list_batches(session: Session) -> list[VoucherBatch]:
     return list(session.exec(select(VoucherBatch).order_by(col(VoucherBatch.id).desc())))
+
+
+def get_batch(session: Session, batch_id: int) -> VoucherBatch:
+    """:raises VoucherNotFound: no such batch."""
+    batch = session.get(VoucherBatch, batch_id)
+    if batch is None:
+        raise VoucherNotFound(N_("No voucher batch %(id)s."), id=batch_id)
+    return batch
+
+
+def count_by_status(session: Session) -> dict[int, dict[str, int]]:
+    """For each batch id, how many of its vouchers are in each status."""
+    rows = session.exec(
+        select(Voucher.batch_id, Voucher.status, func.count()).group_by(
+            col(Voucher.batch_id), col(Voucher.status)
+        )
+    ).all()
+    counts: dict[int, dict[str, int]] = {}
+    for batch_id, status, count in rows:
+        counts.setdefault(batch_id, {})[status] = int(count)
+    return counts
+
+
+def list_vouchers(
+    session: Session, *, batch_id: int, limit: int = 200, offset: int = 0
+) -> tuple[list[Voucher], int]:
+    """One page of a batch's vouchers in serial order, and how many it has."""
+    query = select(Voucher).where(Voucher.batch_id == batch_id)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(col(Voucher.serial)).limit(limit).offset(offset)).all()
+    return list(rows), int(total)
 
 
 def _lockout_state(

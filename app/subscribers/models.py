@@ -14,9 +14,19 @@ from sqlalchemy import CheckConstraint
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
+from app.core.errors import N_
 
 LINE_STATUSES = ("pending", "active", "suspended", "terminated", "transferred", "ported_out")
 FINAL_LINE_STATUSES = ("terminated", "transferred", "ported_out")
+# Shown to people; the catalogs translate them.
+LINE_STATUS_LABELS = {
+    "pending": N_("pending"),
+    "active": N_("active"),
+    "suspended": N_("suspended"),
+    "terminated": N_("terminated"),
+    "transferred": N_("transferred"),
+    "ported_out": N_("ported out"),
+}
 
 
 class Customer(SQLModel, table=True):
@@ -26,8 +36,9 @@ class Customer(SQLModel, table=True):
     ref: str = Field(max_length=20, unique=True)
     name: str = Field(default="", max_length=200)
     email: str | None = Field(default=None, max_length=254)
+    # The store login of this customer; at most one customer per login.
     subscriber_account_id: int | None = Field(
-        default=None, foreign_key="subscriber_account.id", index=True
+        default=None, foreign_key="subscriber_account.id", index=True, unique=True
     )
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 

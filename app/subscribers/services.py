@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlalchemy import func
+from sqlmodel import Session, col, or_, select
 
 from app.core.db import insert_unique
 from app.core.errors import N_, InvalidInput
@@ -74,3 +75,68 @@ def get_customer_by_msisdn_or_ref(session: Session, target: str) -> Customer:
         return get_customer_by_ref(session, target.upper())
     line = get_line_by_msisdn(session, target)
     return get_customer(session, line.customer_id)
+
+
+def search_customers(session: Session, *, query: str, limit: int = 50) -> list[Customer]:
+    """Customers whose ref, e-mail or name contains `query`, or with a number containing it.
+
+    An empty query lists the newest customers. Case-insensitive; `%` and `_`
+    match themselves.
+    """
+    query = (query or "").strip()[:254]
+    statement = select(Customer)
+    if query:
+        numbers = select(Line.customer_id).where(col(Line.msisdn).contains(query, autoescape=True))
+        statement = statement.where(
+            or_(
+                col(Customer.ref).icontains(query, autoescape=True),
+                col(Customer.email).icontains(query, autoescape=True),
+                col(Customer.name).icontains(query, autoescape=True),
+                col(Customer.id).in_(numbers),
+            )
+        )
+    return list(session.exec(statement.order_by(col(Customer.id).desc()).limit(limit)))
+
+
+def find_customer_for_account(session: Session, *, account_id: int) -> Customer | None:
+    """The customer of a store login, if it has one yet."""
+    statement = select(Customer).where(Customer.subscriber_account_id == account_id)
+    return session.exec(statement).first()
+
+
+class _Taken(Exception):
+    pass
+
+
+def ensure_customer_for_account(
+    session: Session, *, account_id: int, email: str, now: datetime, attempts: int = 20
+) -> Customer:
+    """The customer of a store login, created (`C-0001`, …) on first need.
+
+    Idempotent. One customer per login and unique refs are the database's to
+    enforce: the insert runs in a savepoint, and on a violation either
+    another request created this login's customer first (it is returned) or
+    the ref was taken, and the next number is tried.
+    :raises CustomerRefTaken: no free ref was found in `attempts` tries.
+    """
+    existing = find_customer_for_account(session, account_id=account_id)
+    if existing is not None:
+        return existing
+    number = (session.exec(select(func.max(Customer.id))).one() or 0) + 1
+    for _ in range(attempts):
+        ref = f"C-{number:04d}"
+        customer = Customer(
+            ref=ref, email=email or None, subscriber_account_id=account_id, created_at=now
+        )
+        try:
+            insert_unique(session, customer, _Taken())
+        except _Taken:
+            if customer in session:
+                session.expunge(customer)
+            raced = find_customer_for_account(session, account_id=account_id)
+            if raced is not None:
+                return raced
+            number += 1
+        else:
+            return customer
+    raise CustomerRefTaken(N_("Customer %(ref)s already exists."), ref=ref)

@@ -343,7 +343,6 @@ def format_money_for_view(amount_minor: int, currency: str | None = None) -> str
 def label(kind: str, value: str) -> str:
     """A stored code (a status, a role) as words in the viewer's language."""
     from app.auth.permissions import ROLE_LABELS
-    from numbering.models import NUMBER_STATUS_LABELS, SIM_STATUS_LABELS
     from app.payments.models import (
         PAYMENT_METHOD_LABELS,
         PAYMENT_STATUS_LABELS,
@@ -352,6 +351,7 @@ def label(kind: str, value: str) -> str:
         VOUCHER_STATUS_LABELS,
     )
     from app.subscribers.models import LINE_STATUS_LABELS
+    from numbering.models import NUMBER_STATUS_LABELS, SIM_STATUS_LABELS
     from plans.models import PLAN_STATUS_LABELS
     from wholesale.models import SERVICE_LABELS
 

@@ -52,3 +52,24 @@ def current_actor() -> Actor:
     if current_user.is_authenticated:
         return Actor(current_user.kind, current_user.id, current_user.email)
     return Actor.system("anonymous")
+
+
+def end_request_session() -> None:
+    """Commit and close the request's session before calling a service that runs
+    its own transactions through `database()` (`send_refund`).
+
+    On SQLite the request's session may hold the write lock (BEGIN IMMEDIATE,
+    taken as soon as the signed-in user is loaded); a second unit of work
+    would wait for it until it timed out. What the request did so far is
+    committed, as `after_request` would have; a later `db_session()` opens a
+    new unit of work, committed as usual.
+    """
+    session = g.pop("db_session", None)
+    rolled_back = g.pop("db_rolled_back", False)
+    if session is None:
+        return
+    try:
+        if not rolled_back:
+            session.commit()
+    finally:
+        session.close()

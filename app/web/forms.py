@@ -11,6 +11,7 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    HiddenField,
     IntegerField,
     PasswordField,
     SelectField,
@@ -185,3 +186,73 @@ class AddOnForm(FlaskForm):
     name_en = StringField(_l("Name (English)"), validators=[Length(max=100)])
     price = StringField(_l("Price"), validators=[DataRequired(), Length(max=12)])
     data_mb = IntegerField(_l("Data (MB)"), validators=[InputRequired()])
+
+
+# -- money --------------------------------------------------------------------------------
+
+
+class CustomerSearchForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search changes nothing
+
+    q = StringField(_l("Customer ref, number, e-mail or name"), validators=[Length(max=254)])
+
+
+class AdjustmentForm(FlaskForm):
+    amount = StringField(
+        _l("Amount (negative to take money off)"), validators=[DataRequired(), Length(max=16)]
+    )
+    reason = TextAreaField(_l("Reason"), validators=[Length(max=500)])
+    # A random token put in the page when the form is shown: a second submit
+    # of the same page posts nothing new (the ledger key is `adjust:<token>`).
+    token = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
+
+
+class OfflinePaymentForm(FlaskForm):
+    method = SelectField(
+        _l("Method"),
+        choices=[
+            SelectChoice(value="cash", label=_l("cash")),
+            SelectChoice(value="bank_transfer", label=_l("bank transfer")),
+        ],
+    )
+    amount = StringField(_l("Amount"), validators=[DataRequired(), Length(max=16)])
+    reference = StringField(
+        _l("Receipt or bank reference"), validators=[DataRequired(), Length(max=200)]
+    )
+    memo = StringField(_l("Memo"), validators=[Length(max=500)])
+
+
+class StaffRefundForm(FlaskForm):
+    amount = StringField(_l("Amount"), validators=[DataRequired(), Length(max=16)])
+    note = TextAreaField(_l("Note"), validators=[Length(max=500)])
+    # As for adjustments: a second submit of the same page refunds nothing more.
+    token = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
+
+
+class VoucherRedeemForm(FlaskForm):
+    serial = StringField(_l("Serial"), validators=[DataRequired(), Length(max=40)])
+    pin = StringField(_l("PIN"), validators=[DataRequired(), Length(max=40)])
+
+
+class PaidByHandForm(FlaskForm):
+    note = StringField(_l("How it was paid"), validators=[Length(max=500)])
+
+
+class VoucherBatchForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    value = StringField(_l("Value"), validators=[DataRequired(), Length(max=16)])
+    count = IntegerField(_l("Number of vouchers"), default=100, validators=[InputRequired()])
+    expires_at = DateField(_l("Valid until (inclusive)"), validators=[DataRequired()])
+
+
+# -- store: self-care money ---------------------------------------------------------------
+
+
+class CardTopUpForm(FlaskForm):
+    amount = StringField(_l("Amount"), validators=[DataRequired(), Length(max=16)])
+
+
+class StoreVoucherForm(FlaskForm):
+    serial = StringField(_l("Voucher serial"), validators=[DataRequired(), Length(max=40)])
+    pin = StringField(_l("PIN"), validators=[DataRequired(), Length(max=40)])

@@ -1,5 +1,6 @@
 """Every console page × every role and anonymous: 200, 302 or 403 — never 500."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -8,12 +9,21 @@ from flask import url_for
 from app.auth.permissions import PERMISSIONS, ROLES
 from app.catalog import load_catalog
 from app.core.audit import Actor
+from app.ledger.services import adjust_balance
+from app.payments.vouchers import create_voucher_batch
+from app.subscribers.services import create_customer
 from tests.factories import NOW, login_staff, make_api_key, make_staff
 
 ANONYMOUS = "anonymous"
 PUBLIC = {"console.login"}
 # Values for the variable parts of GET routes, from the sample catalog.
-ROUTE_VALUES = {"console.host_detail": {"code": "HOSTA"}, "console.plan_edit": {"code": "LITE30"}}
+ROUTE_VALUES = {
+    "console.host_detail": {"code": "HOSTA"},
+    "console.plan_edit": {"code": "LITE30"},
+    "console.customer": {"ref": "C-0001"},
+    # The batch id is filled in by the test: ids are not reused after a rollback.
+    "console.voucher_batch": {"batch_id": None},
+}
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
@@ -46,11 +56,35 @@ def test_console_routes_for_role(app, client, session, role):
         actor=Actor.system("test"),
         now=NOW,
     )
+    customer = create_customer(session, ref="C-0001", name="Route walker", now=NOW)
+    batch, _pairs = create_voucher_batch(
+        session,
+        name="Routes",
+        value_minor=5000,
+        count=1,
+        expires_at=NOW + timedelta(days=365),
+        currency="CNY",
+        actor=Actor.system("test"),
+        now=NOW,
+    )
+    adjust_balance(
+        session,
+        customer_id=customer.id,
+        amount_minor=1000,
+        reason="opening balance",
+        idempotency_key="routes:adjust",
+        actor=Actor.system("test"),
+        now=NOW,
+        cap_months=24,
+        reference_monthly_minor=5000,
+        currency="CNY",
+    )
+    values = {**ROUTE_VALUES, "console.voucher_batch": {"batch_id": batch.id}}
     rules = console_rules(app)
     assert len(rules) >= 12
     for rule in rules:
         with app.test_request_context():
-            url = url_for(rule.endpoint, **ROUTE_VALUES.get(rule.endpoint, {}))
+            url = url_for(rule.endpoint, **values.get(rule.endpoint, {}))
         response = client.get(url)
         view = app.view_functions[rule.endpoint]
         permission = getattr(view, "permission", None)
