@@ -22,6 +22,7 @@ from app.web.auth import (
 from app.web.context import db_session
 from app.web.forms import RegisterForm, attach_error
 from app.web.store import bp
+from app.web.store.money import money_view, own_customer
 from plans.services import published_plans
 
 
@@ -81,4 +82,4 @@ def logout() -> Any:
 @bp.route("/account")
 @subscriber_required
 def account() -> Any:
-    return render_template("store/account.html")
+    return render_template("store/account.html", money=money_view(own_customer()))
