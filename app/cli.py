@@ -15,7 +15,7 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import click
 from flask import current_app
@@ -39,7 +39,7 @@ def settings() -> Settings:
     return cast(Settings, current_app.extensions["mvno.settings"])
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """Print a one-line refusal on stderr and exit with status 1."""
     click.echo(f"mvno: {' '.join(message.split())}", err=True)
     sys.exit(1)

@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -736,7 +737,7 @@ def customer_history(
         .label("running")
     )
     inner = (
-        select(
+        sa_select(
             col(JournalEntry.id).label("entry_id"),
             col(JournalEntry.at).label("at"),
             col(JournalEntry.kind).label("kind"),
@@ -749,12 +750,15 @@ def customer_history(
         )
         .join(Posting, col(Posting.entry_id) == col(JournalEntry.id))
         .join(LedgerAccount, col(LedgerAccount.id) == col(Posting.account_id))
-        .where(LedgerAccount.kind == CUSTOMER_PREPAID, LedgerAccount.customer_id == customer_id)
+        .where(
+            col(LedgerAccount.kind) == CUSTOMER_PREPAID,
+            col(LedgerAccount.customer_id) == customer_id,
+        )
         .subquery()
     )
     total = session.exec(select(func.count()).select_from(inner)).one()
     rows = session.execute(
-        select(inner)
+        sa_select(inner)
         .order_by(inner.c.at.desc(), inner.c.entry_id.desc(), inner.c.posting_id.desc())
         .limit(limit)
         .offset(offset)

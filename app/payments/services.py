@@ -773,6 +773,7 @@ def sync_processing_refunds(
             )
         )
     for refund_id, stripe_id in rows:
+        assert refund_id is not None and stripe_id is not None
         remote = gateway.retrieve_refund(stripe_id)
         with db.transaction() as session:
             apply_remote_refund(session, refund_id=refund_id, remote=remote, now=now)

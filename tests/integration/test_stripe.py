@@ -209,7 +209,9 @@ def test_paid_webhook_before_we_stored_the_session_id_still_finds_the_payment(
         cancel_url="https://s/no",
     )
     paid = stripe_on.pay(created.id)
-    assert post_event(client, stripe_on.event("checkout.session.completed", paid)).status_code == 200
+    assert (
+        post_event(client, stripe_on.event("checkout.session.completed", paid)).status_code == 200
+    )
     session.expire_all()
     assert session.get(Payment, payment.id).status == "succeeded"
     assert balance(session, customer) == 3000
@@ -326,7 +328,9 @@ def test_money_above_the_cap_is_credited_up_to_it_and_the_excess_refunded(
     )
     session.commit()
     paid = stripe_on.pay(payment.stripe_session_id)
-    assert post_event(client, stripe_on.event("checkout.session.completed", paid)).status_code == 200
+    assert (
+        post_event(client, stripe_on.event("checkout.session.completed", paid)).status_code == 200
+    )
     session.expire_all()
     assert balance(session, customer) == CAP
     stored = session.get(Payment, payment.id)
