@@ -259,7 +259,13 @@ def post_entry(
     for account_id, change in net.items():
         account = accounts[account_id]
         after = account.balance_minor + change
-        if account.kind == CUSTOMER_PREPAID and after < 0 and account_id not in allow_negative:
+        # Only a debit is refused: a credit to a balance in arrears clears them first.
+        if (
+            account.kind == CUSTOMER_PREPAID
+            and change < 0
+            and after < 0
+            and account_id not in allow_negative
+        ):
             # Take the entry row back out, so a caller that carries on after
             # the refusal does not commit an entry without postings.
             session.execute(delete(JournalEntry).where(col(JournalEntry.id) == entry.id))

@@ -43,3 +43,27 @@ def make_line(
         status=status,
         now=NOW,
     )
+
+
+def priced_plan(session: Session, *, host_id: int, code: str, price_minor: int, days: int) -> Plan:
+    """A published plan of another price or validity, so customers' caps differ."""
+    return publish(
+        session,
+        make_plan(session, host_id=host_id, code=code, price_minor=price_minor, validity_days=days),
+    )
+
+
+def customers_with_different_caps(session: Session, *, prefix: str) -> list[Customer]:
+    """Three customers whose caps differ: one LITE30 line (3900 a month), a LITE30 and a
+    90-day 10000 line (3900 + 3333 a month), and none (the reference fee)."""
+    lite = lite30_plan(session)
+    assert lite.host_id is not None
+    quarter = priced_plan(session, host_id=lite.host_id, code="Q90", price_minor=10000, days=90)
+    one = make_customer(session, ref=f"{prefix}-ONE")
+    two = make_customer(session, ref=f"{prefix}-TWO")
+    none = make_customer(session, ref=f"{prefix}-NONE")
+    make_line(session, customer=one, plan=lite, msisdn="+8617000000001")
+    make_line(session, customer=two, plan=lite, msisdn="+8617000000002")
+    make_line(session, customer=two, plan=quarter, msisdn="+8617000000003")
+    make_line(session, customer=two, plan=lite, msisdn="+8617000000004", status="terminated")
+    return [one, two, none]
