@@ -551,9 +551,10 @@ demo_cli = AppGroup("demo", help="Demo data for a local installation.")
 def demo_load(as_json: bool, now: datetime) -> None:
     """Load demo staff (one per role) and subscribers. Idempotent."""
     from app.demo import load_demo
+    from app.payments.services import MoneyPolicy
 
     with database().transaction() as session:
-        report = load_demo(session, now=now)
+        report = load_demo(session, now=now, policy=MoneyPolicy.from_settings(settings()))
     text = "\n".join(f"{k}: {v}" for k, v in report.items())
     emit(report, as_json=as_json, text=text)
 

@@ -23,6 +23,7 @@ from app.auth.services import (
 )
 from app.catalog import load_catalog
 from app.core.audit import Actor
+from app.payments.services import MoneyPolicy
 
 DEMO_DIR = Path(__file__).resolve().parent
 DEMO_DOMAIN = "demo.example.com"
@@ -63,7 +64,43 @@ def _load_demo_sims(session: Session, *, actor: Actor, now: datetime) -> int:
     return report.imported
 
 
-def load_demo(session: Session, *, now: datetime) -> dict[str, object]:
+# A cash payment for the first demo subscriber, so the console's money pages
+# and the store's balance and receipts have something to show.
+DEMO_CASH = ("zhang.wei@example.com", 10_000, "DEMO-CASH-0001")
+
+
+def _load_demo_money(session: Session, *, actor: Actor, now: datetime, policy: MoneyPolicy) -> None:
+    """Customers for the demo logins and one cash payment (idempotent by its reference)."""
+    from sqlmodel import select
+
+    from app.auth.models import SubscriberAccount
+    from app.payments.services import record_offline_payment
+    from app.subscribers.services import ensure_customer_for_account
+
+    for email, _name, _locale in DEMO_SUBSCRIBERS:
+        account = session.exec(
+            select(SubscriberAccount).where(SubscriberAccount.email == email)
+        ).one()
+        assert account.id is not None
+        customer = ensure_customer_for_account(session, account_id=account.id, email=email, now=now)
+        assert customer.id is not None
+        if email == DEMO_CASH[0]:
+            record_offline_payment(
+                session,
+                customer_id=customer.id,
+                amount_minor=DEMO_CASH[1],
+                method="cash",
+                reference=DEMO_CASH[2],
+                actor=actor,
+                now=now,
+                policy=policy,
+                memo="demo",
+            )
+
+
+def load_demo(
+    session: Session, *, now: datetime, policy: MoneyPolicy | None = None
+) -> dict[str, object]:
     from sqlmodel import select
 
     from app.auth.models import SubscriberAccount
@@ -104,6 +141,12 @@ def load_demo(session: Session, *, now: datetime) -> dict[str, object]:
         now=now,
     ).to_dict()
     sims_imported = _load_demo_sims(session, actor=actor, now=now)
+    _load_demo_money(
+        session,
+        actor=actor,
+        now=now,
+        policy=policy or MoneyPolicy(currency="CNY", cap_months=24, reference_monthly_minor=5000),
+    )
     return {
         "catalog": catalog,
         "sims_imported": sims_imported,

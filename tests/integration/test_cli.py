@@ -104,6 +104,10 @@ def test_demo_load_is_idempotent(cli):
     assert second["staff_created"] == 0 and second["subscribers_created"] == 0
     listed = json.loads(cli("staff", "list", "--json").stdout)["staff"]
     assert sorted(u["role"] for u in listed) == ["admin", "auditor", "care", "finance", "wholesale"]
+    # The demo subscribers are customers; the first has one cash payment, once.
+    balance = json.loads(cli("ledger", "balance", "C-0001", "--json").stdout)
+    assert balance["balance"] == 10_000
+    assert json.loads(cli("ledger", "check", "--json").stdout)["ok"] is True
 
 
 def test_api_key_create_and_revoke(cli, session):
