@@ -356,12 +356,23 @@ def sims_import(file: str, host_code: str, as_json: bool, now: datetime) -> None
 ledger_cli = AppGroup("ledger", help="The prepaid ledger: balances and invariant checks.")
 
 
+def _at_option(func: Any) -> Any:
+    return click.option(
+        "--at",
+        "at_text",
+        metavar="ISO8601",
+        default=None,
+        help="As of this time (from the postings) instead of now.",
+    )(func)
+
+
 @ledger_cli.command("balance")
 @click.argument("target", metavar="MSISDN|CUSTOMER_REF")
+@_at_option
 @json_option
 @refusals
-def ledger_balance(target: str, as_json: bool) -> None:
-    """Print a customer's prepaid balance and cap (minor units)."""
+def ledger_balance(target: str, at_text: str | None, as_json: bool) -> None:
+    """Print a customer's prepaid balance and cap (minor units), now or --at a past time."""
     from app.ledger.services import customer_balance, prepaid_cap_minor
     from app.subscribers.services import get_customer_by_msisdn_or_ref
 
@@ -369,7 +380,8 @@ def ledger_balance(target: str, as_json: bool) -> None:
     with database().transaction(write=False) as session:
         customer = get_customer_by_msisdn_or_ref(session, target)
         assert customer.id is not None
-        balance = customer_balance(session, customer_id=customer.id)
+        at = parse_instant(at_text, field="at") if at_text else None
+        balance = customer_balance(session, customer_id=customer.id, at=at)
         cap = prepaid_cap_minor(
             session,
             customer_id=customer.id,
@@ -387,6 +399,22 @@ def ledger_balance(target: str, as_json: bool) -> None:
         f" cap {format_plain(cap)}"
     )
     emit(data, as_json=as_json, text=text)
+
+
+@ledger_cli.command("liability")
+@_at_option
+@json_option
+@refusals
+def ledger_liability(at_text: str | None, as_json: bool) -> None:
+    """Print what all customers' prepaid balances add up to, now or --at a past time."""
+    from app.ledger.services import book_liability
+
+    at = parse_instant(at_text, field="at") if at_text else None
+    with database().transaction(write=False) as session:
+        liability = book_liability(session, at=at)
+    currency = settings().currency
+    data = {"liability": liability, "at": at.isoformat() if at else None, "currency": currency}
+    emit(data, as_json=as_json, text=f"prepaid liability {format_plain(liability)} {currency}")
 
 
 @ledger_cli.command("check")

@@ -139,3 +139,20 @@ def test_refunds_send_needs_stripe(cli):
     result = cli("refunds", "send")
     assert result.exit_code == 1
     assert "Stripe is not configured" in result.stderr
+
+
+def test_balance_and_liability_as_of_a_past_time(cli, customer):
+    cli("topup", MSISDN, "10.00", "--ref", "A", "--now", "2026-11-01T10:00:00+08:00")
+    cli("topup", MSISDN, "5.00", "--ref", "B", "--now", "2026-11-03T10:00:00+08:00")
+    between = "2026-11-02T00:00:00+08:00"
+    then = json.loads(cli("ledger", "balance", MSISDN, "--at", between, "--json").stdout)
+    assert then["balance"] == 1000
+    now = json.loads(cli("ledger", "balance", MSISDN, "--json").stdout)
+    assert now["balance"] == 1500
+    before = json.loads(
+        cli("ledger", "liability", "--at", "2026-10-31T00:00:00+08:00", "--json").stdout
+    )
+    assert before == {"liability": 0, "at": "2026-10-30T16:00:00+00:00", "currency": "CNY"}
+    assert json.loads(cli("ledger", "liability", "--json").stdout)["liability"] == 1500
+    refused = cli("ledger", "balance", MSISDN, "--at", "yesterday")
+    assert refused.exit_code == 1 and refused.stderr.startswith("mvno:")
