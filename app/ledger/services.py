@@ -30,10 +30,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, update
+from sqlalchemy import bindparam, delete, func, update
+from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from app.core.audit import Actor, record_audit
@@ -102,6 +104,38 @@ def get_or_create_account(
     return account
 
 
+# The posting path's statements are built once (values travel as bound
+# parameters): building and cache-keying SQLAlchemy statements was most of
+# post_entry's CPU time (bench/bench_postings.py).
+_ACCOUNTS = LedgerAccount.__table__  # type: ignore[attr-defined]
+_ENTRIES = JournalEntry.__table__  # type: ignore[attr-defined]
+_POSTINGS = Posting.__table__  # type: ignore[attr-defined]
+_LOCK_CUSTOMER_ACCOUNTS = (
+    select(LedgerAccount)
+    .where(col(LedgerAccount.id).in_(bindparam("ids", expanding=True)))
+    .where(col(LedgerAccount.kind) == CUSTOMER_PREPAID)
+    .order_by(col(LedgerAccount.id))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_READ_SYSTEM_ACCOUNTS = select(LedgerAccount).where(
+    col(LedgerAccount.id).in_(bindparam("ids", expanding=True)),
+    col(LedgerAccount.kind) != CUSTOMER_PREPAID,
+)
+_ADD_TO_BALANCE = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == bindparam("account"))
+    .values(balance_minor=_ACCOUNTS.c.balance_minor + bindparam("change"))
+)
+_INSERT_ENTRY = {
+    dialect: insert(_ENTRIES)
+    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    .returning(_ENTRIES.c.id)
+    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_INSERT_POSTINGS = sa_insert(_POSTINGS)
+
+
 def _lock_accounts(session: Session, account_ids: list[int]) -> dict[int, LedgerAccount]:
     """Lock the customer accounts among `account_ids` in primary-key order; read the rest.
 
@@ -112,36 +146,29 @@ def _lock_accounts(session: Session, account_ids: list[int]) -> dict[int, Ledger
     balance is never read to decide anything.
     """
     ids = sorted(set(account_ids))
-    locked = session.exec(
-        select(LedgerAccount)
-        .where(col(LedgerAccount.id).in_(ids), LedgerAccount.kind == CUSTOMER_PREPAID)
-        .order_by(col(LedgerAccount.id))
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).all()
+    locked = session.exec(_LOCK_CUSTOMER_ACCOUNTS, params={"ids": ids}).all()
     accounts = {row.id: row for row in locked if row.id is not None}
     if len(accounts) < len(ids):
-        for row in session.exec(
-            select(LedgerAccount).where(
-                col(LedgerAccount.id).in_(ids), LedgerAccount.kind != CUSTOMER_PREPAID
-            )
-        ):
+        for row in session.exec(_READ_SYSTEM_ACCOUNTS, params={"ids": ids}):
             if row.id is not None:
                 accounts[row.id] = row
     return accounts
 
 
 def _insert_entry(session: Session, values: dict[str, Any]) -> JournalEntry | None:
-    """INSERT the entry unless its key exists (then None), without a savepoint."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        insert(JournalEntry)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(JournalEntry)
-    )
-    return session.scalars(statement).first()
+    """INSERT the entry unless its key exists (then None), without a savepoint.
+
+    The row is written by Core and the returned object attached to the
+    session as already persistent, so no second SELECT reads it back.
+    """
+    statement = _INSERT_ENTRY[session.get_bind().dialect.name]
+    entry_id = session.execute(statement, values).scalar()
+    if entry_id is None:
+        return None
+    entry = JournalEntry(id=entry_id, **values)
+    make_transient_to_detached(entry)
+    session.add(entry)
+    return entry
 
 
 def _add_to_balances(
@@ -149,13 +176,8 @@ def _add_to_balances(
 ) -> None:
     """Customer accounts (locked) first, then the shared system accounts, each in id order."""
     order = sorted(net, key=lambda a: (accounts[a].kind != CUSTOMER_PREPAID, a))
+    session.execute(_ADD_TO_BALANCE, [{"account": a, "change": net[a]} for a in order])
     for account_id in order:
-        session.execute(
-            update(LedgerAccount)
-            .where(col(LedgerAccount.id) == account_id)
-            .values(balance_minor=col(LedgerAccount.balance_minor) + net[account_id])
-            .execution_options(synchronize_session=False)
-        )
         session.expire(accounts[account_id], ["balance_minor"])
 
 
@@ -277,7 +299,7 @@ def post_entry(
             )
     assert entry.id is not None
     session.execute(
-        insert(Posting),
+        _INSERT_POSTINGS,
         [
             {"entry_id": entry.id, "account_id": account_id, "amount_minor": amount}
             for account_id, amount in postings
