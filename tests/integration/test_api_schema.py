@@ -34,19 +34,14 @@ RULES_BEYOND_THE_SCHEMA = {
     "PUT /api/v1/addons/{code}": "add-on names rules",
     # a negative margin needs an override with a reason; only drafts publish.
     "POST /api/v1/plans/versions/{plan_id}/publish": "publishing rules",
+    # a voucher batch must expire after now, which moves.
+    "POST /api/v1/voucher-batches": "expiry in the future",
 }
 
 
 @pytest.fixture
 def api_schema(app, db):
     return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
-
-
-@pytest.fixture
-def admin_token(session):
-    _key, token = make_api_key(session, role="admin")
-    session.commit()
-    return token
 
 
 @schema.parametrize()
@@ -62,10 +57,20 @@ def admin_token(session):
         HealthCheck.filter_too_much,
     ],
 )
-def test_api_conforms_to_its_document(case, admin_token):
+def test_api_conforms_to_its_document(case, session):
+    # A fresh key for every example: the fuzzer revokes keys by id (and all examples
+    # share one database), so a single key would soon be revoked and every later
+    # operation would only ever see 401.
+    _key, admin_token = make_api_key(session, role="admin")
+    session.commit()
     excluded = []
     if case.operation.label in RULES_BEYOND_THE_SCHEMA:
         excluded.append(positive_data_acceptance)
-    case.call_and_validate(
-        headers={"Authorization": f"Bearer {admin_token}"}, excluded_checks=excluded
+    # A case that leaves the header out on purpose (a negative case) keeps it out;
+    # adding it back would turn a schema-violating request into a valid one.
+    headers = (
+        {"Authorization": f"Bearer {admin_token}"}
+        if "Authorization" in (case.headers or {})
+        else {}
     )
+    case.call_and_validate(headers=headers, excluded_checks=excluded)
