@@ -363,6 +363,21 @@ def test_staff_refund_without_card_payments_is_paid_by_hand(api, customer):
     assert api("auditor", "get", "/refunds?status=pending").get_json()["total"] == 0
 
 
+def test_staff_refund_with_a_key_is_made_once(api, customer):
+    pay(api, customer.ref, 5000)
+    body = {"amount_minor": 1000, "note": "double click", "idempotency_key": "req-1"}
+    path = f"/customers/{customer.ref}/refunds"
+    first = api("finance", "post", path, json=body)
+    again = api("finance", "post", path, json=body)
+    assert first.status_code == again.status_code == 201
+    assert first.get_json()["items"] == again.get_json()["items"]
+    balance = api("admin", "get", f"/customers/{customer.ref}/balance").get_json()
+    assert balance["balance_minor"] == 4000
+    other = api("finance", "post", path, json={**body, "amount_minor": 999})
+    assert other.status_code == 409
+    assert other.get_json()["error"]["code"] == "idempotency_conflict"
+
+
 def test_refund_refusals(api, customer):
     pay(api, customer.ref, 500)
     too_much = api(

@@ -339,6 +339,7 @@ def refund_request(ref: str, data: dict[str, Any]) -> Any:
         actor=current_actor(),
         now=utcnow(),
         currency=_policy().currency,
+        idempotency_key=f"api:{data['idempotency_key']}" if data.get("idempotency_key") else None,
     )
     return {"items": _refunds(refunds)}
 

@@ -218,6 +218,14 @@ class RefundQuery(PageQuery):
 class RefundIn(Schema):
     amount_minor = WholeNumber(required=True, validate=AMOUNT)
     note = String(required=True, validate=[Length(min=1, max=500), NON_BLANK_TEXT])
+    idempotency_key = String(
+        validate=IDEMPOTENCY_KEY,
+        metadata={
+            "description": "Optional, recommended: your key for this request. The same key "
+            "and amount again returns the first request's refunds and refunds nothing more; "
+            "the same key with another amount is a 409."
+        },
+    )
 
 
 class PaidOfflineIn(Schema):
