@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -65,19 +66,38 @@ class LedgerCheck:
     problems: list[str] = field(default_factory=list)
 
 
-def _scope(customer_id: int | None) -> str:
-    return f"customer:{customer_id}" if customer_id is not None else "system"
+# A system account (cash, revenue, refunds payable, …) takes part in almost
+# every entry, and on PostgreSQL its row stays locked from its balance UPDATE
+# until the commit is on disk: one row would serialise every payment. So
+# each is kept as SYSTEM_SHARDS accounts (scopes "system", "system:1", …)
+# and an entry posts to one of them at random; its balance is the sum of its
+# shards (`system_balance`). Every shard is an ordinary account: its cached
+# balance equals its postings.
+SYSTEM_SHARDS = 8
+
+
+def _scope(customer_id: int | None, shard: int = 0) -> str:
+    if customer_id is not None:
+        return f"customer:{customer_id}"
+    return "system" if shard == 0 else f"system:{shard}"
 
 
 def get_or_create_account(
-    session: Session, *, kind: str, customer_id: int | None = None, currency: str
+    session: Session,
+    *,
+    kind: str,
+    customer_id: int | None = None,
+    currency: str,
+    shard: int = 0,
 ) -> LedgerAccount:
-    """The account (kind, customer, currency), created on first use.
+    """The account (kind, customer or system shard, currency), created on first use.
 
     Idempotent; a concurrent creation is caught by the unique constraint.
     :raises InvalidInput: unknown kind, or a customer given for a system kind
-        (or missing for a customer kind).
+        (or missing for a customer kind), or a shard out of range.
     """
+    if not 0 <= shard < SYSTEM_SHARDS or (shard and customer_id is not None):
+        raise InvalidInput(N_("No such ledger account shard."), field="shard")
     if kind not in ACCOUNT_KINDS:
         raise InvalidInput(N_("Unknown ledger account kind %(kind)s."), field="kind", kind=kind)
     if (kind == CUSTOMER_PREPAID) != (customer_id is not None):
@@ -88,20 +108,25 @@ def get_or_create_account(
         )
     query = select(LedgerAccount).where(
         LedgerAccount.kind == kind,
-        LedgerAccount.scope == _scope(customer_id),
+        LedgerAccount.scope == _scope(customer_id, shard),
         LedgerAccount.currency == currency,
     )
     account = session.exec(query).first()
     if account is not None:
         return account
-    account = LedgerAccount(
-        kind=kind, customer_id=customer_id, scope=_scope(customer_id), currency=currency
-    )
-    try:
-        insert_unique(session, account, _DuplicateKey())
-    except _DuplicateKey:
-        return session.exec(query).one()
-    return account
+    # A system account gets all its shards at once, so which shard a later
+    # entry (or a replay) picks never creates a row.
+    shards = range(SYSTEM_SHARDS) if customer_id is None else [0]
+    for each in shards:
+        row = LedgerAccount(
+            kind=kind, customer_id=customer_id, scope=_scope(customer_id, each), currency=currency
+        )
+        try:
+            insert_unique(session, row, _DuplicateKey())
+        except _DuplicateKey:
+            if row in session:
+                session.expunge(row)
+    return session.exec(query).one()
 
 
 # The posting path's statements are built once (values travel as bound
@@ -181,8 +206,15 @@ def _add_to_balances(
         session.expire(accounts[account_id], ["balance_minor"])
 
 
-def _request_hash(kind: str, postings: list[tuple[int, int]]) -> str:
-    payload = json.dumps([kind, sorted([a, m] for a, m in postings)], separators=(",", ":"))
+def _request_hash(
+    kind: str, postings: list[tuple[int, int]], accounts: dict[int, LedgerAccount]
+) -> str:
+    """The payload's fingerprint: accounts by what they are, not by shard, so a
+    replay that happens to pick another shard of a system account still matches."""
+    named = sorted(
+        [accounts[a].kind, accounts[a].customer_id, accounts[a].currency, m] for a, m in postings
+    )
+    payload = json.dumps([kind, named], separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -244,13 +276,13 @@ def post_entry(
         raise InvalidInput(
             N_("The postings sum to %(total)s, not zero."), field="postings", total=total
         )
-    request_hash = _request_hash(kind, postings)
     accounts = _lock_accounts(session, [account_id for account_id, _ in postings])
     missing = sorted({a for a, _ in postings} - accounts.keys())
     if missing:
         raise InvalidInput(
             N_("No ledger account %(id)s."), field="postings", id=", ".join(map(str, missing))
         )
+    request_hash = _request_hash(kind, postings, accounts)
     if len({account.currency for account in accounts.values()}) != 1:
         raise InvalidInput(N_("An entry's accounts must share one currency."), field="postings")
     # The entry row goes in first: a key already used (committed, or being
@@ -396,14 +428,14 @@ def credit_customer(
     customer_account = get_or_create_account(
         session, kind=CUSTOMER_PREPAID, customer_id=customer_id, currency=currency
     )
-    source = get_or_create_account(session, kind=source_kind, currency=currency)
-    assert customer_account.id is not None and source.id is not None
-    postings = [(source.id, -amount_minor), (customer_account.id, amount_minor)]
+    source_id = _system_account_id(session, source_kind, currency)
+    assert customer_account.id is not None
+    postings = [(source_id, -amount_minor), (customer_account.id, amount_minor)]
     kind = f"credit.{source_kind}"
-    locked = _lock_accounts(session, [source.id, customer_account.id])
+    locked = _lock_accounts(session, [source_id, customer_account.id])
     existing = find_entry(session, idempotency_key)
     if existing is not None:
-        return _replay(existing, _request_hash(kind, postings))
+        return _replay(existing, _request_hash(kind, postings, locked))
     ensure_within_cap(
         session,
         customer_id=customer_id,
@@ -443,9 +475,23 @@ def _customer_account_id(session: Session, customer_id: int, currency: str) -> i
 
 
 def _system_account_id(session: Session, kind: str, currency: str) -> int:
-    account = get_or_create_account(session, kind=kind, currency=currency)
+    """One shard of a system account, at random (see SYSTEM_SHARDS)."""
+    shard = random.randrange(SYSTEM_SHARDS)  # noqa: S311 (spreads load; not a secret)
+    account = get_or_create_account(session, kind=kind, currency=currency, shard=shard)
     assert account.id is not None
     return account.id
+
+
+def system_balance(session: Session, *, kind: str, currency: str) -> int:
+    """A system account's balance: the sum of its shards' cached balances."""
+    total = session.exec(
+        select(func.coalesce(func.sum(LedgerAccount.balance_minor), 0)).where(
+            LedgerAccount.kind == kind,
+            LedgerAccount.currency == currency,
+            col(LedgerAccount.customer_id).is_(None),
+        )
+    ).one()
+    return int(total)
 
 
 def cap_headroom_minor(
@@ -505,20 +551,16 @@ def receive_money(
     kind = f"receipt.{source_kind}"
     existing = find_entry(session, idempotency_key)
     if existing is not None:
-        amounts = dict(
+        by_kind = dict(
             session.exec(
-                select(Posting.account_id, Posting.amount_minor).where(
-                    Posting.entry_id == existing.id
-                )
+                select(LedgerAccount.kind, Posting.amount_minor)
+                .join(LedgerAccount, col(LedgerAccount.id) == col(Posting.account_id))
+                .where(Posting.entry_id == existing.id)
             ).all()
         )
-        credited, excess = amounts.get(customer_id_, 0), amounts.get(payable_id, 0)
-        _replay(
-            existing,
-            _request_hash(
-                kind, _receipt_postings(source_id, customer_id_, payable_id, amount_minor, credited)
-            ),
-        )
+        credited, excess = by_kind.get(CUSTOMER_PREPAID, 0), by_kind.get("refunds_payable", 0)
+        expected = _receipt_postings(source_id, customer_id_, payable_id, amount_minor, credited)
+        _replay(existing, _request_hash(kind, expected, locked))
         return Receipt(existing, credited, excess)
     cap = prepaid_cap_minor(
         session,

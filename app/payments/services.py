@@ -908,9 +908,9 @@ def check_payments(session: Session) -> list[str]:
     )
     payable = dict(
         session.exec(
-            select(LedgerAccount.currency, LedgerAccount.balance_minor).where(
-                LedgerAccount.kind == "refunds_payable"
-            )
+            select(LedgerAccount.currency, func.sum(LedgerAccount.balance_minor))
+            .where(LedgerAccount.kind == "refunds_payable")
+            .group_by(col(LedgerAccount.currency))
         ).all()
     )
     for currency in sorted(set(owed) | set(payable)):

@@ -148,7 +148,32 @@ def test_system_accounts_are_unique_despite_a_null_customer(session):
     first = ledger.get_or_create_account(session, kind="cash_offline", currency="CNY")
     second = ledger.get_or_create_account(session, kind="cash_offline", currency="CNY")
     assert first.id == second.id
-    assert count(session, LedgerAccount) == 1
+    # All shards are made with the first, and never again.
+    assert count(session, LedgerAccount) == ledger.SYSTEM_SHARDS
+    other = ledger.get_or_create_account(session, kind="cash_offline", currency="CNY", shard=3)
+    assert other.scope == "system:3" and other.id != first.id
+    assert count(session, LedgerAccount) == ledger.SYSTEM_SHARDS
+    with pytest.raises(InvalidInput):
+        ledger.get_or_create_account(
+            session, kind="cash_offline", currency="CNY", shard=ledger.SYSTEM_SHARDS
+        )
+
+
+def test_system_balance_sums_the_shards_and_replays_match_across_shards(session):
+    customer = make_customer(session)
+    for n in range(20):
+        credit(session, customer, 100, f"pay-{n}")
+    cash = session.exec(select(LedgerAccount).where(LedgerAccount.kind == "cash_offline")).all()
+    assert len(cash) == ledger.SYSTEM_SHARDS
+    # 20 credits spread over the shards (all on one would be 1 chance in 8**19).
+    assert sum(1 for account in cash if account.balance_minor) > 1
+    assert ledger.system_balance(session, kind="cash_offline", currency="CNY") == -2000
+    # Each replay picks a shard again at random; it still returns the first entry.
+    first = credit(session, customer, 100, "pay-0")
+    for _ in range(10):
+        assert credit(session, customer, 100, "pay-0").id == first.id
+    assert ledger.customer_balance(session, customer_id=customer.id) == 2000
+    assert check(session).ok
 
 
 def test_zero_posting_is_refused_by_the_database(session):
