@@ -18,13 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, select
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -114,6 +114,19 @@ def insert_unique(session: Session, row: Any, conflict: BaseException) -> None:
             session.flush()
     except IntegrityError:
         raise conflict from None
+
+
+T = TypeVar("T", bound=SQLModel)
+
+
+def lock_by_id(session: Session, model: type[T], row_id: int) -> T | None:
+    """The row of `model` with primary key `row_id`, locked `FOR UPDATE` and read afresh."""
+    return session.exec(
+        select(model)
+        .where(model.id == row_id)  # type: ignore[attr-defined]
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
 
 
 class Database:

@@ -38,7 +38,7 @@ from sqlalchemy import String, cast, func, literal
 from sqlmodel import Session, col, select
 
 from app.core.audit import Actor, record_audit
-from app.core.db import Database, insert_unique
+from app.core.db import Database, insert_unique, lock_by_id
 from app.core.errors import N_, InvalidInput, clean_text
 from app.core.money import check_amount
 from app.ledger.models import JournalEntry, LedgerAccount
@@ -344,12 +344,7 @@ def _get_payment(session: Session, payment_id: int) -> Payment:
 
 
 def _lock_payment(session: Session, payment_id: int) -> Payment:
-    payment = session.exec(
-        select(Payment)
-        .where(Payment.id == payment_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
+    payment = lock_by_id(session, Payment, payment_id)
     if payment is None:
         raise PaymentNotFound(N_("No payment %(id)s."), id=payment_id)
     return payment
@@ -563,12 +558,7 @@ def get_refund(session: Session, refund_id: int) -> Refund:
 
 
 def _lock_refund(session: Session, refund_id: int) -> Refund:
-    refund = session.exec(
-        select(Refund)
-        .where(Refund.id == refund_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
+    refund = lock_by_id(session, Refund, refund_id)
     if refund is None:
         raise RefundNotFound(N_("No refund %(id)s."), id=refund_id)
     return refund

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -24,6 +25,7 @@ from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
 from app.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from app.auth.permissions import ROLE_LABELS, ROLES
 from app.core.errors import DomainError
+from app.core.money import MAX_AMOUNT_MINOR, parse_minor
 
 ROLE_CHOICES = [SelectChoice(value=role, label=_l(ROLE_LABELS[role])) for role in ROLES]
 
@@ -72,6 +74,30 @@ class ApiKeyForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that changes something: only the CSRF token."""
+
+
+def money_field(field: Any, *, allow_negative: bool = False) -> int | None:
+    """A form field's amount ("50.00") in minor units, or None with a message beside it.
+
+    Zero passes: the service refuses it with its own message.
+    """
+    from app.web import format_money_for_view
+
+    try:
+        value: int | None = parse_minor(field.data or "", allow_negative=allow_negative)
+    except ValueError:
+        value = None
+    if value is None or abs(value) > MAX_AMOUNT_MINOR:
+        field.errors = [
+            *field.errors,
+            _(
+                "Give an amount like %(example)s, at most %(max)s.",
+                example="5.00 or -5.00" if allow_negative else "50.00",
+                max=format_money_for_view(MAX_AMOUNT_MINOR),
+            ),
+        ]
+        return None
+    return value
 
 
 def attach_error(form: Any, exc: DomainError) -> None:

@@ -53,6 +53,31 @@ def checkout(db: Database, gateway, customer_id: int, amount: int) -> Payment:
     )
 
 
+def paid_checkout(db, gateway, client, stripe_on, customer, amount: int) -> Payment:
+    """A card top-up that the customer paid and whose webhook arrived."""
+    payment = checkout(db, gateway, customer.id, amount)
+    paid = stripe_on.pay(payment.stripe_session_id)
+    assert (
+        post_event(client, stripe_on.event("checkout.session.completed", paid)).status_code == 200
+    )
+    return payment
+
+
+def staff_refund(session, customer, amount: int, note: str = "customer asked") -> list[Refund]:
+    refunds = payments.request_refund(
+        session,
+        customer_id=customer.id,
+        amount_minor=amount,
+        reason="staff",
+        note=note,
+        actor=ACTOR,
+        now=NOW,
+        currency="CNY",
+    )
+    session.commit()
+    return refunds
+
+
 def post_event(client, body: bytes, *, signature: str | None = None):
     return client.post(
         "/webhooks/stripe",
@@ -361,22 +386,8 @@ def test_money_above_the_cap_is_credited_up_to_it_and_the_excess_refunded(
 def test_crash_between_refund_call_and_commit_does_not_refund_twice(
     db, session, client, gateway, stripe_on, customer, monkeypatch
 ):
-    payment = checkout(db, gateway, customer.id, 10_000)
-    post_event(
-        client,
-        stripe_on.event("checkout.session.completed", stripe_on.pay(payment.stripe_session_id)),
-    )
-    [refund] = payments.request_refund(
-        session,
-        customer_id=customer.id,
-        amount_minor=4_000,
-        reason="staff",
-        note="customer asked",
-        actor=ACTOR,
-        now=NOW,
-        currency="CNY",
-    )
-    session.commit()
+    paid_checkout(db, gateway, client, stripe_on, customer, 10_000)
+    [refund] = staff_refund(session, customer, 4_000, "customer asked")
     real_apply = payments.apply_remote_refund
 
     def die(*args, **kwargs):
@@ -400,22 +411,8 @@ def test_crash_between_refund_call_and_commit_does_not_refund_twice(
 def test_pending_refund_is_settled_by_webhook_even_out_of_order(
     db, session, client, gateway, stripe_on, customer
 ):
-    payment = checkout(db, gateway, customer.id, 10_000)
-    post_event(
-        client,
-        stripe_on.event("checkout.session.completed", stripe_on.pay(payment.stripe_session_id)),
-    )
-    [refund] = payments.request_refund(
-        session,
-        customer_id=customer.id,
-        amount_minor=2_500,
-        reason="staff",
-        note="double top-up",
-        actor=ACTOR,
-        now=NOW,
-        currency="CNY",
-    )
-    session.commit()
+    paid_checkout(db, gateway, client, stripe_on, customer, 10_000)
+    [refund] = staff_refund(session, customer, 2_500, "double top-up")
     stripe_on.refund_status = "pending"
     payments.send_refund(db, gateway, refund_id=refund.id, now=NOW)
     session.expire_all()
@@ -435,22 +432,8 @@ def test_pending_refund_is_settled_by_webhook_even_out_of_order(
 def test_failed_refund_stays_payable_until_retried_or_paid_by_hand(
     db, session, client, gateway, stripe_on, customer
 ):
-    payment = checkout(db, gateway, customer.id, 10_000)
-    post_event(
-        client,
-        stripe_on.event("checkout.session.completed", stripe_on.pay(payment.stripe_session_id)),
-    )
-    [refund] = payments.request_refund(
-        session,
-        customer_id=customer.id,
-        amount_minor=10_000,
-        reason="staff",
-        note="closing account",
-        actor=ACTOR,
-        now=NOW,
-        currency="CNY",
-    )
-    session.commit()
+    paid_checkout(db, gateway, client, stripe_on, customer, 10_000)
+    [refund] = staff_refund(session, customer, 10_000, "closing account")
     stripe_on.refund_status = "failed"
     stripe_on.refund_failure_reason = "expired_or_canceled_card"
     payments.send_refund(db, gateway, refund_id=refund.id, now=NOW)
@@ -472,22 +455,8 @@ def test_failed_refund_stays_payable_until_retried_or_paid_by_hand(
 
 
 def test_lost_webhook_is_caught_up_by_polling(db, session, client, gateway, stripe_on, customer):
-    payment = checkout(db, gateway, customer.id, 5_000)
-    post_event(
-        client,
-        stripe_on.event("checkout.session.completed", stripe_on.pay(payment.stripe_session_id)),
-    )
-    [refund] = payments.request_refund(
-        session,
-        customer_id=customer.id,
-        amount_minor=5_000,
-        reason="staff",
-        note="n",
-        actor=ACTOR,
-        now=NOW,
-        currency="CNY",
-    )
-    session.commit()
+    paid_checkout(db, gateway, client, stripe_on, customer, 5_000)
+    [refund] = staff_refund(session, customer, 5_000, "n")
     stripe_on.refund_status = "pending"
     payments.send_refund(db, gateway, refund_id=refund.id, now=NOW)
     stripe_on.set_refund(next(iter(stripe_on.refunds)), "succeeded")
@@ -549,22 +518,8 @@ def test_the_scheduler_job_sends_queued_refunds(
 ):
     from app.jobs import JOBS, run_job
 
-    payment = checkout(db, gateway, customer.id, 4_000)
-    post_event(
-        client,
-        stripe_on.event("checkout.session.completed", stripe_on.pay(payment.stripe_session_id)),
-    )
-    [refund] = payments.request_refund(
-        session,
-        customer_id=customer.id,
-        amount_minor=1_000,
-        reason="staff",
-        note="n",
-        actor=ACTOR,
-        now=NOW,
-        currency="CNY",
-    )
-    session.commit()
+    paid_checkout(db, gateway, client, stripe_on, customer, 4_000)
+    [refund] = staff_refund(session, customer, 1_000, "n")
     job = next(job for job in JOBS if job.id == "send_refunds")
     settings = app.extensions["mvno.settings"]
     assert run_job(db, job, now=NOW, settings=settings) == {"sent": 1, "checked": 0}
@@ -576,22 +531,8 @@ def test_the_scheduler_job_sends_queued_refunds(
 def test_ledger_check_sees_refunds_payable_out_of_step_with_the_refunds(
     app, db, session, client, gateway, stripe_on, customer
 ):
-    payment = checkout(db, gateway, customer.id, 4_000)
-    post_event(
-        client,
-        stripe_on.event("checkout.session.completed", stripe_on.pay(payment.stripe_session_id)),
-    )
-    [refund] = payments.request_refund(
-        session,
-        customer_id=customer.id,
-        amount_minor=1_000,
-        reason="staff",
-        note="n",
-        actor=ACTOR,
-        now=NOW,
-        currency="CNY",
-    )
-    session.commit()
+    paid_checkout(db, gateway, client, stripe_on, customer, 4_000)
+    [refund] = staff_refund(session, customer, 1_000, "n")
     assert payments.check_payments(session) == []
     payments.send_refund(db, gateway, refund_id=refund.id, now=NOW)
     session.expire_all()

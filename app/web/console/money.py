@@ -31,7 +31,6 @@ from sqlmodel import col, select
 
 from app.core.clock import utcnow
 from app.core.errors import DomainError
-from app.core.money import parse_minor
 from app.ledger import services as ledger
 from app.payments import services as payments
 from app.payments import vouchers
@@ -65,6 +64,7 @@ from app.web.forms import (
     VoucherBatchForm,
     VoucherRedeemForm,
     attach_error,
+    money_field,
 )
 from plans.models import Plan
 
@@ -87,27 +87,6 @@ def _page() -> int:
 
 def _policy() -> payments.MoneyPolicy:
     return payments.MoneyPolicy.from_settings(settings())
-
-
-def _amount(form: Any, *, allow_negative: bool = False) -> int | None:
-    """The form's amount in minor units, or None with a message beside the field."""
-    field = form.amount
-    try:
-        value: int | None = parse_minor(field.data or "", allow_negative=allow_negative)
-    except ValueError:
-        value = None
-    if value is None or abs(value) > MAX_AMOUNT_MINOR:
-        example = "5.00 or -5.00" if allow_negative else "50.00"
-        field.errors = [
-            *field.errors,
-            _(
-                "Give an amount like %(example)s, at most %(max)s.",
-                example=example,
-                max=format_money_for_view(MAX_AMOUNT_MINOR),
-            ),
-        ]
-        return None
-    return value
 
 
 def _refuse(form: Any, exc: DomainError, *, fallback: str) -> None:
@@ -221,7 +200,7 @@ def customer_adjust(ref: str) -> Any:
     customer_id, ref = _customer_id(ref)
     form = AdjustmentForm(prefix="adjust")
     if form.validate_on_submit():
-        amount = _amount(form, allow_negative=True)
+        amount = money_field(form.amount, allow_negative=True)
         if amount is not None:
             policy = _policy()
             try:
@@ -256,7 +235,7 @@ def customer_payment(ref: str) -> Any:
     customer_id, ref = _customer_id(ref)
     form = OfflinePaymentForm(prefix="payment")
     if form.validate_on_submit():
-        amount = _amount(form)
+        amount = money_field(form.amount)
         if amount is not None:
             try:
                 payment = payments.record_offline_payment(
@@ -291,7 +270,7 @@ def customer_refund(ref: str) -> Any:
     customer_id, ref = _customer_id(ref)
     form = StaffRefundForm(prefix="refund")
     if form.validate_on_submit():
-        amount = _amount(form)
+        amount = money_field(form.amount)
         if amount is not None:
             try:
                 payments.request_refund(
@@ -537,7 +516,7 @@ def _end_of_day(day: date) -> datetime:
 def voucher_batch_create() -> Any:
     form = VoucherBatchForm()
     if form.validate_on_submit():
-        value = _parse_value(form)
+        value = money_field(form.value)
         if value is not None:
             try:
                 batch, pairs = vouchers.create_voucher_batch(
@@ -557,24 +536,6 @@ def voucher_batch_create() -> Any:
                     return _pins_csv(batch.id or 0, pairs)
                 return render_template("console/vouchers_created.html", batch=batch, pairs=pairs)
     return _render_batches(form, 422)
-
-
-def _parse_value(form: VoucherBatchForm) -> int | None:
-    try:
-        value = parse_minor(form.value.data or "")
-    except ValueError:
-        value = -1
-    if not 0 < value <= MAX_AMOUNT_MINOR:
-        form.value.errors = [
-            *form.value.errors,
-            _(
-                "Give an amount like %(example)s, at most %(max)s.",
-                example="50.00",
-                max=format_money_for_view(MAX_AMOUNT_MINOR),
-            ),
-        ]
-        return None
-    return value
 
 
 def _pins_csv(batch_id: int, pairs: list[tuple[str, str]]) -> Response:

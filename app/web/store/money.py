@@ -30,7 +30,6 @@ from sqlmodel import Session
 
 from app.core.clock import utcnow
 from app.core.errors import N_, DomainError
-from app.core.money import parse_minor
 from app.ledger import services as ledger
 from app.payments import services as payments
 from app.payments.errors import StripeNotConfigured
@@ -49,7 +48,7 @@ from app.web.context import (
     end_request_session,
     settings,
 )
-from app.web.forms import CardTopUpForm, StoreVoucherForm, attach_error
+from app.web.forms import CardTopUpForm, StoreVoucherForm, attach_error, money_field
 from app.web.store import bp
 
 # Amount columns are 32-bit integers; larger amounts are refused on the form.
@@ -110,25 +109,6 @@ def _own_customer_id() -> int:
     return customer.id
 
 
-def _amount(form: CardTopUpForm) -> int | None:
-    """The form's amount in minor units, or None with a message beside the field."""
-    try:
-        value: int | None = parse_minor(form.amount.data or "")
-    except ValueError:
-        value = None
-    if value is None or value > MAX_AMOUNT_MINOR:
-        form.amount.errors = [
-            *form.amount.errors,
-            _(
-                "Give an amount like %(example)s, at most %(max)s.",
-                example="50.00",
-                max=format_money_for_view(MAX_AMOUNT_MINOR),
-            ),
-        ]
-        return None
-    return value
-
-
 def _stripe_locale() -> str:
     return "zh" if str(get_locale() or "").startswith("zh") else "en"
 
@@ -141,7 +121,7 @@ def _pay_by_card(form: CardTopUpForm, gateway: StripeGateway | None) -> Any:
         exc = StripeNotConfigured(N_("Card payments (Stripe) are not configured."))
         attach_error(form, exc)
         return exc.http_status
-    amount = _amount(form)
+    amount = money_field(form.amount)
     if amount is None:
         return 422
     customer_id = _own_customer_id()
