@@ -523,6 +523,25 @@ def refunds_send(as_json: bool, now: datetime) -> None:
     emit({"sent": sent, "checked": checked}, as_json=as_json, text=text)
 
 
+# -- provisioning ---------------------------------------------------------------------
+
+provisioning_cli = AppGroup("provisioning", help="The provisioning outbox to the hosts.")
+
+
+@provisioning_cli.command("deliver")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@json_option
+@now_option
+@refusals
+def provisioning_deliver(limit: int, as_json: bool, now: datetime) -> None:
+    """Deliver due provisioning events (as the scheduler does every minute)."""
+    from app.provisioning.services import deliver_pending
+
+    report = deliver_pending(database(), now=now, settings=settings(), limit=limit).as_dict()
+    text = "delivered {delivered}, failed {failed}, dead {dead}".format(**report)
+    emit(report, as_json=as_json, text=text)
+
+
 # -- vouchers -------------------------------------------------------------------------
 
 vouchers_cli = AppGroup("vouchers", help="Prepaid vouchers: print batches.")
@@ -617,6 +636,7 @@ COMMANDS: tuple[click.Command, ...] = (
     ledger_cli,
     topup,
     refunds_cli,
+    provisioning_cli,
     vouchers_cli,
     demo_cli,
     scheduler_cli,

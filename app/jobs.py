@@ -32,6 +32,7 @@ from app.core.clock import utcnow
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import Conflict
+from app.provisioning.jobs import deliver_provisioning
 from numbering.jobs import release_expired_numbers
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,13 @@ JOBS: tuple[Job, ...] = (
         func=_send_refunds,
         trigger=IntervalTrigger(minutes=1),
         description="Send queued card refunds to Stripe and follow those still processing",
+        own_transactions=True,
+    ),
+    Job(
+        id="deliver_provisioning",
+        func=deliver_provisioning,
+        trigger=IntervalTrigger(minutes=1),
+        description="Deliver due provisioning events to the hosts, with retries",
         own_transactions=True,
     ),
 )

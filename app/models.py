@@ -8,6 +8,7 @@ from app.auth import models as auth_models
 from app.core import audit
 from app.ledger import models as ledger_models
 from app.payments import models as payments_models
+from app.provisioning import models as provisioning_models
 from app.subscribers import models as subscribers_models
 from numbering import models as numbering_models
 from plans import models as plans_models
@@ -20,6 +21,7 @@ __all__ = [
     "numbering_models",
     "payments_models",
     "plans_models",
+    "provisioning_models",
     "subscribers_models",
     "wholesale_models",
 ]

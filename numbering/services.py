@@ -96,11 +96,13 @@ __all__ = [
     "list_blocks",
     "list_sims",
     "list_tiers",
+    "port_out_number",
     "quarantine_number",
     "release_expired",
     "release_number",
     "reserve_number",
     "search_numbers",
+    "set_sim_status",
     "set_tier_surcharge",
 ]
 
@@ -808,6 +810,68 @@ def quarantine_number(session: Session, *, msisdn: str, now: datetime, days: int
         msisdn=msisdn,
         status=number.status,
     )
+
+
+def port_out_number(session: Session, *, msisdn: str, now: datetime) -> PhoneNumber:
+    """Mark an assigned number as ported out to another operator; it never comes back.
+
+    One conditional UPDATE. Idempotent: a ported-out number stays as it is.
+    :raises NumberNotFound: no such number.
+    :raises NumberUnavailable: the number is not assigned.
+    """
+    msisdn = _msisdn(msisdn)
+    number = _update_returning(
+        session,
+        msisdn,
+        col(PhoneNumber.status) == "assigned",
+        status="ported_out",
+        reserved_by=None,
+        status_changed_at=now,
+    )
+    if number is not None:
+        return number
+    number = get_number(session, msisdn)
+    if number.status == "ported_out":
+        return number
+    raise NumberUnavailable(
+        N_("Number %(msisdn)s is %(status)s; only an assigned number can be ported out."),
+        field="msisdn",
+        msisdn=msisdn,
+        status=number.status,
+    )
+
+
+# SIM states a SIM may move to, and from which: assigned → active when its line
+# is activated; assigned, active or blocked → retired when its line ends.
+_SIM_MOVES: dict[str, tuple[str, ...]] = {
+    "active": ("assigned",),
+    "retired": ("assigned", "active", "blocked"),
+}
+
+
+def set_sim_status(session: Session, *, sim_id: int, status: str, now: datetime) -> Sim:
+    """Move a line's SIM to `active` or `retired` (see `_SIM_MOVES`).
+
+    One conditional UPDATE. Idempotent: a SIM already in `status` is
+    returned unchanged. A SIM in any other state is left alone and
+    returned as it is — its line's change must not fail because stock
+    records are behind — so callers read `sim.status` to see what happened.
+    """
+    assert status in _SIM_MOVES, status
+    statement = (
+        update(Sim)
+        .where(col(Sim.id) == sim_id, col(Sim.status).in_(_SIM_MOVES[status]))
+        .values(status=status, status_changed_at=now)
+        .returning(Sim)
+    )
+    sim = session.scalars(
+        statement,
+        execution_options={"synchronize_session": False, "populate_existing": True},
+    ).first()
+    if sim is None:
+        sim = session.get(Sim, sim_id)
+        assert sim is not None, f"no SIM {sim_id}"
+    return sim
 
 
 def release_expired(session: Session, *, now: datetime) -> dict[str, int]:

@@ -49,6 +49,9 @@ class HostCarrier(SQLModel, table=True):
     timezone: str = Field(default="Asia/Shanghai", max_length=64)
     provisioning: str = Field(default="log", max_length=10)
     provisioning_url: str | None = Field(default=None, max_length=500)
+    # Key of the `X-Signature` HMAC-SHA256 the http adapter sends. Stored as
+    # given (the host needs the same value to verify), never shown or audited.
+    provisioning_secret: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 

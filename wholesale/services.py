@@ -184,6 +184,43 @@ def upsert_host(
     return host
 
 
+def set_provisioning_secret(
+    session: Session, *, host_id: int, secret: str | None, actor: Actor, now: datetime
+) -> HostCarrier:
+    """Set (or clear, with None or "") the key of the http adapter's `X-Signature`.
+
+    Stored as given: the host verifies with the same value. Locks the host
+    row. The audit record says that the secret changed, never its value.
+    :raises HostNotFound: :raises InvalidInput: a secret that is too short or long.
+    """
+    value = clean_text(secret, field="provisioning_secret", max_length=200) or None
+    if value is not None and len(value) < 16:
+        raise InvalidInput(
+            N_("The provisioning secret must be at least 16 characters."),
+            field="provisioning_secret",
+        )
+    host = session.exec(
+        select(HostCarrier).where(HostCarrier.id == host_id).with_for_update()
+    ).first()
+    if host is None:
+        raise HostNotFound(N_("No host carrier %(id)s."), id=host_id)
+    if host.provisioning_secret == value:
+        return host
+    host.provisioning_secret = value
+    session.add(host)
+    session.flush()
+    record_audit(
+        session,
+        actor=actor,
+        action="host.provisioning_secret",
+        now=now,
+        target_type="host_carrier",
+        target_id=host.id,
+        details={"set": value is not None},
+    )
+    return host
+
+
 def get_host(session: Session, host_id: int) -> HostCarrier:
     host = session.get(HostCarrier, host_id)
     if host is None:

@@ -40,6 +40,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "ledger.view": frozenset({"admin", "finance", "care", "auditor"}),
     "payments.manage": frozenset({"admin", "finance"}),
     "vouchers.redeem": frozenset({"admin", "finance", "care"}),
+    # Lines: suspend, resume, terminate (care acts on a customer's request).
+    "lines.manage": frozenset({"admin", "care"}),
+    # The provisioning outbox: what was sent to the hosts, and retrying dead letters.
+    "provisioning.view": frozenset({"admin", "care", "auditor"}),
+    "provisioning.manage": frozenset({"admin", "care"}),
 }
 
 

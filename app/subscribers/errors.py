@@ -19,3 +19,9 @@ class CustomerRefTaken(Conflict):
 
 class MsisdnTaken(Conflict):
     code = "msisdn_taken"
+
+
+class LineStateError(Conflict):
+    """The line's status does not allow this change (DESIGN §10)."""
+
+    code = "line_state"

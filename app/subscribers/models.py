@@ -3,7 +3,8 @@
 A customer (`C-0001`) holds money in the ledger and owns lines; a line is a
 number on a plan with a status: `pending` → `active` ⇄ `suspended` →
 `terminated` | `transferred` | `ported_out`. The last three are final: a
-line in one of them no longer counts towards the prepayment cap.
+line in one of them no longer counts towards the prepayment cap. Each change
+of status is one service of app/subscribers/lifecycle.py.
 """
 
 from __future__ import annotations
@@ -57,5 +58,10 @@ class Line(SQLModel, table=True):
     customer_id: int = Field(foreign_key="customer.id", index=True)
     msisdn: str = Field(max_length=20, unique=True)
     plan_id: int = Field(foreign_key="plan.id", index=True)
+    # The plan the next renewal switches to (a plan change waits for the renewal).
+    next_plan_id: int | None = Field(default=None, foreign_key="plan.id", index=True)
+    # The SIM or eSIM profile in use; None until one is assigned.
+    sim_id: int | None = Field(default=None, foreign_key="sim.id", index=True, unique=True)
     status: str = Field(default="pending", max_length=12)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    status_changed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

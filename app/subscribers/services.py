@@ -35,6 +35,7 @@ def open_line(
     customer_id: int,
     msisdn: str,
     plan_id: int,
+    sim_id: int | None = None,
     status: str = "active",
     now: datetime,
 ) -> Line:
@@ -42,7 +43,13 @@ def open_line(
     if status not in LINE_STATUSES:
         raise InvalidInput(N_("Unknown line status %(status)s."), field="status", status=status)
     line = Line(
-        customer_id=customer_id, msisdn=msisdn, plan_id=plan_id, status=status, created_at=now
+        customer_id=customer_id,
+        msisdn=msisdn,
+        plan_id=plan_id,
+        sim_id=sim_id,
+        status=status,
+        created_at=now,
+        status_changed_at=now,
     )
     insert_unique(session, line, MsisdnTaken(N_("%(msisdn)s already has a line."), msisdn=msisdn))
     return line

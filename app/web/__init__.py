@@ -350,6 +350,7 @@ def label(kind: str, value: str) -> str:
         REFUND_STATUS_LABELS,
         VOUCHER_STATUS_LABELS,
     )
+    from app.provisioning.models import ACTION_LABELS, EVENT_STATUS_LABELS
     from app.subscribers.models import LINE_STATUS_LABELS
     from numbering.models import NUMBER_STATUS_LABELS, SIM_STATUS_LABELS
     from plans.models import PLAN_STATUS_LABELS
@@ -367,6 +368,8 @@ def label(kind: str, value: str) -> str:
         "refund_reason": REFUND_REASON_LABELS,
         "refund_status": REFUND_STATUS_LABELS,
         "voucher_status": VOUCHER_STATUS_LABELS,
+        "provisioning_status": EVENT_STATUS_LABELS,
+        "provisioning_action": ACTION_LABELS,
     }
     text = labels[kind].get(value)
     return _(text) if text else value

@@ -261,6 +261,12 @@ class VoucherRedeemForm(FlaskForm):
     pin = StringField(_l("PIN"), validators=[DataRequired(), Length(max=40)])
 
 
+class LineActionForm(FlaskForm):
+    """Suspend, resume or terminate a line: the reason is recorded in the audit log."""
+
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=500)])
+
+
 class PaidByHandForm(FlaskForm):
     note = StringField(_l("How it was paid"), validators=[Length(max=500)])
 

@@ -58,6 +58,7 @@ from app.web.forms import (
     ActionForm,
     AdjustmentForm,
     CustomerSearchForm,
+    LineActionForm,
     OfflinePaymentForm,
     PaidByHandForm,
     StaffRefundForm,
@@ -179,6 +180,7 @@ def _render_customer(
         payment_form=payment or OfflinePaymentForm(prefix="payment", formdata=None),
         refund_form=refund or StaffRefundForm(prefix="refund", formdata=None),
         voucher_form=voucher or VoucherRedeemForm(prefix="voucher", formdata=None),
+        line_form=LineActionForm(formdata=None),
     ), status
 
 

@@ -42,6 +42,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("console.payments_list", N_("Payments"), "ledger.view"),
     ("console.refunds", N_("Refunds"), "payments.manage"),
     ("console.voucher_batches", N_("Vouchers"), "payments.manage"),
+    ("console.provisioning", N_("Provisioning"), "provisioning.view"),
     ("console.staff_list", N_("Staff"), "staff.view"),
     ("console.api_keys", N_("API keys"), "api_keys.manage"),
     ("console.audit", N_("Audit log"), "audit.view"),

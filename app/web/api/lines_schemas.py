@@ -1,0 +1,57 @@
+"""API schemas of line actions and the provisioning outbox."""
+
+from __future__ import annotations
+
+from apiflask import Schema
+from apiflask.fields import DateTime, Dict, Integer, List, Nested, String
+from apiflask.validators import Length, OneOf, Range
+
+from app.provisioning.models import ACTIONS, EVENT_STATUSES
+from app.subscribers.models import LINE_STATUSES
+from app.web.api.schemas import NON_BLANK_TEXT, WholeNumber
+from app.web.api.supply_schemas import StrictQuery
+
+
+class LineActionIn(Schema):
+    reason = String(required=True, validate=[Length(min=1, max=500), NON_BLANK_TEXT])
+
+
+class LineOut(Schema):
+    msisdn = String(required=True)
+    customer_ref = String(required=True)
+    plan = String(required=True)
+    next_plan = String(allow_none=True)
+    status = String(required=True, validate=OneOf(LINE_STATUSES))
+    status_changed_at = DateTime(required=True)
+
+
+class EventOut(Schema):
+    id = WholeNumber(required=True)
+    line_id = WholeNumber(required=True)
+    msisdn = String(required=True)
+    host_id = WholeNumber(required=True)
+    action = String(required=True, validate=OneOf(ACTIONS))
+    payload = Dict(required=True)
+    status = String(required=True, validate=OneOf(EVENT_STATUSES))
+    attempts = WholeNumber(required=True)
+    next_attempt_at = DateTime(required=True)
+    last_error = String(required=True)
+    created_at = DateTime(required=True)
+    delivered_at = DateTime(allow_none=True)
+
+
+class EventListItem(EventOut):
+    """An event inside a list."""
+
+
+class EventPage(Schema):
+    items = List(Nested(EventListItem), required=True)
+    total = WholeNumber(required=True)
+    page = WholeNumber(required=True)
+    per_page = WholeNumber(required=True)
+
+
+class EventQuery(StrictQuery):
+    status = String(validate=OneOf(EVENT_STATUSES))
+    page = Integer(load_default=1, validate=Range(min=1, max=1_000_000))
+    per_page = Integer(load_default=50, validate=Range(min=1, max=200))
