@@ -36,10 +36,11 @@ equal what the threads committed, else the exit status is 1.
 Both paths post to the same rows: cash_offline is in every entry, spread
 over its shards exactly as the services spread it. With a single cash row,
 PostgreSQL throughput was bounded by that row's lock being held until each
-commit reached the disk (about 600 service / 1,000 raw postings/s on the
-2-core development machine); the shards take that bound away for both. With --profile (or automatically when the PostgreSQL service
-path misses its target) one more service run profiles thread 0 with
-cProfile.
+commit reached the disk; the shards lift that bound (the raw path gained
+most). The service path is then bound by Python's CPU per entry under the
+GIL (8 threads share one interpreter). With --profile (or automatically
+when the PostgreSQL service path misses its target) one more service run
+profiles thread 0 with cProfile.
 
 Targets: PostgreSQL service ≥ 1,000 postings/s and ≥ 0.3 × raw.
 """
