@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, func, union_all, update
+from sqlalchemy import bindparam, delete, func, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import aliased, make_transient_to_detached
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from app.core.audit import Actor, record_audit
@@ -135,23 +135,18 @@ def get_or_create_account(
 _ACCOUNTS = LedgerAccount.__table__  # type: ignore[attr-defined]
 _ENTRIES = JournalEntry.__table__  # type: ignore[attr-defined]
 _POSTINGS = Posting.__table__  # type: ignore[attr-defined]
-_IDS: Any = bindparam("ids", expanding=True)
-# One statement: the customer accounts locked in id order (a CTE with FOR
-# UPDATE, whose rows are the latest versions), then the system accounts read.
-_LOCKED = (
-    sa_select(*_ACCOUNTS.c)
-    .where(_ACCOUNTS.c.id.in_(_IDS), _ACCOUNTS.c.kind == CUSTOMER_PREPAID)
-    .order_by(_ACCOUNTS.c.id)
+_LOCK_CUSTOMER_ACCOUNTS = (
+    select(LedgerAccount)
+    .where(col(LedgerAccount.id).in_(bindparam("ids", expanding=True)))
+    .where(col(LedgerAccount.kind) == CUSTOMER_PREPAID)
+    .order_by(col(LedgerAccount.id))
     .with_for_update()
-    .cte("locked")
+    .execution_options(populate_existing=True)
 )
-_LOCKED_AND_READ = union_all(
-    sa_select(*_LOCKED.c),
-    sa_select(*_ACCOUNTS.c).where(_ACCOUNTS.c.id.in_(_IDS), _ACCOUNTS.c.kind != CUSTOMER_PREPAID),
-).subquery("accounts")
-_LOCK_AND_READ_ACCOUNTS = select(
-    aliased(LedgerAccount, _LOCKED_AND_READ, adapt_on_names=True)
-).execution_options(populate_existing=True)
+_READ_SYSTEM_ACCOUNTS = select(LedgerAccount).where(
+    col(LedgerAccount.id).in_(bindparam("ids", expanding=True)),
+    col(LedgerAccount.kind) != CUSTOMER_PREPAID,
+)
 _ADD_TO_BALANCE = (
     update(_ACCOUNTS)
     .where(_ACCOUNTS.c.id == bindparam("account"))
@@ -163,6 +158,7 @@ _INSERT_ENTRY = {
     .returning(_ENTRIES.c.id)
     for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
+_INSERT_POSTINGS = sa_insert(_POSTINGS)
 
 
 def _lock_accounts(session: Session, account_ids: list[int]) -> dict[int, LedgerAccount]:
@@ -175,8 +171,13 @@ def _lock_accounts(session: Session, account_ids: list[int]) -> dict[int, Ledger
     balance is never read to decide anything.
     """
     ids = sorted(set(account_ids))
-    rows = session.exec(_LOCK_AND_READ_ACCOUNTS, params={"ids": ids}).all()
-    return {row.id: row for row in rows if row.id is not None}
+    locked = session.exec(_LOCK_CUSTOMER_ACCOUNTS, params={"ids": ids}).all()
+    accounts = {row.id: row for row in locked if row.id is not None}
+    if len(accounts) < len(ids):
+        for row in session.exec(_READ_SYSTEM_ACCOUNTS, params={"ids": ids}):
+            if row.id is not None:
+                accounts[row.id] = row
+    return accounts
 
 
 def _insert_entry(session: Session, values: dict[str, Any]) -> JournalEntry | None:
@@ -200,20 +201,7 @@ def _add_to_balances(
 ) -> None:
     """Customer accounts (locked) first, then the shared system accounts, each in id order."""
     order = sorted(net, key=lambda a: (accounts[a].kind != CUSTOMER_PREPAID, a))
-    system = [a for a in order if accounts[a].kind != CUSTOMER_PREPAID]
-    if len(system) <= 1:
-        # The customer rows are locked already, so one statement takes at most
-        # one new lock: no order to keep, one round trip.
-        session.execute(
-            update(_ACCOUNTS)
-            .where(_ACCOUNTS.c.id.in_(order))
-            .values(
-                balance_minor=_ACCOUNTS.c.balance_minor
-                + case({a: net[a] for a in order}, value=_ACCOUNTS.c.id)
-            )
-        )
-    else:
-        session.execute(_ADD_TO_BALANCE, [{"account": a, "change": net[a]} for a in order])
+    session.execute(_ADD_TO_BALANCE, [{"account": a, "change": net[a]} for a in order])
     for account_id in order:
         session.expire(accounts[account_id], ["balance_minor"])
 
@@ -343,12 +331,11 @@ def post_entry(
             )
     assert entry.id is not None
     session.execute(
-        sa_insert(_POSTINGS).values(
-            [
-                {"entry_id": entry.id, "account_id": account_id, "amount_minor": amount}
-                for account_id, amount in postings
-            ]
-        )
+        _INSERT_POSTINGS,
+        [
+            {"entry_id": entry.id, "account_id": account_id, "amount_minor": amount}
+            for account_id, amount in postings
+        ],
     )
     _add_to_balances(session, accounts, net)
     return entry
