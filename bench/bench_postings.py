@@ -278,6 +278,31 @@ def raw_postgres_operation(url: str, accounts: Accounts) -> Worker:
     return operation, connection.close
 
 
+def post_until(
+    operation: Operation,
+    accounts: Accounts,
+    rng: random.Random,
+    name: str,
+    deadline: float,
+    clock: Callable[[], float],
+) -> tuple[int, int]:
+    """Post entries on random customers until `deadline`; returns (entries, retries)."""
+    done = retried = 0
+    while clock() < deadline:
+        key = f"bench-{name}-{done}"
+        account_id = rng.choice(accounts.customer_account_ids)
+        while True:
+            try:
+                operation(key, account_id)
+                break
+            except Exception as exc:
+                if not is_retryable(exc):
+                    raise
+                retried += 1
+        done += 1
+    return done, retried
+
+
 # -- the threads ----------------------------------------------------------------------
 
 
@@ -310,21 +335,9 @@ def run_threads(
             gate.wait()
             if profile is not None and index == 0:
                 profile.enable()
-            deadline = clock["deadline"]
-            done = 0
-            while time.perf_counter() < deadline:
-                key = f"bench-{path}-{index}-{done}"
-                account_id = rng.choice(accounts.customer_account_ids)
-                while True:
-                    try:
-                        operation(key, account_id)
-                        break
-                    except Exception as exc:
-                        if not is_retryable(exc):
-                            raise
-                        retries[index] += 1
-                done += 1
-            counts[index] = done
+            counts[index], retries[index] = post_until(
+                operation, accounts, rng, f"{path}-{index}", clock["deadline"], time.perf_counter
+            )
         except BaseException as exc:  # reported after the run
             errors.append(exc)
             gate.abort()
@@ -375,20 +388,9 @@ def _process_worker(
         rng = random.Random(f"{path}-{index}")
         gate.wait()
         started = time.time()
-        deadline = started + seconds
-        done = retried = 0
-        while time.time() < deadline:
-            key = f"bench-{path}-{index}-{done}"
-            account_id = rng.choice(accounts.customer_account_ids)
-            while True:
-                try:
-                    operation(key, account_id)
-                    break
-                except Exception as exc:
-                    if not is_retryable(exc):
-                        raise
-                    retried += 1
-            done += 1
+        done, retried = post_until(
+            operation, accounts, rng, f"{path}-{index}", started + seconds, time.time
+        )
         finished = time.time()
         close()
         results.put((index, done, retried, started, finished, None))
