@@ -136,16 +136,15 @@ _ACCOUNTS = LedgerAccount.__table__  # type: ignore[attr-defined]
 _ENTRIES = JournalEntry.__table__  # type: ignore[attr-defined]
 _POSTINGS = Posting.__table__  # type: ignore[attr-defined]
 _LOCK_CUSTOMER_ACCOUNTS = (
-    select(LedgerAccount)
-    .where(col(LedgerAccount.id).in_(bindparam("ids", expanding=True)))
-    .where(col(LedgerAccount.kind) == CUSTOMER_PREPAID)
-    .order_by(col(LedgerAccount.id))
+    sa_select(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id.in_(bindparam("ids", expanding=True)))
+    .where(_ACCOUNTS.c.kind == CUSTOMER_PREPAID)
+    .order_by(_ACCOUNTS.c.id)
     .with_for_update()
-    .execution_options(populate_existing=True)
 )
-_READ_SYSTEM_ACCOUNTS = select(LedgerAccount).where(
-    col(LedgerAccount.id).in_(bindparam("ids", expanding=True)),
-    col(LedgerAccount.kind) != CUSTOMER_PREPAID,
+_READ_SYSTEM_ACCOUNTS = sa_select(_ACCOUNTS).where(
+    _ACCOUNTS.c.id.in_(bindparam("ids", expanding=True)),
+    _ACCOUNTS.c.kind != CUSTOMER_PREPAID,
 )
 _ADD_TO_BALANCE = (
     update(_ACCOUNTS)
@@ -161,22 +160,26 @@ _INSERT_ENTRY = {
 _INSERT_POSTINGS = sa_insert(_POSTINGS)
 
 
-def _lock_accounts(session: Session, account_ids: list[int]) -> dict[int, LedgerAccount]:
+def _lock_accounts(session: Session, account_ids: list[int]) -> dict[int, Any]:
     """Lock the customer accounts among `account_ids` in primary-key order; read the rest.
 
-    System accounts (cash, revenue, refunds payable) take part in nearly
-    every entry, so they are not locked here: `post_entry` changes their
-    balances with one atomic UPDATE each as its last statements, and the
-    hot row is held only from that UPDATE to the commit. Their cached
-    balance is never read to decide anything.
+    Returns plain rows (id, kind, customer_id, scope, currency,
+    balance_minor) read afresh. System accounts (cash, revenue, refunds
+    payable) take part in nearly every entry, so they are not locked here:
+    `post_entry` changes their balances with one atomic UPDATE each as its
+    last statements, and their rows are held only from that UPDATE to the
+    commit. Their cached balance is never read to decide anything.
+
+    The posting path runs Core statements on the session's connection: the
+    ORM's per-statement work was most of its CPU time (bench/bench_postings.py).
     """
     ids = sorted(set(account_ids))
-    locked = session.exec(_LOCK_CUSTOMER_ACCOUNTS, params={"ids": ids}).all()
-    accounts = {row.id: row for row in locked if row.id is not None}
+    session.flush()  # Core statements follow: the ORM's pending rows go first
+    connection = session.connection()
+    accounts = {row.id: row for row in connection.execute(_LOCK_CUSTOMER_ACCOUNTS, {"ids": ids})}
     if len(accounts) < len(ids):
-        for row in session.exec(_READ_SYSTEM_ACCOUNTS, params={"ids": ids}):
-            if row.id is not None:
-                accounts[row.id] = row
+        for row in connection.execute(_READ_SYSTEM_ACCOUNTS, {"ids": ids}):
+            accounts[row.id] = row
     return accounts
 
 
@@ -187,7 +190,7 @@ def _insert_entry(session: Session, values: dict[str, Any]) -> JournalEntry | No
     session as already persistent, so no second SELECT reads it back.
     """
     statement = _INSERT_ENTRY[session.get_bind().dialect.name]
-    entry_id = session.execute(statement, values).scalar()
+    entry_id = session.connection().execute(statement, values).scalar()
     if entry_id is None:
         return None
     entry = JournalEntry(id=entry_id, **values)
@@ -196,19 +199,21 @@ def _insert_entry(session: Session, values: dict[str, Any]) -> JournalEntry | No
     return entry
 
 
-def _add_to_balances(
-    session: Session, accounts: dict[int, LedgerAccount], net: dict[int, int]
-) -> None:
-    """Customer accounts (locked) first, then the shared system accounts, each in id order."""
+def _add_to_balances(session: Session, accounts: dict[int, Any], net: dict[int, int]) -> None:
+    """Customer accounts (locked) first, then the shared system accounts, each in id order.
+
+    Any LedgerAccount objects of these accounts in the session are expired,
+    so they read the new balance.
+    """
     order = sorted(net, key=lambda a: (accounts[a].kind != CUSTOMER_PREPAID, a))
-    session.execute(_ADD_TO_BALANCE, [{"account": a, "change": net[a]} for a in order])
+    session.connection().execute(_ADD_TO_BALANCE, [{"account": a, "change": net[a]} for a in order])
     for account_id in order:
-        session.expire(accounts[account_id], ["balance_minor"])
+        loaded = session.identity_map.get(session.identity_key(LedgerAccount, account_id))
+        if loaded is not None:
+            session.expire(loaded, ["balance_minor"])
 
 
-def _request_hash(
-    kind: str, postings: list[tuple[int, int]], accounts: dict[int, LedgerAccount]
-) -> str:
+def _request_hash(kind: str, postings: list[tuple[int, int]], accounts: dict[int, Any]) -> str:
     """The payload's fingerprint: accounts by what they are, not by shard, so a
     replay that happens to pick another shard of a system account still matches."""
     named = sorted(
@@ -322,7 +327,7 @@ def post_entry(
         ):
             # Take the entry row back out, so a caller that carries on after
             # the refusal does not commit an entry without postings.
-            session.execute(delete(JournalEntry).where(col(JournalEntry.id) == entry.id))
+            session.connection().execute(delete(_ENTRIES).where(_ENTRIES.c.id == entry.id))
             session.expunge(entry)
             raise InsufficientBalance(
                 N_("The balance %(balance)s is less than %(amount)s."),
@@ -330,7 +335,7 @@ def post_entry(
                 amount=format_plain(-change),
             )
     assert entry.id is not None
-    session.execute(
+    session.connection().execute(
         _INSERT_POSTINGS,
         [
             {"entry_id": entry.id, "account_id": account_id, "amount_minor": amount}
