@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, update
+from sqlalchemy import Connection, bindparam, delete, func, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -183,14 +183,16 @@ def _lock_accounts(session: Session, account_ids: list[int]) -> dict[int, Any]:
     return accounts
 
 
-def _insert_entry(session: Session, values: dict[str, Any]) -> JournalEntry | None:
+def _insert_entry(
+    session: Session, connection: Connection, values: dict[str, Any]
+) -> JournalEntry | None:
     """INSERT the entry unless its key exists (then None), without a savepoint.
 
     The row is written by Core and the returned object attached to the
     session as already persistent, so no second SELECT reads it back.
     """
     statement = _INSERT_ENTRY[session.get_bind().dialect.name]
-    entry_id = session.connection().execute(statement, values).scalar()
+    entry_id = connection.execute(statement, values).scalar()
     if entry_id is None:
         return None
     entry = JournalEntry(id=entry_id, **values)
@@ -199,14 +201,16 @@ def _insert_entry(session: Session, values: dict[str, Any]) -> JournalEntry | No
     return entry
 
 
-def _add_to_balances(session: Session, accounts: dict[int, Any], net: dict[int, int]) -> None:
+def _add_to_balances(
+    session: Session, connection: Connection, accounts: dict[int, Any], net: dict[int, int]
+) -> None:
     """Customer accounts (locked) first, then the shared system accounts, each in id order.
 
     Any LedgerAccount objects of these accounts in the session are expired,
     so they read the new balance.
     """
     order = sorted(net, key=lambda a: (accounts[a].kind != CUSTOMER_PREPAID, a))
-    session.connection().execute(_ADD_TO_BALANCE, [{"account": a, "change": net[a]} for a in order])
+    connection.execute(_ADD_TO_BALANCE, [{"account": a, "change": net[a]} for a in order])
     for account_id in order:
         loaded = session.identity_map.get(session.identity_key(LedgerAccount, account_id))
         if loaded is not None:
@@ -293,8 +297,10 @@ def post_entry(
     # The entry row goes in first: a key already used (committed, or being
     # committed by a concurrent transaction, which the unique index waits
     # for) means a replay, whatever the balances are now.
+    connection = session.connection()
     entry = _insert_entry(
         session,
+        connection,
         {
             "kind": kind,
             "idempotency_key": idempotency_key,
@@ -327,7 +333,7 @@ def post_entry(
         ):
             # Take the entry row back out, so a caller that carries on after
             # the refusal does not commit an entry without postings.
-            session.connection().execute(delete(_ENTRIES).where(_ENTRIES.c.id == entry.id))
+            connection.execute(delete(_ENTRIES).where(_ENTRIES.c.id == entry.id))
             session.expunge(entry)
             raise InsufficientBalance(
                 N_("The balance %(balance)s is less than %(amount)s."),
@@ -335,14 +341,14 @@ def post_entry(
                 amount=format_plain(-change),
             )
     assert entry.id is not None
-    session.connection().execute(
+    connection.execute(
         _INSERT_POSTINGS,
         [
             {"entry_id": entry.id, "account_id": account_id, "amount_minor": amount}
             for account_id, amount in postings
         ],
     )
-    _add_to_balances(session, accounts, net)
+    _add_to_balances(session, connection, accounts, net)
     return entry
 
 
