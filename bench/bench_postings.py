@@ -38,9 +38,9 @@ over its shards exactly as the services spread it. With a single cash row,
 PostgreSQL throughput was bounded by that row's lock being held until each
 commit reached the disk; the shards lift that bound (the raw path gained
 most). The service path is then bound by CPU: on a 2-core machine that
-also runs PostgreSQL, each entry costs the service ~3 ms of Python against
-~0.4 ms for the raw driver calls (writers as processes measured no faster
-than threads). With --profile (or automatically
+also runs PostgreSQL, each entry costs the service ~4.5 ms of CPU against
+well under 1 ms for the raw driver calls (writers as processes measured no
+faster than threads). With --profile (or automatically
 when the PostgreSQL service path misses its target) one more service run
 profiles thread 0 with cProfile.
 
