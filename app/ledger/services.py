@@ -286,6 +286,38 @@ def post_entry(
             N_("The postings sum to %(total)s, not zero."), field="postings", total=total
         )
     accounts = _lock_accounts(session, [account_id for account_id, _ in postings])
+    return _post_locked(
+        session,
+        accounts,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        postings=postings,
+        actor=actor,
+        now=now,
+        memo=memo,
+        external_ref=external_ref,
+        allow_negative=allow_negative,
+    )
+
+
+def _post_locked(
+    session: Session,
+    accounts: dict[int, Any],
+    *,
+    kind: str,
+    idempotency_key: str,
+    postings: list[tuple[int, int]],
+    actor: Actor,
+    now: datetime,
+    memo: str,
+    external_ref: str | None,
+    allow_negative: frozenset[int] = frozenset(),
+) -> JournalEntry:
+    """`post_entry` once its postings are checked and `accounts` locked by `_lock_accounts`.
+
+    Callers that lock first to decide (the cap) pass their accounts here
+    instead of locking them a second time.
+    """
     missing = sorted({a for a, _ in postings} - accounts.keys())
     if missing:
         raise InvalidInput(
@@ -408,6 +440,13 @@ def ensure_within_cap(
         )
 
 
+def _check_credit(amount_minor: int, source_kind: str, idempotency_key: str) -> None:
+    check_amount(amount_minor)
+    if source_kind not in CREDIT_SOURCES:
+        raise InvalidInput(N_("Unknown source %(kind)s."), field="source_kind", kind=source_kind)
+    _check_key(idempotency_key)
+
+
 def credit_customer(
     session: Session,
     *,
@@ -432,10 +471,7 @@ def credit_customer(
         amount allowed now.
     :raises IdempotencyConflict: the key was used for something else.
     """
-    check_amount(amount_minor)
-    if source_kind not in CREDIT_SOURCES:
-        raise InvalidInput(N_("Unknown source %(kind)s."), field="source_kind", kind=source_kind)
-    _check_key(idempotency_key)
+    _check_credit(amount_minor, source_kind, idempotency_key)
     customer_account = get_or_create_account(
         session, kind=CUSTOMER_PREPAID, customer_id=customer_id, currency=currency
     )
@@ -455,8 +491,9 @@ def credit_customer(
         cap_months=cap_months,
         reference_monthly_minor=reference_monthly_minor,
     )
-    entry = post_entry(
+    entry = _post_locked(
         session,
+        locked,
         kind=kind,
         idempotency_key=idempotency_key,
         postings=postings,
@@ -551,10 +588,7 @@ def receive_money(
     :raises InvalidInput: amount not positive or unknown source.
     :raises IdempotencyConflict: the key was used for something else.
     """
-    check_amount(amount_minor)
-    if source_kind not in CREDIT_SOURCES:
-        raise InvalidInput(N_("Unknown source %(kind)s."), field="source_kind", kind=source_kind)
-    _check_key(idempotency_key)
+    _check_credit(amount_minor, source_kind, idempotency_key)
     customer_id_ = _customer_account_id(session, customer_id, currency)
     source_id = _system_account_id(session, source_kind, currency)
     payable_id = _system_account_id(session, "refunds_payable", currency)
@@ -581,8 +615,9 @@ def receive_money(
     )
     credited = min(amount_minor, max(cap - locked[customer_id_].balance_minor, 0))
     postings = _receipt_postings(source_id, customer_id_, payable_id, amount_minor, credited)
-    entry = post_entry(
+    entry = _post_locked(
         session,
+        locked,
         kind=kind,
         idempotency_key=idempotency_key,
         postings=postings,
