@@ -5,6 +5,8 @@ domain package adds its models module here.
 """
 
 from app.auth import models as auth_models
+from app.care import models as care_models
+from app.charging import models as charging_models
 from app.core import audit
 from app.ledger import models as ledger_models
 from app.payments import models as payments_models
@@ -16,6 +18,8 @@ from wholesale import models as wholesale_models
 
 __all__ = [
     "audit",
+    "care_models",
+    "charging_models",
     "auth_models",
     "ledger_models",
     "numbering_models",

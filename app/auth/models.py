@@ -83,3 +83,19 @@ class ApiKey(SQLModel, table=True):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class PasswordResetToken(SQLModel, table=True):
+    """A single-use, expiring password-reset link sent by e-mail.
+
+    Only the SHA-256 digest of the token is stored, like API keys.
+    """
+
+    __tablename__ = "password_reset_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="subscriber_account.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

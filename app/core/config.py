@@ -8,8 +8,9 @@ them, so the table and the code cannot drift apart unnoticed
 
 from __future__ import annotations
 
+import base64
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,7 +33,12 @@ VARIABLES: tuple[tuple[str, str, str], ...] = (
         "(random per process, dev only)",
         "Signs sessions and CSRF tokens; required when `MVNO_ENV=production`",
     ),
-    ("PII_KEY", "(unset)", "Fernet key that encrypts real-name data at rest"),
+    (
+        "PII_KEY",
+        "instance/pii_key",
+        "Fernet key(s), comma-separated, newest first, that encrypt real-name data at rest;"
+        " required in production",
+    ),
     ("MVNO_ENV", "development", "`production` refuses to start without `SECRET_KEY`"),
     ("INSTANCE_PATH", "instance", "Folder for the SQLite database, locks and outbox files"),
     ("CURRENCY", "CNY", "ISO 4217 currency of customer money"),
@@ -105,24 +111,31 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
 
 
-def _development_secret(instance_path: Path) -> str:
+def _development_secret(
+    instance_path: Path, name: str = "secret_key", make: Callable[[], str] | None = None
+) -> str:
     """A random key kept in the instance folder, shared by every worker and restart.
 
-    Without it each gunicorn worker would sign sessions with its own key and
-    a login would only hold on the worker that made it.
+    Without it each gunicorn worker would sign sessions (or encrypt personal
+    data) with its own key, and what one worker wrote the next could not read.
     """
-    path = instance_path / "secret_key"
+    make = make or (lambda: os.urandom(32).hex())
+    path = instance_path / name
     try:
         instance_path.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return path.read_text(encoding="ascii").strip()
     except OSError:
-        return os.urandom(32).hex()  # read-only instance folder: per-process key
+        return make()  # read-only instance folder: per-process key
     with os.fdopen(fd, "w", encoding="ascii") as handle:
-        key = os.urandom(32).hex()
+        key = make()
         handle.write(key)
     return key
+
+
+def _fernet_key() -> str:
+    return base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
 
 
 def _timezone(name: str) -> str:
@@ -139,7 +152,7 @@ class Settings:
     secret_key: str
     instance_path: Path
     environment: str = "development"
-    pii_key: str | None = None
+    pii_key: str = ""
     currency: str = "CNY"
     country: str = "CN"
     prepay_cap_months: int = 24
@@ -184,6 +197,11 @@ class Settings:
             if environment == "production":
                 raise ConfigError("SECRET_KEY must be set when MVNO_ENV=production")
             secret_key = _development_secret(instance_path)
+        pii_key = env.get("PII_KEY") or ""
+        if not pii_key:
+            if environment == "production":
+                raise ConfigError("PII_KEY must be set when MVNO_ENV=production")
+            pii_key = _development_secret(instance_path, "pii_key", _fernet_key)
         currency = (env.get("CURRENCY") or "CNY").upper()
         if len(currency) != 3 or not currency.isalpha():
             raise ConfigError(f"CURRENCY must be an ISO 4217 code, got {currency!r}")
@@ -198,7 +216,7 @@ class Settings:
             secret_key=secret_key,
             instance_path=instance_path,
             environment=environment,
-            pii_key=env.get("PII_KEY") or None,
+            pii_key=pii_key,
             currency=currency,
             country=(env.get("COUNTRY") or "CN").upper(),
             prepay_cap_months=_int(env, "PREPAY_CAP_MONTHS", 24, minimum=1),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint
+from sqlalchemy import CheckConstraint, Text
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
@@ -28,6 +28,17 @@ LINE_STATUS_LABELS = {
     "transferred": N_("transferred"),
     "ported_out": N_("ported out"),
 }
+# Identity documents accepted for real-name registration.
+ID_TYPES = ("cn_ric", "passport")
+ID_TYPE_LABELS = {"cn_ric": N_("Chinese resident ID card"), "passport": N_("passport")}
+ORDER_STATUSES = ("awaiting_payment", "paid", "cancelled", "expired")
+ORDER_STATUS_LABELS = {
+    "awaiting_payment": N_("awaiting payment"),
+    "paid": N_("paid"),
+    "cancelled": N_("cancelled"),
+    "expired": N_("expired"),
+}
+ORDER_PAYMENT_METHODS = ("stripe", "voucher", "store", "balance")
 
 
 class Customer(SQLModel, table=True):
@@ -41,6 +52,11 @@ class Customer(SQLModel, table=True):
     subscriber_account_id: int | None = Field(
         default=None, foreign_key="subscriber_account.id", index=True, unique=True
     )
+    # Real-name registration (DESIGN §10): the ID number is kept only
+    # encrypted with PII_KEY (app/core/pii.py) plus a masked form for display.
+    id_type: str | None = Field(default=None, max_length=10)
+    id_number_enc: str | None = Field(default=None, sa_type=Text)
+    id_number_masked: str | None = Field(default=None, max_length=40)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
@@ -63,5 +79,52 @@ class Line(SQLModel, table=True):
     # The SIM or eSIM profile in use; None until one is assigned.
     sim_id: int | None = Field(default=None, foreign_key="sim.id", index=True, unique=True)
     status: str = Field(default="pending", max_length=12)
+    auto_renew: bool = Field(default=True)
+    # End of the line's latest period (app/charging): the renewal job's index.
+    period_end: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     status_changed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class PurchaseOrder(SQLModel, table=True):
+    """A plan bought in the store: a held number, a SIM kind, and what is owed.
+
+    `awaiting_payment` → `paid` (the price was debited from the buyer's
+    prepaid balance and the pending line opened, `line_id`) | `cancelled` |
+    `expired` (the number hold ran out). `total_minor` = plan price + the
+    number's golden surcharge at the time of the order.
+    """
+
+    __tablename__ = "purchase_order"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('awaiting_payment', 'paid', 'cancelled', 'expired')", name="status_known"
+        ),
+        CheckConstraint("sim_kind IN ('physical', 'esim')", name="sim_kind_known"),
+        CheckConstraint(
+            "price_minor >= 0 AND surcharge_minor >= 0"
+            " AND total_minor = price_minor + surcharge_minor",
+            name="amounts_consistent",
+        ),
+        CheckConstraint("(status = 'paid') = (line_id IS NOT NULL)", name="paid_has_line"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(max_length=20, unique=True)
+    account_id: int = Field(foreign_key="subscriber_account.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    plan_id: int = Field(foreign_key="plan.id")
+    msisdn: str = Field(max_length=16, index=True)
+    sim_kind: str = Field(max_length=10)
+    status: str = Field(default="awaiting_payment", max_length=20)
+    payment_method: str | None = Field(default=None, max_length=10)
+    price_minor: int
+    surcharge_minor: int = 0
+    total_minor: int
+    currency: str = Field(default="CNY", max_length=3)
+    payment_id: int | None = Field(default=None, foreign_key="payment.id", index=True)
+    line_id: int | None = Field(default=None, foreign_key="line.id", unique=True)
+    entry_id: int | None = Field(default=None, foreign_key="journal_entry.id")
+    hold_until: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,1 @@
+"""Customer service: notifications outbox (tickets come later) (DESIGN §11)."""

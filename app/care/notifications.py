@@ -1,0 +1,90 @@
+"""The notification outbox: writing notices (DESIGN §11).
+
+`notify` adds a row to the caller's transaction, so a notice exists exactly
+when the change it reports committed. A `dedupe_key` (e.g.
+`renewal:<period id>`) makes the same notice from a retried job one row:
+the insert is `ON CONFLICT DO NOTHING` on the unique key. Sending (rendering
+per locale, SMTP or the log mailer, retries) happens after commit in
+app/care/mailer.py.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from app.care.models import NOTIFICATION_KINDS, Notification
+from app.subscribers.models import Customer
+
+
+def notify(
+    session: Session,
+    *,
+    kind: str,
+    recipient: str,
+    now: datetime,
+    data: dict[str, Any] | None = None,
+    customer_id: int | None = None,
+    account_id: int | None = None,
+    locale: str = "zh_Hans",
+    channel: str = "email",
+    dedupe_key: str | None = None,
+) -> bool:
+    """Queue one notice; False when `dedupe_key` was already queued (nothing written)."""
+    if kind not in NOTIFICATION_KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    values = {
+        "customer_id": customer_id,
+        "account_id": account_id,
+        "channel": channel,
+        "recipient": recipient,
+        "kind": kind,
+        "locale": locale,
+        "data": data or {},
+        "subject": "",
+        "body": "",
+        "dedupe_key": dedupe_key,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": "",
+        "created_at": now,
+    }
+    table = Notification.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(table).values(**values)
+    if dedupe_key is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=["dedupe_key"])
+    result = session.connection().execute(statement)
+    return bool(result.rowcount)
+
+
+def notify_customer(
+    session: Session,
+    customer: Customer,
+    *,
+    kind: str,
+    now: datetime,
+    data: dict[str, Any] | None = None,
+    dedupe_key: str | None = None,
+    locale: str = "zh_Hans",
+) -> bool:
+    """Queue a notice to a customer's e-mail; False when it has none or it was queued before."""
+    if not customer.email:
+        return False
+    return notify(
+        session,
+        kind=kind,
+        recipient=customer.email,
+        now=now,
+        data=data,
+        customer_id=customer.id,
+        account_id=customer.subscriber_account_id,
+        locale=locale,
+        dedupe_key=dedupe_key,
+    )

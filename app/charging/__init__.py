@@ -1,0 +1,1 @@
+"""Retail charging: line periods and allowances, renewals (DESIGN §9)."""

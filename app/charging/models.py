@@ -1,0 +1,80 @@
+"""Line periods and their allowance counters (DESIGN §9).
+
+A line has consecutive periods: `end = start + validity_days × 24 h`
+exactly. Each period keeps the allowances it was opened with (the plan's,
+plus add-ons bought during it) and what usage has consumed of them, in the
+billable units of DESIGN §9: data in KB (`data_mb × 1024`), voice in
+seconds, SMS as a count. A period also keeps the plan and price it was
+opened on, so a later plan change or a retired plan never rewrites it, and
+the journal entry that paid for it (None for a period paid by the purchase
+order or carried over by a migration import).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.core.db import UTCDateTime
+
+
+class LinePeriod(SQLModel, table=True):
+    __tablename__ = "line_period"
+    __table_args__ = (
+        UniqueConstraint("line_id", "start"),
+        CheckConstraint('"end" > start', name="end_after_start"),
+        CheckConstraint(
+            "data_kb >= 0 AND voice_s >= 0 AND sms >= 0"
+            " AND data_kb_used >= 0 AND voice_s_used >= 0 AND sms_used >= 0"
+            " AND data_kb_used <= data_kb AND voice_s_used <= voice_s AND sms_used <= sms",
+            name="counters_valid",
+        ),
+        CheckConstraint("price_minor >= 0", name="price_not_negative"),
+        # The period containing an instant: line_id = ? AND start <= t < end.
+        Index("ix_line_period_line_id_end", "line_id", "end"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    line_id: int = Field(foreign_key="line.id")
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    start: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    end: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    price_minor: int
+    # Allowances (plan + add-ons) and what usage consumed, in billable units.
+    data_kb: int = 0
+    voice_s: int = 0
+    sms: int = 0
+    data_kb_used: int = 0
+    voice_s_used: int = 0
+    sms_used: int = 0
+    entry_id: int | None = Field(default=None, foreign_key="journal_entry.id")
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+    @property
+    def data_kb_left(self) -> int:
+        return self.data_kb - self.data_kb_used
+
+    @property
+    def voice_s_left(self) -> int:
+        return self.voice_s - self.voice_s_used
+
+    @property
+    def sms_left(self) -> int:
+        return self.sms - self.sms_used
+
+
+class PeriodAddOn(SQLModel, table=True):
+    """An add-on (data pack) bought for one period of a line."""
+
+    __tablename__ = "period_addon"
+    __table_args__ = (CheckConstraint("data_kb >= 1 AND price_minor >= 0", name="amounts_valid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    period_id: int = Field(foreign_key="line_period.id", index=True)
+    addon_id: int = Field(foreign_key="addon.id", index=True)
+    data_kb: int
+    price_minor: int
+    entry_id: int = Field(foreign_key="journal_entry.id", unique=True)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

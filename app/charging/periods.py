@@ -1,0 +1,98 @@
+"""Line periods (DESIGN §9, §13): opening them and finding the one in force.
+
+Periods are exact: `end = start + validity_days × 24 h`. A period is
+opened with the allowances of the plan it is opened on, in billable units
+(data KB = `data_mb × 1024`, voice seconds = `voice_min × 60`, SMS count),
+and `line.period_end` follows the line's latest period so the renewal job
+finds due lines by one index.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from app.charging.models import LinePeriod
+from app.subscribers.models import Line
+from plans.models import Plan
+
+
+def period_length(plan: Plan) -> timedelta:
+    return timedelta(hours=24 * plan.validity_days)
+
+
+def allowances(plan: Plan) -> dict[str, int]:
+    """A plan's allowances in billable units."""
+    return {"data_kb": plan.data_mb * 1024, "voice_s": plan.voice_min * 60, "sms": plan.sms}
+
+
+def open_period(
+    session: Session,
+    *,
+    line: Line,
+    plan: Plan,
+    start: datetime,
+    now: datetime,
+    entry_id: int | None = None,
+    price_minor: int | None = None,
+    end: datetime | None = None,
+) -> LinePeriod:
+    """Open a period of `line` on `plan` from `start`; the caller has locked the line.
+
+    `end` defaults to `start + validity_days × 24 h` (the exit shortens it);
+    `price_minor` to the plan's price (what the period cost).
+    """
+    assert line.id is not None and plan.id is not None
+    period = LinePeriod(
+        line_id=line.id,
+        plan_id=plan.id,
+        start=start,
+        end=end or start + period_length(plan),
+        price_minor=plan.price_minor if price_minor is None else price_minor,
+        entry_id=entry_id,
+        created_at=now,
+        **allowances(plan),
+    )
+    session.add(period)
+    line.plan_id = plan.id
+    line.period_end = period.end
+    session.add(line)
+    session.flush()
+    return period
+
+
+def period_at(session: Session, *, line_id: int, at: datetime) -> LinePeriod | None:
+    """The period of the line containing `at` (start ≤ at < end), if any."""
+    statement = (
+        select(LinePeriod)
+        .where(LinePeriod.line_id == line_id, col(LinePeriod.end) > at, LinePeriod.start <= at)
+        .order_by(col(LinePeriod.end))
+        .limit(1)
+    )
+    return session.exec(statement).first()
+
+
+def latest_period(session: Session, *, line_id: int) -> LinePeriod | None:
+    statement = (
+        select(LinePeriod)
+        .where(LinePeriod.line_id == line_id)
+        .order_by(col(LinePeriod.end).desc())
+        .limit(1)
+    )
+    return session.exec(statement).first()
+
+
+def period_for_display(session: Session, *, line_id: int, at: datetime) -> LinePeriod | None:
+    """DESIGN §13 `line show`: the period containing `at`, else the latest one."""
+    return period_at(session, line_id=line_id, at=at) or latest_period(session, line_id=line_id)
+
+
+def list_periods(session: Session, *, line_id: int, limit: int = 50) -> list[LinePeriod]:
+    statement = (
+        select(LinePeriod)
+        .where(LinePeriod.line_id == line_id)
+        .order_by(col(LinePeriod.start).desc())
+        .limit(limit)
+    )
+    return list(session.exec(statement))
