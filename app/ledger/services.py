@@ -41,7 +41,7 @@ from sqlmodel import Session, col, select
 
 from app.core.audit import Actor, record_audit
 from app.core.db import insert_unique
-from app.core.errors import N_, InvalidInput, clean_text
+from app.core.errors import N_, Conflict, InvalidInput, clean_text
 from app.core.money import check_amount, format_plain
 from app.ledger.errors import CapExceeded, IdempotencyConflict, InsufficientBalance
 from app.ledger.models import ACCOUNT_KINDS, JournalEntry, LedgerAccount, Posting
@@ -274,17 +274,7 @@ def post_entry(
         zero and its account is not in `allow_negative`.
     """
     _check_key(idempotency_key)
-    if not postings:
-        raise InvalidInput(N_("A ledger entry needs postings."), field="postings")
-    if any(amount == 0 for _, amount in postings):
-        raise InvalidInput(N_("A posting amount may not be zero."), field="postings")
-    for _, amount in postings:
-        check_amount(amount, field="postings", allow_negative=True)
-    total = sum(amount for _, amount in postings)
-    if total != 0:
-        raise InvalidInput(
-            N_("The postings sum to %(total)s, not zero."), field="postings", total=total
-        )
+    _check_postings(postings)
     accounts = _lock_accounts(session, [account_id for account_id, _ in postings])
     return _post_locked(
         session,
@@ -382,6 +372,225 @@ def _post_locked(
     )
     _add_to_balances(session, connection, accounts, net)
     return entry
+
+
+# -- many entries at once (renewals, migration imports) ------------------------------
+
+_CHUNK = 5000
+_FIND_ENTRIES = sa_select(_ENTRIES.c.id, _ENTRIES.c.idempotency_key, _ENTRIES.c.request_hash).where(
+    _ENTRIES.c.idempotency_key.in_(bindparam("keys", expanding=True))
+)
+_INSERT_ENTRIES = {
+    dialect: insert(_ENTRIES)
+    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    .returning(_ENTRIES.c.id, _ENTRIES.c.idempotency_key)
+    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_FIND_CUSTOMER_ACCOUNTS = sa_select(_ACCOUNTS.c.id, _ACCOUNTS.c.customer_id).where(
+    _ACCOUNTS.c.kind == CUSTOMER_PREPAID,
+    _ACCOUNTS.c.currency == bindparam("currency"),
+    _ACCOUNTS.c.customer_id.in_(bindparam("ids", expanding=True)),
+)
+
+
+@dataclass(frozen=True)
+class BulkEntry:
+    """One entry for `post_entries`: (account id, signed amount) postings summing to zero."""
+
+    kind: str
+    idempotency_key: str
+    postings: tuple[tuple[int, int], ...]
+    memo: str = ""
+    external_ref: str | None = None
+
+
+@dataclass
+class BulkResult:
+    posted: dict[str, int] = field(default_factory=dict)  # key -> new entry id
+    replayed: dict[str, int] = field(default_factory=dict)  # key -> entry posted before
+    refused: dict[str, str] = field(default_factory=dict)  # key -> reason code
+
+
+def _chunks(values: list[Any]) -> Any:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _check_postings(postings: list[tuple[int, int]]) -> None:
+    if not postings:
+        raise InvalidInput(N_("A ledger entry needs postings."), field="postings")
+    for _, amount in postings:
+        if amount == 0:
+            raise InvalidInput(N_("A posting amount may not be zero."), field="postings")
+        check_amount(amount, field="postings", allow_negative=True)
+    total = sum(amount for _, amount in postings)
+    if total != 0:
+        raise InvalidInput(
+            N_("The postings sum to %(total)s, not zero."), field="postings", total=total
+        )
+
+
+def post_entries(
+    session: Session, *, entries: list[BulkEntry], actor: Actor, now: datetime
+) -> BulkResult:
+    """Post many balanced entries with `post_entry`'s rules, set-based, in the caller's transaction.
+
+    For batch work (renewals, migration imports), where one `post_entry` per
+    entry would cost a round of statements each. The customer prepaid
+    accounts of all entries are locked `FOR UPDATE` in id order up front;
+    the entries are then decided in the given order against running
+    balances: a replay (key posted before with the same payload) is reported
+    in `replayed`, a debit that would take a customer balance below zero is
+    refused (`refused[key] = "insufficient_balance"`, nothing written for
+    it), and the rest go in with one multi-row INSERT each for entries and
+    postings and one UPDATE per changed account. The cap is the caller's to
+    check (it depends on lines the caller is creating).
+    :raises InvalidInput: a bad entry (as `post_entry`) or a key given twice.
+    :raises IdempotencyConflict: a key was used before with another payload.
+    :raises Conflict: another transaction posted one of the keys meanwhile;
+        roll back and retry.
+    """
+    result = BulkResult()
+    if not entries:
+        return result
+    keys = [_check_key(entry.idempotency_key) for entry in entries]
+    if len(set(keys)) != len(keys):
+        raise InvalidInput(N_("An idempotency key is given twice."), field="idempotency_key")
+    for entry in entries:
+        _check_postings(list(entry.postings))
+    ids = sorted({account_id for entry in entries for account_id, _ in entry.postings})
+    session.flush()
+    connection = session.connection()
+    accounts: dict[int, Any] = {}
+    for chunk in _chunks(ids):
+        accounts.update(
+            (row.id, row) for row in connection.execute(_LOCK_CUSTOMER_ACCOUNTS, {"ids": chunk})
+        )
+    for chunk in _chunks([a for a in ids if a not in accounts]):
+        accounts.update(
+            (row.id, row) for row in connection.execute(_READ_SYSTEM_ACCOUNTS, {"ids": chunk})
+        )
+    missing = [a for a in ids if a not in accounts]
+    if missing:
+        raise InvalidInput(
+            N_("No ledger account %(id)s."), field="postings", id=", ".join(map(str, missing[:10]))
+        )
+    existing: dict[str, Any] = {}
+    for chunk in _chunks(keys):
+        existing.update(
+            (row.idempotency_key, row) for row in connection.execute(_FIND_ENTRIES, {"keys": chunk})
+        )
+
+    balances = {a: row.balance_minor for a, row in accounts.items() if row.kind == CUSTOMER_PREPAID}
+    net: dict[int, int] = defaultdict(int)
+    rows: list[dict[str, Any]] = []
+    postings_of: dict[str, tuple[tuple[int, int], ...]] = {}
+    for entry in entries:
+        postings = list(entry.postings)
+        if len({accounts[a].currency for a, _ in postings}) != 1:
+            raise InvalidInput(N_("An entry's accounts must share one currency."), field="postings")
+        request_hash = _request_hash(entry.kind, postings, accounts)
+        before = existing.get(entry.idempotency_key)
+        if before is not None:
+            if before.request_hash != request_hash:
+                raise IdempotencyConflict(
+                    N_("Idempotency key %(key)s was already used for a different entry."),
+                    key=entry.idempotency_key,
+                )
+            result.replayed[entry.idempotency_key] = before.id
+            continue
+        change: dict[int, int] = defaultdict(int)
+        for account_id, amount in postings:
+            change[account_id] += amount
+        if any(
+            delta < 0 and a in balances and balances[a] + delta < 0 for a, delta in change.items()
+        ):
+            result.refused[entry.idempotency_key] = "insufficient_balance"
+            continue
+        for account_id, delta in change.items():
+            if account_id in balances:
+                balances[account_id] += delta
+            net[account_id] += delta
+        postings_of[entry.idempotency_key] = entry.postings
+        rows.append(
+            {
+                "kind": entry.kind,
+                "idempotency_key": entry.idempotency_key,
+                "request_hash": request_hash,
+                "external_ref": entry.external_ref,
+                "actor_kind": actor.kind,
+                "actor_id": actor.id,
+                "actor_label": actor.label,
+                "memo": entry.memo,
+                "at": now,
+            }
+        )
+    if not rows:
+        return result
+    statement = _INSERT_ENTRIES[session.get_bind().dialect.name]
+    for chunk in _chunks(rows):
+        for entry_id, key in connection.execute(statement, chunk):
+            result.posted[key] = entry_id
+    if len(result.posted) != len(rows):
+        raise Conflict(N_("Another posting used the same idempotency key; try again."))
+    connection.execute(
+        _INSERT_POSTINGS,
+        [
+            {"entry_id": result.posted[key], "account_id": account_id, "amount_minor": amount}
+            for key, postings in postings_of.items()
+            for account_id, amount in postings
+        ],
+    )
+    _add_to_balances(session, connection, accounts, {a: d for a, d in net.items() if d})
+    return result
+
+
+def customer_account_ids(
+    session: Session, *, customer_ids: list[int], currency: str
+) -> dict[int, int]:
+    """customer id → prepaid account id, creating the missing accounts in one INSERT."""
+    wanted = sorted(set(customer_ids))
+    session.flush()
+    connection = session.connection()
+
+    def read() -> dict[int, int]:
+        found: dict[int, int] = {}
+        for chunk in _chunks(wanted):
+            params = {"ids": chunk, "currency": currency}
+            found.update(
+                (row.customer_id, row.id)
+                for row in connection.execute(_FIND_CUSTOMER_ACCOUNTS, params)
+            )
+        return found
+
+    found = read()
+    absent = [c for c in wanted if c not in found]
+    if absent:
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        statement = insert(_ACCOUNTS).on_conflict_do_nothing(
+            index_elements=["kind", "scope", "currency"]
+        )
+        for chunk in _chunks(absent):
+            connection.execute(
+                statement,
+                [
+                    {
+                        "kind": CUSTOMER_PREPAID,
+                        "customer_id": c,
+                        "scope": _scope(c),
+                        "currency": currency,
+                        "balance_minor": 0,
+                    }
+                    for c in chunk
+                ],
+            )
+        found = read()
+    return found
+
+
+def system_account_id(session: Session, *, kind: str, currency: str) -> int:
+    """One shard, at random, of a system account kind (see SYSTEM_SHARDS)."""
+    return _system_account_id(session, kind, currency)
 
 
 def _active_line_plans(session: Session, customer_id: int) -> list[Plan]:
