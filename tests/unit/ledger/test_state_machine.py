@@ -480,6 +480,8 @@ class LedgerMachine(RuleBasedStateMachine):
             if done.op in ("adjust", "usage", "plan", "voucher", "card"):
                 amount = done.amount + (1 if done.amount > 0 else -1)
             else:
+                # Same amount (a refused sign would be a different error), other customer.
+                amount = done.amount
                 customer = (customer + 1) % len(CAPS)
         error = PaymentConflict if done.op == "offline" else IdempotencyConflict
         with self.refusal(error):
