@@ -351,6 +351,129 @@ def sims_import(file: str, host_code: str, as_json: bool, now: datetime) -> None
     emit(data, as_json=as_json, text=f"{report.imported} of {report.rows} SIMs imported")
 
 
+# -- subscribers and lines -----------------------------------------------------------
+
+subscribers_cli = AppGroup("subscribers", help="Customers: migration import.")
+
+
+@subscribers_cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@json_option
+@now_option
+@refusals
+def subscribers_import(file: str, as_json: bool, now: datetime) -> None:
+    """Import FILE.csv of subscribers migrated from another platform; any bad row imports
+    nothing. The same file again is reported as already imported."""
+    from app.core.audit import Actor
+    from app.core.pii import PiiCipher
+    from app.subscribers.errors import SubscriberImportRejected
+    from app.subscribers.importer import import_subscribers
+
+    text = read_text_file(file)
+    config = settings()
+    try:
+        with database().transaction() as session:
+            report = import_subscribers(
+                session,
+                text=text,
+                filename=file,
+                cipher=PiiCipher(config.pii_key),
+                currency=config.currency,
+                cap_months=config.prepay_cap_months,
+                actor=Actor.cli(),
+                now=now,
+            )
+    except SubscriberImportRejected as exc:
+        for problem in exc.rejects:
+            click.echo(
+                f"{file}:{problem.row}: {problem.field or 'row'}: {problem.reason}", err=True
+            )
+        if as_json:
+            refused = {
+                "file": file,
+                "rows": exc.params.get("rows", 0),
+                "customers": 0,
+                "lines": 0,
+                "balance_total": 0,
+                "currency": config.currency,
+                "already_imported": False,
+                **exc.details(),
+                "id_check_digit_mismatch": sum(1 for w in exc.warnings if w.field == "id_number"),
+            }
+            emit(refused, as_json=True, text="")
+        fail(exc.message)
+    data = report.to_dict()
+    if not as_json:
+        for warning in report.warnings:
+            click.echo(
+                f"{file}:{warning.row}: {warning.field}: warning: {warning.reason}", err=True
+            )
+    done = "already imported, nothing changed" if report.already_imported else "imported"
+    text_out = (
+        f"{done}: {report.customers} customers, {report.lines} lines,"
+        f" opening balances {format_plain(report.balance_total_minor)} {report.currency}"
+        f" ({report.id_check_digit_mismatch} ID numbers with a wrong check digit)"
+    )
+    emit(data, as_json=as_json, text=text_out)
+
+
+line_cli = AppGroup("line", help="Lines: status, current period and allowances.")
+
+
+@line_cli.command("show")
+@click.argument("msisdn")
+@click.option(
+    "--at", "at_text", metavar="ISO8601", help="Show the period containing this time instead."
+)
+@json_option
+@now_option
+@refusals
+def line_show(msisdn: str, at_text: str | None, as_json: bool, now: datetime) -> None:
+    """Show a line: status, plan, the period in force (times in TIMEZONE), what remains of
+    its allowances, and the customer's balance (minor units)."""
+    from zoneinfo import ZoneInfo
+
+    from app.subscribers.summary import line_summary
+
+    config = settings()
+    at = parse_instant(at_text, field="at") if at_text else None
+    with database().transaction(write=False) as session:
+        line = line_summary(session, msisdn=msisdn, now=now, at=at)
+    zone = ZoneInfo(config.timezone)
+    start = line.period_start.astimezone(zone).isoformat() if line.period_start else None
+    end = line.period_end.astimezone(zone).isoformat() if line.period_end else None
+    remaining = (
+        None
+        if line.data_kb is None
+        else {"data_kb": line.data_kb, "voice_s": line.voice_s, "sms": line.sms}
+    )
+    data = {
+        "msisdn": line.msisdn,
+        "status": line.status,
+        "plan": line.plan,
+        "period_start": start,
+        "period_end": end,
+        "remaining": remaining,
+        "balance": line.balance_minor,
+        "currency": config.currency,
+    }
+    period = f"period {start} to {end}" if start else "no period"
+    left = (
+        f"remaining: data {line.data_kb} KB, voice {line.voice_s} s, SMS {line.sms}"
+        if remaining
+        else "remaining: -"
+    )
+    text_out = "\n".join(
+        [
+            f"{line.msisdn}: {line.status}, plan {line.plan}",
+            period,
+            left,
+            f"balance {format_plain(line.balance_minor)} {config.currency}",
+        ]
+    )
+    emit(data, as_json=as_json, text=text_out)
+
+
 # -- ledger ---------------------------------------------------------------------------
 
 ledger_cli = AppGroup("ledger", help="The prepaid ledger: balances and invariant checks.")
@@ -499,6 +622,49 @@ def topup(msisdn: str, amount: str, ref: str, method: str, as_json: bool, now: d
     emit(data, as_json=as_json, text=text)
 
 
+# -- renewals -------------------------------------------------------------------------
+
+renewals_cli = AppGroup("renewals", help="Renewals at period end (DESIGN §9).")
+
+
+@renewals_cli.command("run")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, None),
+    default=None,
+    help="Handle at most N due lines (and N terminations) in this run.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 16),
+    default=2,
+    show_default=True,
+    help="Batches taken at once on PostgreSQL (SQLite and --limit: one).",
+)
+@json_option
+@now_option
+@refusals
+def renewals_run(limit: int | None, workers: int, as_json: bool, now: datetime) -> None:
+    """Renew due lines, suspend unpaid ones, resume paid ones, terminate those unpaid 90 days.
+
+    One transaction per batch of lines; a rerun with the same --now does nothing.
+    """
+    from app.charging.renewals import run_renewals
+
+    report = run_renewals(
+        database(),
+        now=now,
+        limit=limit,
+        workers=workers,
+        quarantine_days=settings().number_quarantine_days,
+    ).as_dict()
+    text = (
+        "{lines_seen} due: {renewed} renewed ({periods_opened} periods), {suspended} suspended,"
+        " {unpaid} unpaid, {resumed} resumed, {terminated} terminated"
+    ).format(**report)
+    emit(report, as_json=as_json, text=text)
+
+
 # -- refunds --------------------------------------------------------------------------
 
 refunds_cli = AppGroup("refunds", help="Refunds: send queued card refunds to Stripe.")
@@ -539,6 +705,25 @@ def provisioning_deliver(limit: int, as_json: bool, now: datetime) -> None:
 
     report = deliver_pending(database(), now=now, settings=settings(), limit=limit).as_dict()
     text = "delivered {delivered}, failed {failed}, dead {dead}".format(**report)
+    emit(report, as_json=as_json, text=text)
+
+
+# -- notifications --------------------------------------------------------------------
+
+notifications_cli = AppGroup("notifications", help="The notification outbox (e-mail, SMS).")
+
+
+@notifications_cli.command("send")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@json_option
+@now_option
+@refusals
+def notifications_send(limit: int, as_json: bool, now: datetime) -> None:
+    """Send due notifications (as the scheduler does every minute)."""
+    from app.care.mailer import send_notifications
+
+    report = send_notifications(database(), now=now, settings=settings(), limit=limit).as_dict()
+    text = "sent {sent}, failed {failed}, dead {dead}".format(**report)
     emit(report, as_json=as_json, text=text)
 
 
@@ -597,11 +782,18 @@ demo_cli = AppGroup("demo", help="Demo data for a local installation.")
 @refusals
 def demo_load(as_json: bool, now: datetime) -> None:
     """Load demo staff (one per role) and subscribers. Idempotent."""
+    from app.core.pii import PiiCipher
     from app.demo import load_demo
     from app.payments.services import MoneyPolicy
 
+    config = settings()
     with database().transaction() as session:
-        report = load_demo(session, now=now, policy=MoneyPolicy.from_settings(settings()))
+        report = load_demo(
+            session,
+            now=now,
+            policy=MoneyPolicy.from_settings(config),
+            cipher=PiiCipher(config.pii_key),
+        )
     text = "\n".join(f"{k}: {v}" for k, v in report.items())
     emit(report, as_json=as_json, text=text)
 
@@ -633,10 +825,14 @@ COMMANDS: tuple[click.Command, ...] = (
     api_key_cli,
     catalog_cli,
     sims_cli,
+    subscribers_cli,
+    line_cli,
     ledger_cli,
     topup,
+    renewals_cli,
     refunds_cli,
     provisioning_cli,
+    notifications_cli,
     vouchers_cli,
     demo_cli,
     scheduler_cli,

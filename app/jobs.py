@@ -28,11 +28,14 @@ from sqlalchemy import Connection, text
 from sqlmodel import Session
 
 from app.auth.services import purge_login_attempts
+from app.care.jobs import send_due_notifications
+from app.charging.jobs import renew_lines
 from app.core.clock import utcnow
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import Conflict
 from app.provisioning.jobs import deliver_provisioning
+from app.subscribers.jobs import expire_purchase_orders
 from numbering.jobs import release_expired_numbers
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,12 @@ JOBS: tuple[Job, ...] = (
         description="Return expired checkout holds and ended quarantines to the number pool",
     ),
     Job(
+        id="expire_purchase_orders",
+        func=expire_purchase_orders,
+        trigger=IntervalTrigger(minutes=1),
+        description="Expire store orders whose number hold ran out before payment",
+    ),
+    Job(
         id="purge_login_attempts",
         func=_purge_login_attempts,
         trigger=CronTrigger(hour=3, minute=17, timezone="UTC"),
@@ -97,6 +106,21 @@ JOBS: tuple[Job, ...] = (
         func=deliver_provisioning,
         trigger=IntervalTrigger(minutes=1),
         description="Deliver due provisioning events to the hosts, with retries",
+        own_transactions=True,
+    ),
+    Job(
+        id="renew_lines",
+        func=renew_lines,
+        trigger=IntervalTrigger(minutes=10),
+        description="Renew lines at period end; suspend unpaid, resume paid, terminate"
+        " after 90 days unpaid",
+        own_transactions=True,
+    ),
+    Job(
+        id="send_notifications",
+        func=send_due_notifications,
+        trigger=IntervalTrigger(minutes=1),
+        description="Send due notifications by e-mail (or the mail log), with retries",
         own_transactions=True,
     ),
 )

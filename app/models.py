@@ -18,9 +18,9 @@ from wholesale import models as wholesale_models
 
 __all__ = [
     "audit",
+    "auth_models",
     "care_models",
     "charging_models",
-    "auth_models",
     "ledger_models",
     "numbering_models",
     "payments_models",

@@ -41,6 +41,16 @@ class TierNotFound(NotFound):
     code = "tier_not_found"
 
 
+class SimNotFound(NotFound):
+    code = "sim_not_found"
+
+
+class SimUnavailable(Conflict):
+    """The SIM cannot be given to a line: another host's, or not in stock."""
+
+    code = "sim_unavailable"
+
+
 class SimImportRejected(InvalidInput):
     """A SIM file with at least one bad row: nothing was imported; `rejects` says why."""
 

@@ -65,6 +65,8 @@ from numbering.errors import (
     NumberUnavailable,
     Reject,
     SimImportRejected,
+    SimNotFound,
+    SimUnavailable,
     TierNotFound,
 )
 from numbering.models import (
@@ -842,15 +844,17 @@ def port_out_number(session: Session, *, msisdn: str, now: datetime) -> PhoneNum
 
 
 # SIM states a SIM may move to, and from which: assigned → active when its line
-# is activated; assigned, active or blocked → retired when its line ends.
+# is activated; assigned or active → blocked when a lost or stolen SIM is
+# swapped out; assigned, active or blocked → retired when its line ends.
 _SIM_MOVES: dict[str, tuple[str, ...]] = {
     "active": ("assigned",),
+    "blocked": ("assigned", "active"),
     "retired": ("assigned", "active", "blocked"),
 }
 
 
 def set_sim_status(session: Session, *, sim_id: int, status: str, now: datetime) -> Sim:
-    """Move a line's SIM to `active` or `retired` (see `_SIM_MOVES`).
+    """Move a line's SIM to `active`, `blocked` or `retired` (see `_SIM_MOVES`).
 
     One conditional UPDATE. Idempotent: a SIM already in `status` is
     returned unchanged. A SIM in any other state is left alone and
@@ -872,6 +876,49 @@ def set_sim_status(session: Session, *, sim_id: int, status: str, now: datetime)
         sim = session.get(Sim, sim_id)
         assert sim is not None, f"no SIM {sim_id}"
     return sim
+
+
+def take_sim_from_stock(
+    session: Session, *, iccid: str, host_id: int, status: str, now: datetime
+) -> Sim:
+    """Give the in-stock SIM `iccid` of host `host_id` to a line, as `assigned` or `active`.
+
+    One conditional UPDATE (in_stock → `status`), so two callers racing for
+    one SIM cannot both get it. Not idempotent: a SIM already taken is refused.
+    :raises SimNotFound: no SIM has this ICCID.
+    :raises SimUnavailable: the SIM is of another host or not in stock.
+    """
+    assert status in ("assigned", "active"), status
+    value = re.sub(r"\s", "", iccid or "")
+    if not value:
+        raise InvalidInput(N_("Enter the new SIM's ICCID."), field="iccid")
+    if len(value) > 22 or not value.isdigit():
+        raise SimNotFound(N_("No SIM with ICCID %(iccid)s."), field="iccid", iccid=value[:22])
+    statement = (
+        update(Sim)
+        .where(col(Sim.iccid) == value, col(Sim.host_id) == host_id, col(Sim.status) == "in_stock")
+        .values(status=status, status_changed_at=now)
+        .returning(Sim)
+    )
+    sim = session.scalars(
+        statement,
+        execution_options={"synchronize_session": False, "populate_existing": True},
+    ).first()
+    if sim is not None:
+        return sim
+    found = session.exec(select(Sim).where(Sim.iccid == value)).first()
+    if found is None:
+        raise SimNotFound(N_("No SIM with ICCID %(iccid)s."), field="iccid", iccid=value)
+    if found.host_id != host_id:
+        raise SimUnavailable(
+            N_("SIM %(iccid)s belongs to another host's network."), field="iccid", iccid=value
+        )
+    raise SimUnavailable(
+        N_("SIM %(iccid)s is not in stock (its status is %(status)s)."),
+        field="iccid",
+        iccid=value,
+        status=found.status,
+    )
 
 
 def release_expired(session: Session, *, now: datetime) -> dict[str, int]:

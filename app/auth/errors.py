@@ -33,3 +33,14 @@ class ApiKeyNotFound(NotFound):
 
 class PermissionDenied(Forbidden):
     code = "permission_denied"
+
+
+class ResetTokenInvalid(InvalidInput):
+    """A password-reset link that is unknown, used or expired."""
+
+    code = "reset_token_invalid"
+
+
+class ResetRequestsThrottled(DomainError):
+    code = "reset_throttled"
+    http_status = 429

@@ -29,6 +29,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "api_keys.manage": frozenset({"admin"}),
     "audit.view": frozenset({"admin", "auditor"}),
     "subscribers.view": frozenset({"admin", "care", "auditor"}),
+    # Recording or correcting a customer's real-name details (care takes them by phone).
+    "subscribers.manage": frozenset({"admin", "care"}),
+    # Seeing one clear ID number, with a reason, audited (everyone else sees it masked).
+    "pii.reveal": frozenset({"admin"}),
     "numbers.view": frozenset({"admin", "wholesale", "care", "auditor"}),
     "numbers.manage": frozenset({"admin", "wholesale"}),
     "wholesale.view": frozenset({"admin", "wholesale", "finance", "auditor"}),
@@ -39,12 +43,18 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # moving money (finance), redeeming a customer's voucher for them (care too).
     "ledger.view": frozenset({"admin", "finance", "care", "auditor"}),
     "payments.manage": frozenset({"admin", "finance"}),
+    # Store orders: who bought what (care and finance answer questions about
+    # them); recording cash paid at a store for an order is payments.manage.
+    "orders.view": frozenset({"admin", "finance", "care", "auditor"}),
     "vouchers.redeem": frozenset({"admin", "finance", "care"}),
     # Lines: suspend, resume, terminate (care acts on a customer's request).
     "lines.manage": frozenset({"admin", "care"}),
     # The provisioning outbox: what was sent to the hosts, and retrying dead letters.
     "provisioning.view": frozenset({"admin", "care", "auditor"}),
     "provisioning.manage": frozenset({"admin", "care"}),
+    # The notification outbox (e-mail, SMS): what was sent, and retrying dead letters.
+    "notifications.view": frozenset({"admin", "care", "auditor"}),
+    "notifications.manage": frozenset({"admin", "care"}),
 }
 
 

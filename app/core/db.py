@@ -145,6 +145,11 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
+    @property
+    def is_bound(self) -> bool:
+        """Units of work are savepoints on one connection (tests): never run them in parallel."""
+        return self._connection is not None
+
     def bind_connection(self, connection: Connection | None) -> None:
         self._connection = connection
 

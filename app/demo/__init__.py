@@ -1,5 +1,6 @@
 """Demo data for `make run`: the sample catalog and SIMs, staff for every role,
-and a few subscribers.
+and the sample subscribers (imported with their lines and opening balances,
+each linked to its demo store login).
 
 Idempotent: accounts are keyed by e-mail and left alone when they exist
 (their passwords are not reset). The sample files beside this module are the
@@ -13,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.auth.permissions import ROLES
 from app.auth.services import (
@@ -23,6 +24,7 @@ from app.auth.services import (
 )
 from app.catalog import load_catalog
 from app.core.audit import Actor
+from app.core.pii import PiiCipher
 from app.payments.services import MoneyPolicy
 
 DEMO_DIR = Path(__file__).resolve().parent
@@ -64,9 +66,90 @@ def _load_demo_sims(session: Session, *, actor: Actor, now: datetime) -> int:
     return report.imported
 
 
-# A cash payment for the first demo subscriber, so the console's money pages
-# and the store's balance and receipts have something to show.
-DEMO_CASH = ("zhang.wei@example.com", 10_000, "DEMO-CASH-0001")
+# SIMs for the store to sell: the two of sims.csv go to the sample subscribers.
+DEMO_STOCK_SIMS = 10  # of each kind
+
+
+def _demo_stock_csv() -> str:
+    """Generated SIM stock (Luhn-valid ICCIDs of a range of their own)."""
+    from stdnum import luhn
+
+    rows = ["iccid,imsi,kind,lpa"]
+    for n in range(1, 2 * DEMO_STOCK_SIMS + 1):
+        body = f"898601269{n:09d}"
+        kind = "physical" if n <= DEMO_STOCK_SIMS else "esim"
+        lpa = f"LPA:1$smdp.example.com$DEMO-STOCK-{n:04d}" if kind == "esim" else ""
+        rows.append(f"{body}{luhn.calc_check_digit(body)},46001800{n:07d},{kind},{lpa}")
+    return "\n".join(rows) + "\n"
+
+
+def _load_demo_stock(session: Session, *, actor: Actor, now: datetime) -> int:
+    """Import the generated stock unless it is already there."""
+    from sqlmodel import select
+
+    from numbering.models import Sim
+    from numbering.services import import_sims
+    from wholesale.services import get_host_by_code
+
+    text = _demo_stock_csv()
+    first_iccid = text.splitlines()[1].split(",")[0]
+    if session.exec(select(Sim).where(Sim.iccid == first_iccid)).first() is not None:
+        return 0
+    host = get_host_by_code(session, "HOSTA")
+    report = import_sims(
+        session, text=text, filename="demo-stock.csv", host_id=host.id or 0, actor=actor, now=now
+    )
+    return report.imported
+
+
+def _load_demo_subscribers(
+    session: Session, *, actor: Actor, now: datetime, policy: MoneyPolicy, cipher: PiiCipher
+) -> int:
+    """Import the sample subscribers (customers C-0001, C-0002 with their lines and
+    opening balances) and give each its demo store login, matched by e-mail.
+
+    Skipped when any of its customers exists already (a repeat load, or an
+    instance loaded before the import existed). Returns the lines imported.
+    """
+    from sqlmodel import select
+
+    from app.auth.models import SubscriberAccount
+    from app.subscribers.importer import import_subscribers
+    from app.subscribers.models import Customer
+    from app.subscribers.services import link_customer_to_account
+
+    text = (DEMO_DIR / "subscribers.csv").read_text(encoding="utf-8")
+    refs = [line.split(",", 1)[0] for line in text.splitlines()[1:] if line.strip()]
+    if session.exec(select(Customer).where(col(Customer.ref).in_(refs))).first() is not None:
+        return 0
+    report = import_subscribers(
+        session,
+        text=text,
+        filename="subscribers.csv",
+        cipher=cipher,
+        currency=policy.currency,
+        cap_months=policy.cap_months,
+        actor=actor,
+        now=now,
+    )
+    for email, _name, _locale in DEMO_SUBSCRIBERS:
+        account = session.exec(
+            select(SubscriberAccount).where(SubscriberAccount.email == email)
+        ).one()
+        customer = session.exec(
+            select(Customer).where(Customer.email == email, col(Customer.ref).in_(refs))
+        ).first()
+        if customer is not None and account.id is not None and customer.id is not None:
+            link_customer_to_account(
+                session, customer_id=customer.id, account_id=account.id, actor=actor, now=now
+            )
+    return report.lines
+
+
+# A cash payment for a demo subscriber, so the console's money pages and the
+# store's balance and receipts have something to show. The second: the first
+# has its opening balance of the import (100.00).
+DEMO_CASH = ("li.na@example.com", 10_000, "DEMO-CASH-0002")
 
 
 def _load_demo_money(session: Session, *, actor: Actor, now: datetime, policy: MoneyPolicy) -> None:
@@ -99,8 +182,14 @@ def _load_demo_money(session: Session, *, actor: Actor, now: datetime, policy: M
 
 
 def load_demo(
-    session: Session, *, now: datetime, policy: MoneyPolicy | None = None
+    session: Session,
+    *,
+    now: datetime,
+    policy: MoneyPolicy | None = None,
+    cipher: PiiCipher | None = None,
 ) -> dict[str, object]:
+    """Load the demo data (see the module docstring). Without `cipher` (PII_KEY) the
+    sample subscribers are not imported and the demo logins get empty customers."""
     from sqlmodel import select
 
     from app.auth.models import SubscriberAccount
@@ -141,15 +230,18 @@ def load_demo(
         now=now,
     ).to_dict()
     sims_imported = _load_demo_sims(session, actor=actor, now=now)
-    _load_demo_money(
-        session,
-        actor=actor,
-        now=now,
-        policy=policy or MoneyPolicy(currency="CNY", cap_months=24, reference_monthly_minor=5000),
+    sims_imported += _load_demo_stock(session, actor=actor, now=now)
+    policy = policy or MoneyPolicy(currency="CNY", cap_months=24, reference_monthly_minor=5000)
+    lines_imported = (
+        _load_demo_subscribers(session, actor=actor, now=now, policy=policy, cipher=cipher)
+        if cipher is not None
+        else 0
     )
+    _load_demo_money(session, actor=actor, now=now, policy=policy)
     return {
         "catalog": catalog,
         "sims_imported": sims_imported,
+        "lines_imported": lines_imported,
         "staff_created": created_staff,
         "staff_total_demo": len(ROLES),
         "subscribers_created": created_subscribers,

@@ -37,11 +37,13 @@ from typing import Any
 from sqlalchemy import String, cast, func, literal
 from sqlmodel import Session, col, select
 
+from app.charging.renewals import renew_suspended_lines
 from app.core.audit import Actor, record_audit
 from app.core.db import Database, insert_unique, lock_by_id
 from app.core.errors import N_, InvalidInput, clean_text
 from app.core.money import check_amount
 from app.ledger.models import JournalEntry, LedgerAccount
+from app.ledger.services import adjust_balance as ledger_adjust_balance
 from app.ledger.services import (
     credit_customer,
     ensure_within_cap,
@@ -116,9 +118,13 @@ def record_offline_payment(
     now: datetime,
     policy: MoneyPolicy,
     memo: str = "",
+    renew_suspended: bool = True,
 ) -> Payment:
     """Record cash or a bank transfer received by staff, and credit it.
 
+    The credit then renews and resumes the customer's lines suspended for an
+    unpaid renewal (app/charging/renewals.py), unless `renew_suspended` is
+    False: money paid for a store order must reach the order first.
     Idempotent per (method, reference): recording the same payment again
     returns the first one.
     :raises InvalidInput: bad method, amount or reference.
@@ -191,7 +197,42 @@ def record_offline_payment(
         },
     )
     session.flush()
+    if renew_suspended:
+        renew_suspended_lines(session, customer_id=customer_id, actor=actor, now=now)
     return payment
+
+
+def adjust_balance(
+    session: Session,
+    *,
+    customer_id: int,
+    amount_minor: int,
+    reason: str,
+    idempotency_key: str,
+    actor: Actor,
+    now: datetime,
+    policy: MoneyPolicy,
+) -> JournalEntry:
+    """A staff correction of a balance (ledger `adjust_balance`: signed, with a reason,
+    audited); a positive one is a credit, so it then renews and resumes the customer's
+    lines suspended for an unpaid renewal.
+
+    :raises InvalidInput, CapExceeded, InsufficientBalance, IdempotencyConflict: refused.
+    """
+    entry = ledger_adjust_balance(
+        session,
+        customer_id=customer_id,
+        amount_minor=amount_minor,
+        reason=reason,
+        idempotency_key=idempotency_key,
+        actor=actor,
+        now=now,
+        currency=policy.currency,
+        **policy.cap_kwargs(),
+    )
+    if amount_minor > 0:
+        renew_suspended_lines(session, customer_id=customer_id, actor=actor, now=now)
+    return entry
 
 
 def create_stripe_payment(
@@ -363,6 +404,8 @@ def complete_stripe_payment(
     """Book a paid Checkout Session. Idempotent; wins over an earlier expiry.
 
     Credited up to the cap; any excess is queued as a refund to this payment.
+    A top-up then renews and resumes the customer's lines suspended for an
+    unpaid renewal (a purchase's money goes to its order first).
     """
     payment = _lock_payment(session, payment_id)
     if payment.status == "succeeded":
@@ -416,6 +459,8 @@ def complete_stripe_payment(
             target_id=refund.id,
             details={"payment_id": payment.id, "amount_minor": refund.amount_minor},
         )
+    if payment.purpose == "topup":
+        renew_suspended_lines(session, customer_id=payment.customer_id, actor=actor, now=now)
     return payment
 
 

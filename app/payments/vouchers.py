@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, func, select
 
+from app.charging.renewals import renew_suspended_lines
 from app.core.audit import Actor, record_audit
 from app.core.errors import N_, InvalidInput, clean_text
 from app.core.money import check_amount
@@ -228,8 +229,13 @@ def redeem_voucher(
     cap_months: int,
     reference_monthly_minor: int,
     policy: VoucherPolicy,
+    renew_suspended: bool = True,
 ) -> JournalEntry:
     """Credit a voucher's value to the customer's prepaid balance; usable once.
+
+    The credit then renews and resumes the customer's lines suspended for an
+    unpaid renewal (app/charging/renewals.py), unless `renew_suspended` is
+    False: a voucher redeemed to pay a store order must reach the order first.
 
     Checks the lockouts, then locks the voucher row and verifies the PIN in
     constant time. The credit's idempotency key is `voucher:<id>`.
@@ -303,6 +309,8 @@ def redeem_voucher(
         ip=ip or None,
     )
     session.flush()
+    if renew_suspended:
+        renew_suspended_lines(session, customer_id=customer_id, actor=actor, now=now)
     return entry
 
 

@@ -24,6 +24,7 @@ ACTIONS = (
     "terminate",
     "port_out",
     "transfer_to_host",
+    "swap_sim",
 )
 EVENT_STATUSES = ("pending", "delivered", "dead")
 # Shown to people; the catalogs translate them.
@@ -40,6 +41,7 @@ ACTION_LABELS = {
     "terminate": N_("terminate"),
     "port_out": N_("port out"),
     "transfer_to_host": N_("transfer to host"),
+    "swap_sim": N_("swap SIM"),
 }
 
 

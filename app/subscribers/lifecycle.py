@@ -30,21 +30,31 @@ Rules every service follows:
   both to the host (the exit marks numbers returned); activation turns an
   assigned SIM active. A number outside our blocks, or a SIM whose stock
   record is in another state, is left as it is and the audit record says so.
+* A SIM swap (`swap_sim`) is not a status change but follows the same
+  rules: the line is locked, a final line is refused, the host gets a
+  `swap_sim` event with the old and new ICCID/IMSI. The new SIM must be in
+  stock on the line's host; it becomes active on an active line and
+  assigned otherwise. The old SIM is **retired** (scrapped: damaged, worn,
+  a move to eSIM) unless it was lost or stolen, when it is **blocked** so
+  that whoever holds it cannot use it and stock shows why it went.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from app.care.notifications import notify_customer
+from app.charging.periods import open_period
 from app.core.audit import Actor, record_audit
 from app.core.db import lock_by_id
 from app.core.errors import N_, InvalidInput, clean_text
 from app.provisioning.services import enqueue_event
 from app.subscribers.errors import LineNotFound, LineStateError
-from app.subscribers.models import FINAL_LINE_STATUSES, Line
+from app.subscribers.models import FINAL_LINE_STATUSES, Customer, Line, PurchaseOrder
 from numbering import services as numbering
 from numbering.models import Sim
 from plans.models import Plan
@@ -57,6 +67,7 @@ __all__ = [
     "request_activation",
     "resume_line",
     "suspend_line",
+    "swap_sim",
     "terminate_line",
     "transfer_line",
 ]
@@ -75,6 +86,7 @@ _REFUSALS = {
     "transfer": N_("Line %(msisdn)s cannot be transferred: its status is %(status)s."),
     "port_out": N_("Line %(msisdn)s cannot be ported out: its status is %(status)s."),
     "change_plan": N_("Line %(msisdn)s cannot change plan: its status is %(status)s."),
+    "swap_sim": N_("Line %(msisdn)s cannot have its SIM swapped: its status is %(status)s."),
     "request_activation": N_(
         "Line %(msisdn)s cannot be sent for activation: its status is %(status)s."
     ),
@@ -211,8 +223,11 @@ def request_activation(session: Session, *, line_id: int, actor: Actor, now: dat
 def activate_line(session: Session, *, line_id: int, actor: Actor, now: datetime) -> Line:
     """pending → active, when the host confirms; the SIM becomes active.
 
-    Locks the line. Idempotent (an active line is returned as it is). Writes
-    the audit record and no provisioning event (see the module docstring).
+    A line with no period yet (a line bought in the store) gets its first
+    period from now, already paid by its order, and the customer is sent
+    the `line_active` notice. Locks the line. Idempotent (an active line is
+    returned as it is). Writes the audit record and no provisioning event
+    (see the module docstring).
     :raises LineStateError: the line is neither pending nor active.
     """
     line, before = _move(
@@ -226,8 +241,40 @@ def activate_line(session: Session, *, line_id: int, actor: Actor, now: datetime
         details["sim"] = numbering.set_sim_status(
             session, sim_id=line.sim_id, status="active", now=now
         ).status
+    if line.period_end is None:
+        details["first_period"] = _open_first_period(session, line, now=now)
     _record(session, line, action="activate", event=None, actor=actor, now=now, details=details)
+    customer = session.get(Customer, line.customer_id)
+    if customer is not None:
+        notify_customer(
+            session,
+            customer,
+            kind="line_active",
+            now=now,
+            data={"msisdn": line.msisdn, "plan": _plan(session, line.plan_id).code},
+            dedupe_key=f"line_active:{line.id}",
+        )
     return line
+
+
+def _open_first_period(session: Session, line: Line, *, now: datetime) -> int | None:
+    """A bought line's first period starts when the host activates it.
+
+    It was paid when the order completed (the order's journal entry), so
+    opening it charges nothing again.
+    """
+    order = session.exec(select(PurchaseOrder).where(PurchaseOrder.line_id == line.id)).first()
+    plan = _plan(session, line.plan_id)
+    period = open_period(
+        session,
+        line=line,
+        plan=plan,
+        start=now,
+        now=now,
+        price_minor=plan.price_minor,
+        entry_id=order.entry_id if order is not None else None,
+    )
+    return period.id
 
 
 def confirm_activation(session: Session, *, line_id: int, event_id: int, now: datetime) -> None:
@@ -473,5 +520,77 @@ def change_plan(
         now=now,
         details={"next_plan_before": before, "next_plan": wanted, "reason": reason},
         payload=_payload(session, line, next_plan=plan.code, effective="next_renewal"),
+    )
+    return line
+
+
+# -- SIM swap ---------------------------------------------------------------------------
+
+
+def swap_sim(
+    session: Session,
+    *,
+    line_id: int,
+    iccid: str,
+    reason: str,
+    actor: Actor,
+    now: datetime,
+    lost: bool = False,
+) -> Line:
+    """Move a line to the in-stock SIM `iccid` of its host; the old SIM is retired,
+    or blocked when `lost` (lost or stolen).
+
+    Locks the line; the new SIM is taken from stock by one conditional
+    UPDATE, so two swaps racing for it cannot both get it. Idempotent: asking
+    for the SIM the line already has writes nothing.
+    :raises LineStateError: the line has ended.
+    :raises SimNotFound: no SIM has this ICCID.
+    :raises SimUnavailable: the SIM is of another host or not in stock.
+    :raises InvalidInput: no reason or no ICCID given.
+    """
+    reason = _reason(reason, required=True)
+    wanted = re.sub(r"\s", "", iccid or "")
+    line = _lock_line(session, line_id)
+    if line.status in FINAL_LINE_STATUSES:
+        raise _refuse(line, "swap_sim")
+    old = session.get(Sim, line.sim_id) if line.sim_id is not None else None
+    if old is not None and wanted and old.iccid == wanted:
+        return line
+    new = numbering.take_sim_from_stock(
+        session,
+        iccid=wanted,
+        host_id=_host_id(session, line),
+        status="active" if line.status == "active" else "assigned",
+        now=now,
+    )
+    old_status = None
+    if old is not None and old.id is not None:
+        old_status = numbering.set_sim_status(
+            session, sim_id=old.id, status="blocked" if lost else "retired", now=now
+        ).status
+    line.sim_id = new.id
+    payload = _payload(
+        session,
+        line,
+        kind=new.kind,
+        old_iccid=old.iccid if old else None,
+        old_imsi=old.imsi if old else None,
+    )
+    _record(
+        session,
+        line,
+        action="swap_sim",
+        event="swap_sim",
+        actor=actor,
+        now=now,
+        details={
+            "reason": reason,
+            "lost": lost,
+            "old_iccid": old.iccid if old else None,
+            "old_sim": old_status,
+            "iccid": new.iccid,
+            "sim": new.status,
+        },
+        payload=payload,
     )
     return line

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Text
+from sqlalchemy import CheckConstraint, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
@@ -19,6 +19,7 @@ from app.core.errors import N_
 
 LINE_STATUSES = ("pending", "active", "suspended", "terminated", "transferred", "ported_out")
 FINAL_LINE_STATUSES = ("terminated", "transferred", "ported_out")
+_LIVE_SQL = "status IN ('pending', 'active', 'suspended')"
 # Shown to people; the catalogs translate them.
 LINE_STATUS_LABELS = {
     "pending": N_("pending"),
@@ -68,11 +69,20 @@ class Line(SQLModel, table=True):
             " 'ported_out')",
             name="status_known",
         ),
+        # A number has at most one line that is not final; a number back from
+        # quarantine can be sold again while its ended lines stay on record.
+        Index(
+            "uq_line_live_msisdn",
+            "msisdn",
+            unique=True,
+            sqlite_where=text(_LIVE_SQL),
+            postgresql_where=text(_LIVE_SQL),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
-    msisdn: str = Field(max_length=20, unique=True)
+    msisdn: str = Field(max_length=20, index=True)
     plan_id: int = Field(foreign_key="plan.id", index=True)
     # The plan the next renewal switches to (a plan change waits for the renewal).
     next_plan_id: int | None = Field(default=None, foreign_key="plan.id", index=True)
@@ -82,6 +92,10 @@ class Line(SQLModel, table=True):
     auto_renew: bool = Field(default=True)
     # End of the line's latest period (app/charging): the renewal job's index.
     period_end: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    # When the line's last renewal went unpaid (app/charging/renewals.py); None
+    # while its periods are paid. The suspension is the renewal's own while
+    # `status_changed_at` equals it (a staff resume or suspend moves that).
+    renewal_failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     status_changed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 

@@ -221,7 +221,7 @@ class CustomerSearchForm(FlaskForm):
     class Meta:
         csrf = False  # a GET search changes nothing
 
-    q = StringField(_l("Customer ref, number, e-mail or name"), validators=[Length(max=254)])
+    q = StringField(_l("Customer ref, number, ICCID, e-mail or name"), validators=[Length(max=254)])
 
 
 class AdjustmentForm(FlaskForm):

@@ -18,6 +18,7 @@ from flask import Blueprint, abort, request
 from app.core.clock import utcnow
 from app.payments.services import MoneyPolicy, handle_stripe_event
 from app.payments.stripe_gateway import StripeGateway
+from app.subscribers.orders import complete_order_for_payment
 from app.web.context import db_session, settings
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,24 @@ def stripe_webhook() -> Any:
     if gateway is None:
         abort(404)
     event = gateway.verify_event(request.get_data(), request.headers.get("Stripe-Signature"))
+    now = utcnow()
     outcome = handle_stripe_event(
-        db_session(), event=event, now=utcnow(), policy=MoneyPolicy.from_settings(config)
+        db_session(), event=event, now=now, policy=MoneyPolicy.from_settings(config)
     )
+    _complete_purchase(event, now)
     log.info("stripe event %s (%s): %s", event["id"], event["type"], outcome)
     return {"received": True, "outcome": outcome}
+
+
+def _complete_purchase(event: dict[str, Any], now: Any) -> None:
+    """A paid Checkout Session for a store order completes the order (its own savepoint)."""
+    if not str(event.get("type", "")).startswith("checkout.session."):
+        return
+    obj = event.get("data", {}).get("object") or {}
+    metadata = obj.get("metadata") or {}
+    try:
+        payment_id = int(metadata.get("payment_id") or obj.get("client_reference_id") or 0)
+    except (TypeError, ValueError):
+        return
+    if 0 < payment_id < 2**63:
+        complete_order_for_payment(db_session(), payment_id=payment_id, now=now)

@@ -5,10 +5,15 @@ and SIM kind, total = price + surcharge, paid exactly when it has a line).
 `customer` gains the real-name ID type, the ID number encrypted with
 PII_KEY and its masked form. `line` gains `auto_renew` (existing lines:
 on) and `period_end`, the end of its latest period, indexed for the renewal
-job. `line_period` holds each period's allowances and usage counters
+job, and `renewal_failed_at`, when its last renewal went unpaid (the
+renewal job's suspensions and terminations); `line.msisdn` is no longer
+UNIQUE: a number has at most one line that is not final (partial unique
+index `uq_line_live_msisdn`), so a number back from quarantine can be sold
+again. `line_period` holds each period's allowances and usage counters
 (CHECK: used never above allowance), `period_addon` the data packs bought
 for a period. `notification` is the e-mail/SMS outbox; `password_reset_token`
-keeps SHA-256 digests of single-use reset links.
+keeps SHA-256 digests of single-use reset links. `provisioning_event`'s
+action CHECK admits `swap_sim` (a line's SIM replaced by care).
 
 Revision ID: 0008
 Revises: 0007
@@ -172,11 +177,36 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('auto_renew', sa.Boolean(), nullable=False, server_default=sa.true()))
         batch_op.add_column(sa.Column('period_end', app.core.db.UTCDateTime(), nullable=True))
         batch_op.create_index(batch_op.f('ix_line_period_end'), ['period_end'], unique=False)
+        batch_op.add_column(sa.Column('renewal_failed_at', app.core.db.UTCDateTime(), nullable=True))
+        batch_op.create_index(batch_op.f('ix_line_renewal_failed_at'), ['renewal_failed_at'], unique=False)
+        # A number may have several lines over time, but one that is not final.
+        batch_op.drop_constraint(batch_op.f('uq_line_msisdn'), type_='unique')
+        batch_op.create_index(batch_op.f('ix_line_msisdn'), ['msisdn'], unique=False)
+        batch_op.create_index('uq_line_live_msisdn', ['msisdn'], unique=True, sqlite_where=sa.text("status IN ('pending', 'active', 'suspended')"), postgresql_where=sa.text("status IN ('pending', 'active', 'suspended')"))
+
+    with op.batch_alter_table('provisioning_event', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('ck_provisioning_event_action_known'), type_='check')
+        batch_op.create_check_constraint(
+            batch_op.f('ck_provisioning_event_action_known'),
+            "action IN ('activate', 'suspend', 'resume', 'change_plan', 'terminate', 'port_out', 'transfer_to_host', 'swap_sim')",
+        )
 
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('provisioning_event', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('ck_provisioning_event_action_known'), type_='check')
+        batch_op.create_check_constraint(
+            batch_op.f('ck_provisioning_event_action_known'),
+            "action IN ('activate', 'suspend', 'resume', 'change_plan', 'terminate', 'port_out', 'transfer_to_host')",
+        )
+
     with op.batch_alter_table('line', schema=None) as batch_op:
+        batch_op.drop_index('uq_line_live_msisdn')
+        batch_op.drop_index(batch_op.f('ix_line_msisdn'))
+        batch_op.create_unique_constraint(batch_op.f('uq_line_msisdn'), ['msisdn'])
+        batch_op.drop_index(batch_op.f('ix_line_renewal_failed_at'))
+        batch_op.drop_column('renewal_failed_at')
         batch_op.drop_index(batch_op.f('ix_line_period_end'))
         batch_op.drop_column('period_end')
         batch_op.drop_column('auto_renew')

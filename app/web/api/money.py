@@ -219,7 +219,7 @@ def customer_adjust(ref: str, data: dict[str, Any]) -> Any:
     customer = _customer(ref)
     assert customer.id is not None
     policy = _policy()
-    entry = ledger.adjust_balance(
+    entry = payments.adjust_balance(
         db_session(),
         customer_id=customer.id,
         amount_minor=data["amount_minor"],
@@ -228,8 +228,7 @@ def customer_adjust(ref: str, data: dict[str, Any]) -> Any:
         idempotency_key=f"adjust:{data['idempotency_key']}",
         actor=current_actor(),
         now=utcnow(),
-        currency=policy.currency,
-        **policy.cap_kwargs(),
+        policy=policy,
     )
     return _entry_out(customer, entry, data["amount_minor"])
 

@@ -46,6 +46,7 @@ from app.subscribers.models import Customer, Line
 from app.web import format_money_for_view, label, localized, undo_refused
 from app.web.auth import staff_required
 from app.web.console import bp
+from app.web.console.care import customer_care
 from app.web.context import (
     client_ip,
     current_actor,
@@ -113,7 +114,8 @@ def customers() -> Any:
         (customer, ledger.customer_balance(session, customer_id=customer.id or 0))
         for customer in found
     ]
-    return render_template("console/customers.html", form=form, rows=rows, query=query)
+    lines = subscribers.lines_of_customers(session, customer_ids=[c.id or 0 for c in found])
+    return render_template("console/customers.html", form=form, rows=rows, query=query, lines=lines)
 
 
 def _lines(customer_id: int) -> list[tuple[Line, Plan]]:
@@ -181,6 +183,7 @@ def _render_customer(
         refund_form=refund or StaffRefundForm(prefix="refund", formdata=None),
         voucher_form=voucher or VoucherRedeemForm(prefix="voucher", formdata=None),
         line_form=LineActionForm(formdata=None),
+        **customer_care(customer),
     ), status
 
 
@@ -206,7 +209,7 @@ def customer_adjust(ref: str) -> Any:
         if amount is not None:
             policy = _policy()
             try:
-                ledger.adjust_balance(
+                payments.adjust_balance(
                     db_session(),
                     customer_id=customer_id,
                     amount_minor=amount,
@@ -214,8 +217,7 @@ def customer_adjust(ref: str) -> Any:
                     idempotency_key=f"adjust:{form.token.data}",
                     actor=current_actor(),
                     now=utcnow(),
-                    currency=policy.currency,
-                    **policy.cap_kwargs(),
+                    policy=policy,
                 )
             except DomainError as exc:
                 _refuse(form, exc, fallback="amount")

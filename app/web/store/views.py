@@ -82,4 +82,9 @@ def logout() -> Any:
 @bp.route("/account")
 @subscriber_required
 def account() -> Any:
-    return render_template("store/account.html", money=money_view(own_customer()))
+    from app.web.store.selfcare import line_cards
+
+    customer = own_customer()
+    return render_template(
+        "store/account.html", money=money_view(customer), lines=line_cards(customer)
+    )

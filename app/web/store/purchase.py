@@ -1,0 +1,682 @@
+"""Buying a plan in the store (DESIGN §10): plan → number → account → real name →
+SIM kind → order → payment → activation.
+
+The cart (the plan, the held number and the token that holds it) lives in
+the browser's session until the order is placed; signing in or creating an
+account inside the purchase keeps it (a normal sign-in starts a fresh
+session). Orders are paid from the prepaid balance (app/subscribers/orders.py):
+a voucher or a card payment tops the balance up, and the order completes
+when the balance covers its total — at once for a voucher or an existing
+balance, on Stripe's signed webhook for a card, and by staff for cash paid
+at a store. A buyer sees only their own orders: anyone else's is a 404.
+
+GET pages never write: an order whose hold has run out is shown as expired
+and is marked so by the next action on it or by the scheduler.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import segno
+from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from markupsafe import Markup
+from sqlmodel import col, select
+from wtforms import RadioField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length
+
+from app.auth import services as auth
+from app.auth.errors import InvalidCredentials, LoginLocked
+from app.charging.periods import period_for_display
+from app.core.clock import utcnow
+from app.core.errors import N_, DomainError
+from app.core.pii import PiiCipher
+from app.ledger import services as ledger
+from app.payments import services as payments
+from app.payments.errors import StripeNotConfigured
+from app.payments.models import Payment
+from app.payments.stripe_gateway import StripeGateway
+from app.payments.vouchers import VoucherPolicy, redeem_voucher
+from app.subscribers import kyc, orders
+from app.subscribers.models import ID_TYPE_LABELS, ORDER_STATUS_LABELS, Customer, Line
+from app.subscribers.models import PurchaseOrder as Order
+from app.subscribers.services import ensure_customer_for_account, find_customer_for_account
+from app.web import LANG_COOKIE, format_money_for_view, localized, undo_refused
+from app.web.auth import SignedIn, login_policy, sign_in, subscriber_required
+from app.web.context import (
+    client_ip,
+    current_actor,
+    database,
+    db_session,
+    end_request_session,
+    settings,
+)
+from app.web.forms import LoginForm, RegisterForm, StoreVoucherForm, attach_error
+from app.web.store import bp
+from numbering import services as numbering
+from numbering.models import Sim
+from plans.models import Plan
+from plans.services import published_plans
+
+CART = "cart"
+PER_PAGE = 20
+SIM_KIND_CHOICES = [
+    SelectChoice(value="esim", label=_l("eSIM (download to the phone)")),
+    SelectChoice(value="physical", label=_l("SIM card")),
+]
+
+
+class HoldForm(FlaskForm):
+    msisdn = StringField(validators=[DataRequired(), Length(max=16)])
+
+
+class IdentityForm(FlaskForm):
+    name = StringField(_l("Full name as on the ID"), validators=[DataRequired(), Length(max=200)])
+    id_type = SelectField(
+        _l("ID type"),
+        choices=[SelectChoice(value=code, label=_l(text)) for code, text in ID_TYPE_LABELS.items()],
+        validators=[DataRequired()],
+    )
+    id_number = StringField(_l("ID number"), validators=[DataRequired(), Length(max=40)])
+
+
+class PlaceOrderForm(FlaskForm):
+    sim_kind = RadioField(
+        _l("SIM"), choices=SIM_KIND_CHOICES, default="esim", validators=[DataRequired()]
+    )
+
+
+class OrderActionForm(FlaskForm):
+    """A button that posts to an order (pay from balance, card, store, cancel)."""
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _plan_by_code(code: str) -> Plan:
+    for plan in published_plans(db_session()):
+        if plan.code == code:
+            return plan
+    abort(404)
+
+
+def _cart() -> dict[str, Any] | None:
+    cart = session.get(CART)
+    if not isinstance(cart, dict) or not {"plan_id", "token"} <= set(cart):
+        return None
+    return cart
+
+
+def _cart_token() -> str:
+    cart = _cart()
+    if cart is not None:
+        return str(cart["token"])
+    return orders.new_cart_token()
+
+
+def _held_until(cart: dict[str, Any] | None, now: datetime) -> datetime | None:
+    """When the cart's number hold ends, if it still holds one."""
+    if not cart or not cart.get("msisdn"):
+        return None
+    number = numbering.find_number(db_session(), str(cart["msisdn"]))
+    if (
+        number is None
+        or number.status != "reserved"
+        or number.reserved_by != orders.cart_holder(str(cart["token"]))
+        or number.reserved_until is None
+        or number.reserved_until <= now
+    ):
+        return None
+    return number.reserved_until
+
+
+def _is_subscriber() -> bool:
+    return bool(current_user.is_authenticated and current_user.kind == "subscriber")
+
+
+def _sign_in_keeping_cart(person: SignedIn) -> None:
+    cart = _cart()
+    sign_in(person)
+    if cart is not None:
+        session[CART] = cart
+
+
+def _own_order(ref: str) -> Order:
+    if len(ref) > orders.MAX_REF:
+        abort(404)
+    try:
+        return orders.get_order_by_ref(db_session(), ref, account_id=current_user.id)
+    except DomainError:
+        abort(404)
+
+
+def _shown_status(order: Order, now: datetime) -> str:
+    """The status to show: an order whose hold ran out is expired, even before the job ran."""
+    if order.status == "awaiting_payment" and order.hold_until <= now:
+        return "expired"
+    return order.status
+
+
+def _policy() -> payments.MoneyPolicy:
+    return payments.MoneyPolicy.from_settings(settings())
+
+
+def _stripe_locale() -> str:
+    return "zh" if str(get_locale() or "").startswith("zh") else "en"
+
+
+def qr_svg(text: str) -> Markup:
+    """An inline SVG QR code of `text` (no external service; segno escapes nothing we add)."""
+    svg = segno.make(text, error="m").svg_inline(scale=4)
+    # segno's own markup: the text is encoded as modules, never copied into the SVG.
+    return Markup(svg)  # noqa: S704
+
+
+# -- choosing a plan and a number ----------------------------------------------------------
+
+
+@bp.route("/buy/<code>", methods=["GET"])
+def buy_number(code: str) -> Any:
+    plan = _plan_by_code(code[:40])
+    now = utcnow()
+    pattern = (request.args.get("q") or "").strip()[:11]
+    mode = (
+        request.args.get("mode")
+        if request.args.get("mode") in numbering.SEARCH_MODES
+        else "ends_with"
+    )
+    page = request.args.get("page", default=1, type=int) or 1
+    error = None
+    results = None
+    try:
+        results = numbering.search_numbers(
+            db_session(), pattern=pattern, mode=mode, page=page, per_page=PER_PAGE, now=now
+        )
+    except DomainError as exc:
+        error = localized(exc)
+    cart = _cart()
+    held = None
+    if cart is not None and cart.get("plan_id") == plan.id:
+        until = _held_until(cart, now)
+        if until is not None:
+            held = {"msisdn": cart["msisdn"], "until": until}
+    return render_template(
+        "store/buy_number.html",
+        plan=plan,
+        results=results,
+        error=error,
+        pattern=pattern,
+        mode=mode,
+        held=held,
+        form=HoldForm(),
+    )
+
+
+@bp.route("/buy/<code>/hold", methods=["POST"])
+def buy_hold(code: str) -> Any:
+    plan = _plan_by_code(code[:40])
+    form = HoldForm()
+    if not form.validate_on_submit():
+        flash(_("Choose a number from the list."), "error")
+        return redirect(url_for("store.buy_number", code=plan.code))
+    token = _cart_token()
+    cart = _cart()
+    previous = str(cart["msisdn"]) if cart and cart.get("msisdn") else None
+    assert plan.id is not None
+    try:
+        number = orders.hold_number(
+            db_session(),
+            plan_id=plan.id,
+            msisdn=form.msisdn.data or "",
+            holder=orders.cart_holder(token),
+            previous=previous,
+            now=utcnow(),
+        )
+    except DomainError as exc:
+        undo_refused(exc)
+        flash(localized(exc), "error")
+        return redirect(url_for("store.buy_number", code=plan.code))
+    session[CART] = {"plan_id": plan.id, "msisdn": number.msisdn, "token": token}
+    return redirect(url_for("store.buy_checkout"), code=303)
+
+
+# -- account, real name, SIM ---------------------------------------------------------------
+
+
+def _cart_view(now: datetime) -> dict[str, Any] | None:
+    cart = _cart()
+    if cart is None or not cart.get("msisdn"):
+        return None
+    plan = db_session().get(Plan, int(cart["plan_id"]))
+    number = numbering.find_number(db_session(), str(cart["msisdn"]))
+    if plan is None or number is None:
+        return None
+    return {
+        "plan": plan,
+        "msisdn": number.msisdn,
+        "surcharge_minor": number.surcharge_minor,
+        "total_minor": plan.price_minor + number.surcharge_minor,
+        "until": _held_until(cart, now),
+    }
+
+
+def _checkout_page(status: int = 200, **forms: Any) -> Any:
+    now = utcnow()
+    view = _cart_view(now)
+    if view is None:
+        flash(_("Choose a plan and a number first."), "error")
+        return redirect(url_for("store.index"))
+    customer = (
+        find_customer_for_account(db_session(), account_id=current_user.id)
+        if _is_subscriber()
+        else None
+    )
+    stock = {
+        kind: orders.sim_in_stock(db_session(), host_id=view["plan"].host_id, kind=kind)
+        for kind in ("esim", "physical")
+    }
+    return render_template(
+        "store/buy_checkout.html",
+        cart=view,
+        signed_in=_is_subscriber(),
+        customer=customer,
+        has_identity=bool(customer and customer.id_number_enc),
+        register=forms.get("register") or RegisterForm(formdata=None, prefix="reg"),
+        login=forms.get("login") or LoginForm(formdata=None, prefix="login"),
+        identity=forms.get("identity") or IdentityForm(formdata=None),
+        place=forms.get("place") or PlaceOrderForm(formdata=None),
+        stock=stock,
+        id_type_label=ID_TYPE_LABELS,
+    ), status
+
+
+@bp.route("/buy/checkout", methods=["GET"])
+def buy_checkout() -> Any:
+    return _checkout_page()
+
+
+@bp.route("/buy/register", methods=["POST"])
+def buy_register() -> Any:
+    form = RegisterForm(prefix="reg")
+    if not form.validate_on_submit():
+        return _checkout_page(422, register=form)
+    try:
+        account = auth.register_subscriber(
+            db_session(),
+            email=form.email.data or "",
+            password=form.password.data or "",
+            display_name=form.display_name.data or "",
+            locale=request.cookies.get(LANG_COOKIE, "zh_Hans"),
+            now=utcnow(),
+        )
+    except DomainError as exc:
+        attach_error(form, exc)
+        return _checkout_page(exc.http_status, register=form)
+    _sign_in_keeping_cart(SignedIn.from_subscriber(account))
+    flash(_("Welcome! Your account is ready."), "success")
+    return redirect(url_for("store.buy_checkout"), code=303)
+
+
+@bp.route("/buy/login", methods=["POST"])
+def buy_login() -> Any:
+    form = LoginForm(prefix="login")
+    if not form.validate_on_submit():
+        return _checkout_page(422, login=form)
+    try:
+        person = auth.authenticate_subscriber(
+            db_session(),
+            email=form.email.data or "",
+            password=form.password.data or "",
+            ip=client_ip(),
+            policy=login_policy(),
+            now=utcnow(),
+        )
+    except LoginLocked as exc:
+        form.form_errors.append(_("Too many failed logins. Try again later."))
+        return _checkout_page(exc.http_status, login=form)
+    except InvalidCredentials as exc:
+        form.form_errors.append(_("Wrong e-mail or password."))
+        return _checkout_page(exc.http_status, login=form)
+    _sign_in_keeping_cart(SignedIn.from_subscriber(person))
+    return redirect(url_for("store.buy_checkout"), code=303)
+
+
+@bp.route("/buy/identity", methods=["POST"])
+@subscriber_required
+def buy_identity() -> Any:
+    form = IdentityForm()
+    if not form.validate_on_submit():
+        return _checkout_page(422, identity=form)
+    now = utcnow()
+    try:
+        customer = ensure_customer_for_account(
+            db_session(), account_id=current_user.id, email=current_user.email, now=now
+        )
+        kyc.register_identity(
+            db_session(),
+            customer=customer,
+            name=form.name.data or "",
+            id_type=form.id_type.data or "",
+            id_number=form.id_number.data or "",
+            cipher=PiiCipher(settings().pii_key),
+            actor=current_actor(),
+            now=now,
+        )
+    except DomainError as exc:
+        attach_error(form, exc)
+        return _checkout_page(exc.http_status, identity=form)
+    return redirect(url_for("store.buy_checkout"), code=303)
+
+
+@bp.route("/buy/place", methods=["POST"])
+@subscriber_required
+def buy_place() -> Any:
+    form = PlaceOrderForm()
+    cart = _cart()
+    if cart is None or not cart.get("msisdn"):
+        flash(_("Choose a plan and a number first."), "error")
+        return redirect(url_for("store.index"))
+    if not form.validate_on_submit():
+        return _checkout_page(422, place=form)
+    try:
+        order = orders.place_order(
+            db_session(),
+            account_id=current_user.id,
+            email=current_user.email,
+            plan_id=int(cart["plan_id"]),
+            msisdn=str(cart["msisdn"]),
+            cart_token=str(cart["token"]),
+            sim_kind=form.sim_kind.data or "",
+            actor=current_actor(),
+            now=utcnow(),
+        )
+    except DomainError as exc:
+        attach_error(form, exc)
+        return _checkout_page(exc.http_status, place=form)
+    session.pop(CART, None)
+    return redirect(url_for("store.order_page", ref=order.ref), code=303)
+
+
+# -- orders --------------------------------------------------------------------------------
+
+
+@bp.route("/orders")
+@subscriber_required
+def my_orders() -> Any:
+    rows, _total = orders.list_orders(db_session(), account_id=current_user.id, limit=100)
+    plans = (
+        {
+            p.id: p
+            for p in db_session().exec(
+                select(Plan).where(col(Plan.id).in_({o.plan_id for o in rows}))
+            )
+        }
+        if rows
+        else {}
+    )
+    now = utcnow()
+    return render_template(
+        "store/orders.html",
+        rows=[(o, plans.get(o.plan_id), _shown_status(o, now)) for o in rows],
+        status_labels=ORDER_STATUS_LABELS,
+    )
+
+
+def _order_context(order: Order) -> dict[str, Any]:
+    now = utcnow()
+    sess = db_session()
+    plan = sess.get(Plan, order.plan_id)
+    customer = sess.get(Customer, order.customer_id)
+    line = sess.get(Line, order.line_id) if order.line_id else None
+    sim = sess.get(Sim, line.sim_id) if line is not None and line.sim_id else None
+    period = (
+        period_for_display(sess, line_id=line.id, at=now)
+        if line is not None and line.id is not None and line.status == "active"
+        else None
+    )
+    balance = ledger.customer_balance(sess, customer_id=order.customer_id)
+    payment = sess.get(Payment, order.payment_id) if order.payment_id else None
+    status = _shown_status(order, now)
+    card_pending = payment is not None and payment.status in ("created", "pending")
+    return {
+        "order": order,
+        "status": status,
+        "status_label": ORDER_STATUS_LABELS.get(status, status),
+        "plan": plan,
+        "customer": customer,
+        "line": line,
+        "sim": sim,
+        "period": period,
+        "balance_minor": balance,
+        "shortfall_minor": max(order.total_minor - balance, 0),
+        "payment": payment,
+        "card_enabled": StripeGateway.from_settings(settings()) is not None,
+        "qr": qr_svg(sim.lpa) if sim is not None and sim.kind == "esim" and sim.lpa else None,
+        # Refresh while waiting for the host, or for Stripe's word on a card payment.
+        "refresh": (status == "paid" and (line is None or line.status == "pending"))
+        or (status == "awaiting_payment" and card_pending),
+    }
+
+
+@bp.route("/orders/<ref>")
+@subscriber_required
+def order_page(ref: str) -> Any:
+    order = _own_order(ref)
+    return render_template(
+        "store/order.html",
+        voucher=StoreVoucherForm(formdata=None),
+        action=OrderActionForm(),
+        **_order_context(order),
+    )
+
+
+@bp.route("/orders/<ref>/status.json")
+@subscriber_required
+def order_status(ref: str) -> Any:
+    order = _own_order(ref)
+    context = _order_context(order)
+    line = context["line"]
+    return {
+        "ref": order.ref,
+        "status": context["status"],
+        "line_status": line.status if line is not None else None,
+        "msisdn": order.msisdn,
+        "hold_until": order.hold_until.isoformat(),
+        "total_minor": order.total_minor,
+        "shortfall_minor": context["shortfall_minor"],
+        "currency": order.currency,
+    }
+
+
+def _open_order(ref: str) -> Order:
+    """The buyer's own order, expired first if its hold ran out; refused unless awaiting payment."""
+    order = _own_order(ref)
+    assert order.id is not None
+    order = orders.expire_due(db_session(), order_id=order.id, now=utcnow())
+    return order
+
+
+def _back(order: Order) -> Any:
+    return redirect(url_for("store.order_page", ref=order.ref), code=303)
+
+
+def _refused(order: Order, exc: DomainError) -> Any:
+    undo_refused(exc)
+    flash(localized(exc), "error")
+    return _back(order)
+
+
+def _complete(order: Order, method: str) -> Any:
+    assert order.id is not None
+    try:
+        orders.complete_order(
+            db_session(), order_id=order.id, actor=current_actor(), now=utcnow(), method=method
+        )
+    except DomainError as exc:
+        return _refused(order, exc)
+    flash(
+        _("Thank you! Your order is paid. We are asking the network to activate your line."),
+        "success",
+    )
+    return _back(order)
+
+
+@bp.route("/orders/<ref>/pay-balance", methods=["POST"])
+@subscriber_required
+def order_pay_balance(ref: str) -> Any:
+    order = _open_order(ref)
+    if not OrderActionForm().validate_on_submit():
+        abort(400)
+    if order.status != "awaiting_payment":
+        flash(_("This order can no longer be paid."), "error")
+        return _back(order)
+    return _complete(order, "balance")
+
+
+@bp.route("/orders/<ref>/voucher", methods=["POST"])
+@subscriber_required
+def order_voucher(ref: str) -> Any:
+    order = _open_order(ref)
+    form = StoreVoucherForm()
+    if order.status != "awaiting_payment":
+        flash(_("This order can no longer be paid."), "error")
+        return _back(order)
+    if not form.validate_on_submit():
+        form.pin.data = ""
+        return render_template(
+            "store/order.html", voucher=form, action=OrderActionForm(), **_order_context(order)
+        ), 422
+    policy = _policy()
+    sess = db_session()
+    try:
+        redeem_voucher(
+            sess,
+            customer_id=order.customer_id,
+            serial=form.serial.data or "",
+            pin=form.pin.data or "",
+            ip=client_ip(),
+            actor=current_actor(),
+            now=utcnow(),
+            policy=VoucherPolicy(),
+            # The voucher pays this order: it must not renew a suspended line first.
+            renew_suspended=False,
+            **policy.cap_kwargs(),
+        )
+    except DomainError as exc:
+        attach_error(form, exc)
+        form.pin.data = ""
+        return render_template(
+            "store/order.html", voucher=form, action=OrderActionForm(), **_order_context(order)
+        ), exc.http_status
+    shortfall = orders.shortfall_minor(sess, order)
+    if shortfall > 0:
+        # The voucher's value stays on the balance; the order waits for the rest.
+        flash(
+            _(
+                "Voucher redeemed. Your balance is now %(balance)s;"
+                " %(shortfall)s more is needed for this order.",
+                balance=format_money_for_view(
+                    ledger.customer_balance(sess, customer_id=order.customer_id)
+                ),
+                shortfall=format_money_for_view(shortfall),
+            ),
+            "error",
+        )
+        return _back(order)
+    return _complete(order, "voucher")
+
+
+@bp.route("/orders/<ref>/card", methods=["POST"])
+@subscriber_required
+def order_card(ref: str) -> Any:
+    order = _open_order(ref)
+    if not OrderActionForm().validate_on_submit():
+        abort(400)
+    if order.status != "awaiting_payment":
+        flash(_("This order can no longer be paid."), "error")
+        return _back(order)
+    gateway = StripeGateway.from_settings(settings())
+    if gateway is None:
+        return _refused(
+            order, StripeNotConfigured(N_("Card payments (Stripe) are not configured."))
+        )
+    shortfall = orders.shortfall_minor(db_session(), order)
+    if shortfall <= 0:
+        return _complete(order, "balance")
+    order_id, ref_, customer_id = order.id, order.ref, order.customer_id
+    assert order_id is not None
+    # begin_checkout runs its own transactions and calls Stripe between them.
+    end_request_session()
+    try:
+        payment = payments.begin_checkout(
+            database(),
+            gateway,
+            customer_id=customer_id,
+            amount_minor=shortfall,
+            purpose="purchase",
+            actor=current_actor(),
+            now=utcnow(),
+            policy=_policy(),
+            urls=lambda _pid: (
+                url_for("store.order_page", ref=ref_, _external=True),
+                url_for("store.order_page", ref=ref_, _external=True),
+            ),
+            description=_("Order %(ref)s", ref=ref_),
+            locale=_stripe_locale(),
+        )
+    except DomainError as exc:
+        flash(localized(exc), "error")
+        return redirect(url_for("store.order_page", ref=ref_), code=303)
+    assert payment.id is not None
+    orders.link_payment(
+        db_session(), order_id=order_id, payment_id=payment.id, method="stripe", now=utcnow()
+    )
+    target = payment.checkout_url or url_for("store.order_page", ref=ref_)
+    return redirect(target, code=303)
+
+
+@bp.route("/orders/<ref>/pay-at-store", methods=["POST"])
+@subscriber_required
+def order_pay_at_store(ref: str) -> Any:
+    order = _own_order(ref)
+    if not OrderActionForm().validate_on_submit():
+        abort(400)
+    assert order.id is not None
+    try:
+        order = orders.choose_pay_at_store(
+            db_session(), order_id=order.id, actor=current_actor(), now=utcnow()
+        )
+    except DomainError as exc:
+        return _refused(order, exc)
+    flash(
+        _(
+            "Please pay %(amount)s at one of our stores and quote order %(ref)s."
+            " The number is held for you until then.",
+            amount=format_money_for_view(order.total_minor, order.currency),
+            ref=order.ref,
+        ),
+        "success",
+    )
+    return _back(order)
+
+
+@bp.route("/orders/<ref>/cancel", methods=["POST"])
+@subscriber_required
+def order_cancel(ref: str) -> Any:
+    order = _own_order(ref)
+    if not OrderActionForm().validate_on_submit():
+        abort(400)
+    assert order.id is not None
+    try:
+        orders.cancel_order(db_session(), order_id=order.id, actor=current_actor(), now=utcnow())
+    except DomainError as exc:
+        return _refused(order, exc)
+    flash(_("Order %(ref)s was cancelled and the number released.", ref=order.ref), "success")
+    return _back(order)
