@@ -608,7 +608,12 @@ def published_plans(session: Session) -> list[Plan]:
 
 def monthly_fee_minor(plan: Plan) -> int:
     """A plan's fee for 30 days, round-half-up: price × 30 / validity_days (the §5 cap)."""
-    return round_half_up(plan.price_minor * DAYS_PER_MONTH, plan.validity_days)
+    return monthly_fee_of(plan.price_minor, plan.validity_days)
+
+
+def monthly_fee_of(price_minor: int, validity_days: int) -> int:
+    """`monthly_fee_minor` from a plan's price and validity."""
+    return round_half_up(price_minor * DAYS_PER_MONTH, validity_days)
 
 
 # -- add-ons -------------------------------------------------------------------------

@@ -59,7 +59,6 @@ suspensions and terminations go through the lifecycle line by line.
 from __future__ import annotations
 
 import heapq
-import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -69,7 +68,6 @@ from typing import Any
 
 from sqlalchemy import String, and_, bindparam, func, or_, update
 from sqlalchemy import select as sa_select
-from sqlalchemy import types as sa_types
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -82,7 +80,7 @@ from app.charging.errors import RenewalRefused
 from app.charging.models import LinePeriod
 from app.charging.periods import latest_period, open_period
 from app.core.audit import Actor, AuditEntry, record_audit
-from app.core.db import Database, UTCDateTime, lock_by_id
+from app.core.db import Database, insert_rows, lock_by_id
 from app.core.errors import N_
 from app.core.money import format_plain
 from app.ledger.errors import InsufficientBalance
@@ -288,63 +286,10 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _pg_type(column: Any) -> str:
-    """The PostgreSQL array element type a column's values travel as (JSON as text)."""
-    kind = column.type
-    if isinstance(kind, sa_types.JSON):
-        return "text"
-    if isinstance(kind, sa_types.Boolean):
-        return "boolean"
-    if isinstance(kind, sa_types.Integer):
-        return "bigint"
-    if isinstance(kind, UTCDateTime | sa_types.DateTime):
-        return "timestamptz"
-    return "text"
-
-
 def _write_rows(
     session: Session, table: Any, rows: list[dict[str, Any]], *, dedupe: str | None = None
 ) -> None:
-    """Insert many rows in one statement; with `dedupe`, rows whose value in that unique
-    column exists already are skipped.
-
-    PostgreSQL: `INSERT … SELECT … FROM unnest(array, …)`, one array per column
-    sent in binary (`%b`): one short statement whatever the row count, where a
-    multi-row VALUES list costs its parsing on both sides and text arrays their
-    escaping (bench/bench_renewals.py). SQLite: an executemany of the INSERT.
-    """
-    if not rows:
-        return
-    connection = session.connection()
-    if not _is_postgres(session):
-        statement = _insert(session)(table)
-        if dedupe is not None:
-            statement = statement.on_conflict_do_nothing(index_elements=[dedupe])
-        connection.execute(statement, rows)
-        return
-    names = list(rows[0])
-    columns = [table.c[name] for name in names]
-    types = [_pg_type(column) for column in columns]
-    arrays = [
-        [json.dumps(row[name]) for row in rows]
-        if isinstance(column.type, sa_types.JSON)
-        else [row[name] for row in rows]
-        for name, column in zip(names, columns, strict=True)
-    ]
-    quoted = [f'"{name}"' for name in names]
-    selected = [
-        f"v.{q}::json" if isinstance(c.type, sa_types.JSON) else f"v.{q}"
-        for q, c in zip(quoted, columns, strict=True)
-    ]
-    # Table and column names come from the models, never from input.
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(quoted)})"  # noqa: S608
-        f" SELECT {', '.join(selected)}"
-        f" FROM unnest({', '.join(f'%b::{t}[]' for t in types)}) AS v({', '.join(quoted)})"
-    )
-    if dedupe is not None:
-        sql += f' ON CONFLICT ("{dedupe}") DO NOTHING'
-    connection.exec_driver_sql(sql, tuple(arrays))
+    insert_rows(session, table, rows, dedupe=dedupe)
 
 
 def _update_renewed(session: Session, renewed: list[_Due]) -> None:

@@ -15,12 +15,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import types as sa_types
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import TypeDecorator
@@ -114,6 +117,78 @@ def insert_unique(session: Session, row: Any, conflict: BaseException) -> None:
             session.flush()
     except IntegrityError:
         raise conflict from None
+
+
+def _pg_array_type(column: Any) -> str:
+    """The PostgreSQL array element type a column's values travel as (JSON as text)."""
+    kind = column.type
+    if isinstance(kind, sa_types.JSON):
+        return "text"
+    if isinstance(kind, sa_types.Boolean):
+        return "boolean"
+    if isinstance(kind, sa_types.Integer):
+        return "bigint"
+    if isinstance(kind, UTCDateTime | sa_types.DateTime):
+        return "timestamptz"
+    return "text"
+
+
+def insert_rows(
+    session: Session,
+    table: Any,
+    rows: list[dict[str, Any]],
+    *,
+    dedupe: str | None = None,
+    returning: tuple[str, ...] = (),
+) -> list[Any]:
+    """Insert many rows of `table` in one statement, on the session's connection.
+
+    With `dedupe` (a unique column), rows whose value exists already are
+    skipped (`ON CONFLICT DO NOTHING`); with `returning`, the inserted rows'
+    values of those columns are returned (skipped rows return nothing).
+    PostgreSQL: `INSERT … SELECT … FROM unnest(array, …)` with one array per
+    column sent in binary: one short statement whatever the row count, where a
+    multi-row VALUES list costs its parsing on both sides (bench/bench_renewals.py).
+    SQLite: an executemany of the INSERT. Every row has the same keys.
+    """
+    if not rows:
+        return []
+    connection = session.connection()
+    if session.get_bind().dialect.name != "postgresql":
+        statement = sqlite_insert(table)
+        if dedupe is not None:
+            statement = statement.on_conflict_do_nothing(index_elements=[dedupe])
+        if returning:
+            returned = statement.returning(*(table.c[name] for name in returning))
+            return list(connection.execute(returned, rows))
+        connection.execute(statement, rows)
+        return []
+    names = list(rows[0])
+    columns = [table.c[name] for name in names]
+    arrays = [
+        [json.dumps(row[name]) for row in rows]
+        if isinstance(column.type, sa_types.JSON)
+        else [row[name] for row in rows]
+        for name, column in zip(names, columns, strict=True)
+    ]
+    quoted = [f'"{name}"' for name in names]
+    selected = [
+        f"v.{q}::json" if isinstance(c.type, sa_types.JSON) else f"v.{q}"
+        for q, c in zip(quoted, columns, strict=True)
+    ]
+    arrays_sql = ", ".join(f"%b::{_pg_array_type(c)}[]" for c in columns)
+    # Table and column names come from the models, never from input.
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(quoted)})"  # noqa: S608
+        f" SELECT {', '.join(selected)} FROM unnest({arrays_sql}) AS v({', '.join(quoted)})"
+    )
+    if dedupe is not None:
+        sql += f' ON CONFLICT ("{dedupe}") DO NOTHING'
+    if returning:
+        sql += " RETURNING " + ", ".join(f'"{name}"' for name in returning)
+        return list(connection.exec_driver_sql(sql, tuple(arrays)))
+    connection.exec_driver_sql(sql, tuple(arrays))
+    return []
 
 
 T = TypeVar("T", bound=SQLModel)

@@ -31,23 +31,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, update
+from sqlalchemy import BigInteger, Connection, String, any_, bindparam, delete, func, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from app.core.audit import Actor, record_audit
-from app.core.db import insert_unique
+from app.core.db import insert_rows, insert_unique
 from app.core.errors import N_, Conflict, InvalidInput, clean_text
 from app.core.money import check_amount, format_plain
 from app.ledger.errors import CapExceeded, IdempotencyConflict, InsufficientBalance
 from app.ledger.models import ACCOUNT_KINDS, JournalEntry, LedgerAccount, Posting
 from app.subscribers.models import FINAL_LINE_STATUSES, Customer, Line
 from plans.models import Plan
-from plans.services import monthly_fee_minor
+from plans.services import monthly_fee_minor, monthly_fee_of
 
 CUSTOMER_PREPAID = "customer_prepaid"
 CREDIT_SOURCES = ("cash_offline", "cash_stripe", "voucher_float", "adjustments")
@@ -211,7 +212,12 @@ def _add_to_balances(
     """
     order = sorted(net, key=lambda a: (accounts[a].kind != CUSTOMER_PREPAID, a))
     connection.execute(_ADD_TO_BALANCE, [{"account": a, "change": net[a]} for a in order])
-    for account_id in order:
+    _expire_balances(session, order)
+
+
+def _expire_balances(session: Session, account_ids: list[int]) -> None:
+    """Expire the balance of any loaded LedgerAccount among `account_ids` (changed by Core)."""
+    for account_id in account_ids:
         loaded = session.identity_map.get(session.identity_key(LedgerAccount, account_id))
         if loaded is not None:
             session.expire(loaded, ["balance_minor"])
@@ -380,16 +386,31 @@ _CHUNK = 5000
 _FIND_ENTRIES = sa_select(_ENTRIES.c.id, _ENTRIES.c.idempotency_key, _ENTRIES.c.request_hash).where(
     _ENTRIES.c.idempotency_key.in_(bindparam("keys", expanding=True))
 )
-_INSERT_ENTRIES = {
-    dialect: insert(_ENTRIES)
-    .on_conflict_do_nothing(index_elements=["idempotency_key"])
-    .returning(_ENTRIES.c.id, _ENTRIES.c.idempotency_key)
-    for dialect, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
-}
+# PostgreSQL takes the id and key lists of a batch as one array parameter
+# (`= ANY(:ids)`) rather than one parameter per element.
+_IDS = bindparam("ids", type_=ARRAY(BigInteger))
+_KEYS = bindparam("keys", type_=ARRAY(String))
+_PG_LOCK_CUSTOMER_ACCOUNTS = (
+    sa_select(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == any_(_IDS), _ACCOUNTS.c.kind == CUSTOMER_PREPAID)
+    .order_by(_ACCOUNTS.c.id)
+    .with_for_update()
+)
+_PG_READ_SYSTEM_ACCOUNTS = sa_select(_ACCOUNTS).where(
+    _ACCOUNTS.c.id == any_(_IDS), _ACCOUNTS.c.kind != CUSTOMER_PREPAID
+)
+_PG_FIND_ENTRIES = sa_select(
+    _ENTRIES.c.id, _ENTRIES.c.idempotency_key, _ENTRIES.c.request_hash
+).where(_ENTRIES.c.idempotency_key == any_(_KEYS))
 _FIND_CUSTOMER_ACCOUNTS = sa_select(_ACCOUNTS.c.id, _ACCOUNTS.c.customer_id).where(
     _ACCOUNTS.c.kind == CUSTOMER_PREPAID,
     _ACCOUNTS.c.currency == bindparam("currency"),
     _ACCOUNTS.c.customer_id.in_(bindparam("ids", expanding=True)),
+)
+_PG_FIND_CUSTOMER_ACCOUNTS = sa_select(_ACCOUNTS.c.id, _ACCOUNTS.c.customer_id).where(
+    _ACCOUNTS.c.kind == CUSTOMER_PREPAID,
+    _ACCOUNTS.c.currency == bindparam("currency"),
+    _ACCOUNTS.c.customer_id == any_(_IDS),
 )
 
 
@@ -461,15 +482,15 @@ def post_entries(
     ids = sorted({account_id for entry in entries for account_id, _ in entry.postings})
     session.flush()
     connection = session.connection()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    lock = _PG_LOCK_CUSTOMER_ACCOUNTS if postgres else _LOCK_CUSTOMER_ACCOUNTS
+    read = _PG_READ_SYSTEM_ACCOUNTS if postgres else _READ_SYSTEM_ACCOUNTS
+    find = _PG_FIND_ENTRIES if postgres else _FIND_ENTRIES
     accounts: dict[int, Any] = {}
     for chunk in _chunks(ids):
-        accounts.update(
-            (row.id, row) for row in connection.execute(_LOCK_CUSTOMER_ACCOUNTS, {"ids": chunk})
-        )
+        accounts.update((row.id, row) for row in connection.execute(lock, {"ids": chunk}))
     for chunk in _chunks([a for a in ids if a not in accounts]):
-        accounts.update(
-            (row.id, row) for row in connection.execute(_READ_SYSTEM_ACCOUNTS, {"ids": chunk})
-        )
+        accounts.update((row.id, row) for row in connection.execute(read, {"ids": chunk}))
     missing = [a for a in ids if a not in accounts]
     if missing:
         raise InvalidInput(
@@ -478,7 +499,7 @@ def post_entries(
     existing: dict[str, Any] = {}
     for chunk in _chunks(keys):
         existing.update(
-            (row.idempotency_key, row) for row in connection.execute(_FIND_ENTRIES, {"keys": chunk})
+            (row.idempotency_key, row) for row in connection.execute(find, {"keys": chunk})
         )
 
     balances = {a: row.balance_minor for a, row in accounts.items() if row.kind == CUSTOMER_PREPAID}
@@ -527,21 +548,36 @@ def post_entries(
         )
     if not rows:
         return result
-    statement = _INSERT_ENTRIES[session.get_bind().dialect.name]
-    for chunk in _chunks(rows):
-        for entry_id, key in connection.execute(statement, chunk):
-            result.posted[key] = entry_id
+    for entry_id, key in insert_rows(
+        session, _ENTRIES, rows, dedupe="idempotency_key", returning=("id", "idempotency_key")
+    ):
+        result.posted[key] = entry_id
     if len(result.posted) != len(rows):
         raise Conflict(N_("Another posting used the same idempotency key; try again."))
-    connection.execute(
-        _INSERT_POSTINGS,
+    insert_rows(
+        session,
+        _POSTINGS,
         [
             {"entry_id": result.posted[key], "account_id": account_id, "amount_minor": amount}
             for key, postings in postings_of.items()
             for account_id, amount in postings
         ],
     )
-    _add_to_balances(session, connection, accounts, {a: d for a, d in net.items() if d})
+    changed = {a: d for a, d in net.items() if d}
+    if postgres:
+        # The customer accounts are locked already: one UPDATE for all of them;
+        # the shared system accounts one by one in id order (as post_entry).
+        customers = sorted(a for a in changed if accounts[a].kind == CUSTOMER_PREPAID)
+        connection.exec_driver_sql(
+            "UPDATE ledger_account SET balance_minor = balance_minor + v.change"
+            " FROM unnest(%b::bigint[], %b::bigint[]) AS v(id, change)"
+            " WHERE ledger_account.id = v.id",
+            (customers, [changed[a] for a in customers]),
+        )
+        _expire_balances(session, customers)
+        changed = {a: d for a, d in changed.items() if a not in set(customers)}
+    if changed:
+        _add_to_balances(session, connection, accounts, changed)
     return result
 
 
@@ -552,15 +588,14 @@ def customer_account_ids(
     wanted = sorted(set(customer_ids))
     session.flush()
     connection = session.connection()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    find = _PG_FIND_CUSTOMER_ACCOUNTS if postgres else _FIND_CUSTOMER_ACCOUNTS
 
     def read() -> dict[int, int]:
         found: dict[int, int] = {}
         for chunk in _chunks(wanted):
             params = {"ids": chunk, "currency": currency}
-            found.update(
-                (row.customer_id, row.id)
-                for row in connection.execute(_FIND_CUSTOMER_ACCOUNTS, params)
-            )
+            found.update((row.customer_id, row.id) for row in connection.execute(find, params))
         return found
 
     found = read()
@@ -1155,22 +1190,28 @@ def check_ledger(session: Session, *, cap_months: int, reference_monthly_minor: 
             )
         ).all()
     )
-    accounts = session.exec(select(LedgerAccount).order_by(col(LedgerAccount.id))).all()
+    accounts = session.execute(sa_select(_ACCOUNTS).order_by(_ACCOUNTS.c.id)).all()
     refs = dict(session.exec(select(Customer.id, Customer.ref)).all())
+    # Every customer's cap in one query (prepaid_cap_minor, set-based): the
+    # monthly fees of the plans of its lines that are not final.
+    fees: dict[int, int] = defaultdict(int)
+    live = session.exec(
+        select(Line.customer_id, Plan.price_minor, Plan.validity_days)
+        .join(Plan, col(Plan.id) == col(Line.plan_id))
+        .where(col(Line.status).not_in(FINAL_LINE_STATUSES))
+    )
+    for customer_id, price_minor, validity_days in live:
+        fees[customer_id] += monthly_fee_of(price_minor, validity_days)
     for account in accounts:
-        summed = int(sums.get(account.id or 0, 0))
+        summed = int(sums.get(account.id, 0))
         name = f"account {account.id} ({account.kind} {account.scope} {account.currency})"
         if account.balance_minor != summed:
             problems.append(
                 f"{name}: cached balance {account.balance_minor} but postings sum to {summed}"
             )
         if account.kind == CUSTOMER_PREPAID and account.customer_id is not None:
-            cap = prepaid_cap_minor(
-                session,
-                customer_id=account.customer_id,
-                settings_months=cap_months,
-                reference_monthly_minor=reference_monthly_minor,
-            )
+            monthly = fees.get(account.customer_id, reference_monthly_minor)
+            cap = cap_months * monthly
             if summed > cap:
                 problems.append(
                     f"customer {refs.get(account.customer_id, account.customer_id)}:"
