@@ -34,6 +34,7 @@ from app.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from app.charging.addons import addons_for_sale, buy_addon, period_addons
 from app.charging.models import LinePeriod, PeriodAddOn
 from app.charging.periods import period_at, period_for_display
+from app.charging.renewals import renew_now
 from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.ledger.errors import InsufficientBalance
@@ -70,6 +71,11 @@ class PlanChangeForm(FlaskForm):
 
 class AutoRenewForm(FlaskForm):
     on = HiddenField(validators=[DataRequired()])
+
+
+class RenewNowForm(FlaskForm):
+    # The period end the subscriber saw: a double submit renews once (renew_now).
+    period_end = HiddenField(validators=[DataRequired(), Length(max=40)])
 
 
 class ForgotPasswordForm(FlaskForm):
@@ -256,6 +262,10 @@ def _render_line(line: Line, *, plan_form: PlanChangeForm | None = None, status:
         bought=bought,
         plan_form=plan_form or _plan_form(line),
         auto_renew_form=AutoRenewForm(formdata=None),
+        renew_form=RenewNowForm(
+            formdata=None,
+            period_end=line.period_end.isoformat() if line.period_end else "",
+        ),
         money=money_view(own_customer()),
     ), status
 
@@ -321,6 +331,43 @@ def line_auto_renew(line_id: int) -> Any:
         flash(_("Auto-renew is on."), "success")
     else:
         flash(_("Auto-renew is off. Your plan will not renew by itself."), "success")
+    return redirect(url_for("store.line_detail", line_id=line_id), code=303)
+
+
+@bp.route("/account/lines/<int:line_id>/renew", methods=["POST"])
+@subscriber_required
+def line_renew(line_id: int) -> Any:
+    """Pay the next period now from the balance (with auto-renew off, or to lift an
+    unpaid renewal's suspension); the period end the page showed guards a double submit."""
+    line = _own_line(line_id)
+    form = RenewNowForm()
+    expected: datetime | None = None
+    if form.validate_on_submit():
+        try:
+            expected = datetime.fromisoformat(form.period_end.data)
+        except ValueError:
+            expected = None
+    if expected is None or expected.tzinfo is None:
+        flash(_("The form expired or was sent from elsewhere. Reload the page and try again."))
+        return _render_line(line, status=422)
+    assert line.id is not None
+    try:
+        renew_now(
+            db_session(),
+            line_id=line.id,
+            actor=current_actor(),
+            now=utcnow(),
+            expected_period_end=expected,
+        )
+    except InsufficientBalance as exc:
+        attach_error(form, exc)
+        flash(_("Your balance does not cover the renewal. Top up first."), "error")
+        return _render_line(line, status=exc.http_status)
+    except DomainError as exc:
+        attach_error(form, exc)
+        flash(" ".join(form.form_errors), "error")
+        return _render_line(line, status=exc.http_status)
+    flash(_("Your plan is renewed for another period."), "success")
     return redirect(url_for("store.line_detail", line_id=line_id), code=303)
 
 
