@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.core.db import UTCDateTime
+from app.core.db import UTCDateTime, in_check
 from app.core.errors import N_
 
 NUMBER_STATUSES = ("available", "reserved", "assigned", "quarantined", "ported_out", "returned")
@@ -30,10 +30,6 @@ SIM_STATUS_LABELS = {
     "blocked": N_("blocked"),
     "retired": N_("scrapped"),
 }
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class GoldenTier(SQLModel, table=True):
@@ -74,7 +70,7 @@ class PhoneNumber(SQLModel, table=True):
 
     __tablename__ = "phone_number"
     __table_args__ = (
-        CheckConstraint(_in("status", NUMBER_STATUSES), name="status_known"),
+        CheckConstraint(in_check("status", NUMBER_STATUSES), name="status_known"),
         CheckConstraint("surcharge_minor >= 0", name="surcharge_not_negative"),
         CheckConstraint(
             "status <> 'reserved' OR (reserved_until IS NOT NULL AND reserved_by IS NOT NULL)",
@@ -103,8 +99,8 @@ class Sim(SQLModel, table=True):
 
     __tablename__ = "sim"
     __table_args__ = (
-        CheckConstraint(_in("status", SIM_STATUSES), name="status_known"),
-        CheckConstraint(_in("kind", SIM_KINDS), name="kind_known"),
+        CheckConstraint(in_check("status", SIM_STATUSES), name="status_known"),
+        CheckConstraint(in_check("kind", SIM_KINDS), name="kind_known"),
         CheckConstraint("kind <> 'esim' OR lpa IS NOT NULL", name="esim_has_lpa"),
     )
 

@@ -14,7 +14,8 @@ Rules:
   mailer appends one JSON line per message to
   `instance/mail/outbox.jsonl`. SMS notices (no SMS gateway yet) always go
   to the log.
-* **Delivery** mirrors the provisioning outbox (app/provisioning/services):
+* **Delivery** mirrors the provisioning outbox (app/provisioning/services;
+  the shared rules are in app/core/outbox):
   one short transaction claims due notices (`FOR UPDATE SKIP LOCKED`),
   counts the attempt and leases the row for `LEASE_SECONDS`; the message is
   sent with no transaction open; one transaction per notice records the
@@ -32,7 +33,7 @@ import smtplib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from functools import lru_cache
@@ -49,7 +50,15 @@ from app.care.models import Notification
 from app.core.config import Settings
 from app.core.db import Database, lock_by_id
 from app.core.money import format_money
-from app.provisioning.services import BACKOFF_CAP_SECONDS, MAX_ATTEMPTS, backoff
+from app.core.outbox import (
+    BACKOFF_CAP_SECONDS,
+    MAX_ATTEMPTS,
+    backoff,
+    claimed,
+    on_attempt,
+    record_failure,
+    take_lease,
+)
 
 log = logging.getLogger(__name__)
 
@@ -295,8 +304,7 @@ def _claim(db: Database, *, now: datetime, limit: int) -> list[_Claim]:
     with db.transaction() as session:
         for row in session.exec(_due(now, limit)):
             assert row.id is not None
-            row.attempts += 1
-            row.next_attempt_at = now + timedelta(seconds=LEASE_SECONDS)
+            take_lease(row, now=now, lease_seconds=LEASE_SECONDS)
             session.add(row)
             claims.append(
                 _Claim(
@@ -329,7 +337,7 @@ def record_result(
     the lease ran out).
     """
     row = lock_by_id(session, Notification, notification_id)
-    if row is None or row.status != "pending" or row.attempts != attempt:
+    if row is None or not on_attempt(row, attempt):
         return None
     if rendered is not None:
         row.subject, row.body = rendered
@@ -339,14 +347,7 @@ def record_result(
         row.last_error = ""
         result = "sent"
     else:
-        row.last_error = error[:500]
-        if row.attempts >= MAX_ATTEMPTS:
-            row.status = "dead"
-            row.next_attempt_at = now
-            result = "dead"
-        else:
-            row.next_attempt_at = now + backoff(row.attempts)
-            result = "failed"
+        result = record_failure(row, error=error, now=now)
     session.add(row)
     session.flush()
     return result
@@ -369,44 +370,38 @@ def send_pending(
 ) -> SendReport:
     """Render and send due notices, at most `limit`, each outside any transaction."""
     counts = {"sent": 0, "failed": 0, "dead": 0}
-    taken = 0
-    while taken < limit:
-        claims = _claim(db, now=now, limit=limit - taken)
-        if not claims:
-            break
-        taken += len(claims)
-        for claim in claims:
-            error: str | None = None
-            rendered: tuple[str, str] | None = None
-            try:
-                rendered = renderer.render(kind=claim.kind, locale=claim.locale, data=claim.data)
-                target = mailer if claim.channel == "email" else (sms_mailer or mailer)
-                target.send(
-                    Message(
-                        notification_id=claim.notification_id,
-                        channel=claim.channel,
-                        kind=claim.kind,
-                        recipient=claim.recipient,
-                        subject=rendered[0],
-                        body=rendered[1],
-                    )
-                )
-            except Exception as exc:
-                error = _describe(exc)
-                log.warning("notification %s: %s", claim.notification_id, error)
-                if on_error is not None:
-                    on_error(claim.notification_id, error)
-            with db.transaction() as session:
-                result = record_result(
-                    session,
+    for claim in claimed(lambda n: _claim(db, now=now, limit=n), limit):
+        error: str | None = None
+        rendered: tuple[str, str] | None = None
+        try:
+            rendered = renderer.render(kind=claim.kind, locale=claim.locale, data=claim.data)
+            target = mailer if claim.channel == "email" else (sms_mailer or mailer)
+            target.send(
+                Message(
                     notification_id=claim.notification_id,
-                    attempt=claim.attempt,
-                    error=error,
-                    now=now,
-                    rendered=rendered,
+                    channel=claim.channel,
+                    kind=claim.kind,
+                    recipient=claim.recipient,
+                    subject=rendered[0],
+                    body=rendered[1],
                 )
-            if result is not None:
-                counts[result] += 1
+            )
+        except Exception as exc:
+            error = _describe(exc)
+            log.warning("notification %s: %s", claim.notification_id, error)
+            if on_error is not None:
+                on_error(claim.notification_id, error)
+        with db.transaction() as session:
+            result = record_result(
+                session,
+                notification_id=claim.notification_id,
+                attempt=claim.attempt,
+                error=error,
+                now=now,
+                rendered=rendered,
+            )
+        if result is not None:
+            counts[result] += 1
     return SendReport(**counts)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, Column, Index
 from sqlmodel import Field, SQLModel
 
-from app.core.db import UTCDateTime
+from app.core.db import UTCDateTime, in_check
 from app.core.errors import N_
 
 CHANNELS = ("email", "sms")
@@ -38,16 +38,12 @@ NOTIFICATION_STATUS_LABELS = {
 }
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class Notification(SQLModel, table=True):
     __tablename__ = "notification"
     __table_args__ = (
-        CheckConstraint(_in("channel", CHANNELS), name="channel_known"),
-        CheckConstraint(_in("status", NOTIFICATION_STATUSES), name="status_known"),
-        CheckConstraint(_in("kind", NOTIFICATION_KINDS), name="kind_known"),
+        CheckConstraint(in_check("channel", CHANNELS), name="channel_known"),
+        CheckConstraint(in_check("status", NOTIFICATION_STATUSES), name="status_known"),
+        CheckConstraint(in_check("kind", NOTIFICATION_KINDS), name="kind_known"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         Index("ix_notification_status_next_attempt_at", "status", "next_attempt_at"),
     )

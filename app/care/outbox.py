@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
 from app.care.models import NOTIFICATION_STATUSES, Notification
+from app.core import outbox
 from app.core.audit import Actor, record_audit
 from app.core.db import lock_by_id
 from app.core.errors import N_, Conflict, NotFound
@@ -43,21 +43,11 @@ def list_notifications(
         query = query.where(col(Notification.status) == status)
     if customer_id is not None:
         query = query.where(col(Notification.customer_id) == customer_id)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rank = case({"dead": 0, "pending": 1}, value=col(Notification.status), else_=2)
-    rows = session.exec(
-        query.order_by(rank, col(Notification.id).desc()).limit(limit).offset(offset)
-    )
-    return list(rows), int(total)
+    return outbox.list_dead_first(session, Notification, query, limit=limit, offset=offset)
 
 
 def count_by_status(session: Session) -> dict[str, int]:
-    rows = session.exec(
-        select(Notification.status, func.count()).group_by(col(Notification.status))
-    )
-    counts = dict.fromkeys(NOTIFICATION_STATUSES, 0)
-    counts.update({status: int(n) for status, n in rows})
-    return counts
+    return outbox.count_by_status(session, Notification, NOTIFICATION_STATUSES)
 
 
 def retry_dead_notification(
@@ -78,9 +68,7 @@ def retry_dead_notification(
             id=notification_id,
         )
     details = {"kind": row.kind, "attempts": row.attempts, "last_error": row.last_error}
-    row.status = "pending"
-    row.attempts = 0
-    row.next_attempt_at = now
+    outbox.requeue(row, now=now)
     session.add(row)
     session.flush()
     record_audit(

@@ -194,6 +194,11 @@ def insert_rows(
 T = TypeVar("T", bound=SQLModel)
 
 
+def in_check(column: str, values: tuple[str, ...]) -> str:
+    """The SQL of a CHECK that `column` holds one of `values`: `status IN ('a', 'b')`."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
 def lock_by_id(session: Session, model: type[T], row_id: int) -> T | None:
     """The row of `model` with primary key `row_id`, locked `FOR UPDATE` and read afresh."""
     return session.exec(

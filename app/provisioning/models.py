@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, Column, Index
 from sqlmodel import Field, SQLModel
 
-from app.core.db import UTCDateTime
+from app.core.db import UTCDateTime, in_check
 from app.core.errors import N_
 
 ACTIONS = (
@@ -45,15 +45,11 @@ ACTION_LABELS = {
 }
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class ProvisioningEvent(SQLModel, table=True):
     __tablename__ = "provisioning_event"
     __table_args__ = (
-        CheckConstraint(_in("action", ACTIONS), name="action_known"),
-        CheckConstraint(_in("status", EVENT_STATUSES), name="status_known"),
+        CheckConstraint(in_check("action", ACTIONS), name="action_known"),
+        CheckConstraint(in_check("status", EVENT_STATUSES), name="status_known"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         CheckConstraint(
             "(status = 'delivered') = (delivered_at IS NOT NULL)", name="delivered_when"

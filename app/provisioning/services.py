@@ -31,17 +31,26 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, exists, func
+from sqlalchemy import exists
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from app.core import outbox
 from app.core.audit import Actor, record_audit
 from app.core.config import Settings
 from app.core.db import Database, lock_by_id
 from app.core.errors import N_
+from app.core.outbox import (
+    claimed,
+    list_dead_first,
+    on_attempt,
+    record_failure,
+    requeue,
+    take_lease,
+)
 from app.provisioning import adapters
 from app.provisioning.errors import EventNotFound, EventState
 from app.provisioning.models import ACTIONS, EVENT_STATUSES, ProvisioningEvent
@@ -49,9 +58,6 @@ from wholesale.models import HostCarrier
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
-BACKOFF_BASE_SECONDS = 30
-BACKOFF_CAP_SECONDS = 3600
 # Longer than an http delivery can take (its timeout), so a lease never ends
 # while its deliverer is still waiting for the host.
 LEASE_SECONDS = 300
@@ -80,12 +86,6 @@ def enqueue_event(
     session.add(event)
     session.flush()
     return event
-
-
-def backoff(attempts: int) -> timedelta:
-    """How long to wait after the `attempts`-th failed attempt."""
-    seconds = BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0)
-    return timedelta(seconds=min(seconds, BACKOFF_CAP_SECONDS))
 
 
 # -- delivery ---------------------------------------------------------------------------
@@ -146,8 +146,7 @@ def _claim(db: Database, *, now: datetime, limit: int) -> list[_Claim]:
                     url=host.provisioning_url,
                     secret=host.provisioning_secret,
                 )
-            event.attempts += 1
-            event.next_attempt_at = now + timedelta(seconds=LEASE_SECONDS)
+            take_lease(event, now=now, lease_seconds=LEASE_SECONDS)
             session.add(event)
             body = adapters.event_body(
                 event_id=event.id,
@@ -171,7 +170,7 @@ def record_outcome(
     deliverer took it, or staff queued it again.
     """
     event = lock_by_id(session, ProvisioningEvent, event_id)
-    if event is None or event.status != "pending" or event.attempts != attempt:
+    if event is None or not on_attempt(event, attempt):
         return None
     if outcome.ok:
         event.status = "delivered"
@@ -179,14 +178,7 @@ def record_outcome(
         event.last_error = ""
         result = "delivered"
     else:
-        event.last_error = outcome.error[:500]
-        if event.attempts >= MAX_ATTEMPTS:
-            event.status = "dead"
-            event.next_attempt_at = now
-            result = "dead"
-        else:
-            event.next_attempt_at = now + backoff(event.attempts)
-            result = "failed"
+        result = record_failure(event, error=outcome.error, now=now)
     session.add(event)
     session.flush()
     if result == "delivered" and event.action == "activate":
@@ -211,32 +203,22 @@ def deliver_pending(
     failed (to be retried) and went dead.
     """
     counts = {"delivered": 0, "failed": 0, "dead": 0}
-    taken = 0
-    while taken < limit:
-        claims = _claim(db, now=now, limit=limit - taken)
-        if not claims:
-            break
-        taken += len(claims)
-        for claim in claims:
-            outcome = adapters.deliver(
-                claim.target,
-                claim.body,
-                event_id=claim.event_id,
-                instance_path=settings.instance_path,
-                timeout_seconds=timeout_seconds,
+    for claim in claimed(lambda n: _claim(db, now=now, limit=n), limit):
+        outcome = adapters.deliver(
+            claim.target,
+            claim.body,
+            event_id=claim.event_id,
+            instance_path=settings.instance_path,
+            timeout_seconds=timeout_seconds,
+        )
+        if not outcome.ok:
+            log.warning("provisioning event %s: %s", claim.event_id, outcome.error)
+        with db.transaction() as session:
+            result = record_outcome(
+                session, event_id=claim.event_id, attempt=claim.attempt, outcome=outcome, now=now
             )
-            if not outcome.ok:
-                log.warning("provisioning event %s: %s", claim.event_id, outcome.error)
-            with db.transaction() as session:
-                result = record_outcome(
-                    session,
-                    event_id=claim.event_id,
-                    attempt=claim.attempt,
-                    outcome=outcome,
-                    now=now,
-                )
-            if result is not None:
-                counts[result] += 1
+        if result is not None:
+            counts[result] += 1
     return DeliveryReport(**counts)
 
 
@@ -269,9 +251,7 @@ def retry_dead_event(
             status=event.status,
         )
     details = {"attempts": event.attempts, "last_error": event.last_error}
-    event.status = "pending"
-    event.attempts = 0
-    event.next_attempt_at = now
+    requeue(event, now=now)
     session.add(event)
     session.flush()
     record_audit(
@@ -304,18 +284,8 @@ def list_events(
         query = query.where(col(ProvisioningEvent.status) == status)
     if line_id is not None:
         query = query.where(col(ProvisioningEvent.line_id) == line_id)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rank = case({"dead": 0, "pending": 1}, value=col(ProvisioningEvent.status), else_=2)
-    rows = session.exec(
-        query.order_by(rank, col(ProvisioningEvent.id).desc()).limit(limit).offset(offset)
-    )
-    return list(rows), int(total)
+    return list_dead_first(session, ProvisioningEvent, query, limit=limit, offset=offset)
 
 
 def count_by_status(session: Session) -> dict[str, int]:
-    rows = session.exec(
-        select(ProvisioningEvent.status, func.count()).group_by(col(ProvisioningEvent.status))
-    )
-    counts = dict.fromkeys(EVENT_STATUSES, 0)
-    counts.update({status: int(n) for status, n in rows})
-    return counts
+    return outbox.count_by_status(session, ProvisioningEvent, EVENT_STATUSES)

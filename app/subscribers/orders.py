@@ -271,13 +271,12 @@ def place_order(
     order.hold_until = held.reserved_until
     session.add(order)
     session.flush()
-    record_audit(
+    _audit(
         session,
+        order,
         actor=actor,
         action="order.place",
         now=now,
-        target_type="purchase_order",
-        target_id=order.ref,
         details={
             "customer": customer.ref,
             "plan": plan.code,
@@ -363,6 +362,14 @@ def _lock(session: Session, order_id: int) -> PurchaseOrder:
     return order
 
 
+def _lock_open(session: Session, order_id: int) -> PurchaseOrder:
+    """The order, locked. :raises OrderStateError: it was cancelled."""
+    order = _lock(session, order_id)
+    if order.status == "cancelled":
+        raise _refuse(order)
+    return order
+
+
 def _refuse(order: PurchaseOrder) -> OrderStateError:
     if order.status == "paid":
         return OrderStateError(N_("Order %(ref)s is already paid."), field="status", ref=order.ref)
@@ -375,20 +382,40 @@ def _refuse(order: PurchaseOrder) -> OrderStateError:
     )
 
 
-def _expire_locked(session: Session, order: PurchaseOrder, now: datetime) -> None:
-    order.status = "expired"
-    session.add(order)
-    numbering.release_number(session, msisdn=order.msisdn, holder=order_holder(order.ref), now=now)
-    session.flush()
+def _audit(
+    session: Session,
+    order: PurchaseOrder,
+    *,
+    actor: Actor,
+    action: str,
+    now: datetime,
+    details: dict[str, Any],
+) -> None:
     record_audit(
         session,
-        actor=Actor.system("order expiry"),
-        action="order.expire",
+        actor=actor,
+        action=action,
         now=now,
         target_type="purchase_order",
         target_id=order.ref,
-        details={"msisdn": order.msisdn},
+        details=details,
     )
+
+
+def _end(
+    session: Session, order: PurchaseOrder, *, status: str, actor: Actor, now: datetime
+) -> None:
+    """Expire or cancel a locked order awaiting payment: its number is released."""
+    order.status = status
+    session.add(order)
+    numbering.release_number(session, msisdn=order.msisdn, holder=order_holder(order.ref), now=now)
+    session.flush()
+    action = "order.expire" if status == "expired" else "order.cancel"
+    _audit(session, order, actor=actor, action=action, now=now, details={"msisdn": order.msisdn})
+
+
+def _expire_locked(session: Session, order: PurchaseOrder, now: datetime) -> None:
+    _end(session, order, status="expired", actor=Actor.system("order expiry"), now=now)
 
 
 def expire_due(session: Session, *, order_id: int, now: datetime) -> PurchaseOrder:
@@ -428,19 +455,7 @@ def cancel_order(session: Session, *, order_id: int, actor: Actor, now: datetime
         return order
     if order.status != "awaiting_payment":
         raise _refuse(order)
-    order.status = "cancelled"
-    session.add(order)
-    numbering.release_number(session, msisdn=order.msisdn, holder=order_holder(order.ref), now=now)
-    session.flush()
-    record_audit(
-        session,
-        actor=actor,
-        action="order.cancel",
-        now=now,
-        target_type="purchase_order",
-        target_id=order.ref,
-        details={"msisdn": order.msisdn},
-    )
+    _end(session, order, status="cancelled", actor=actor, now=now)
     return order
 
 
@@ -467,13 +482,12 @@ def choose_pay_at_store(
     order.hold_until = held.reserved_until
     session.add(order)
     session.flush()
-    record_audit(
+    _audit(
         session,
+        order,
         actor=actor,
         action="order.pay_at_store",
         now=now,
-        target_type="purchase_order",
-        target_id=order.ref,
         details={"hold_until": order.hold_until.isoformat()},
     )
     return order
@@ -509,11 +523,9 @@ def complete_order(
     :raises NumberUnavailable: the hold ran out and the number was taken.
     :raises NoSimStock: no SIM of the order's kind is left; nothing is charged.
     """
-    order = _lock(session, order_id)
+    order = _lock_open(session, order_id)
     if order.status == "paid":
         return order
-    if order.status == "cancelled":
-        raise _refuse(order)
     assert order.id is not None
     plan = session.get(Plan, order.plan_id)
     customer = session.get(Customer, order.customer_id)
@@ -569,13 +581,12 @@ def complete_order(
     session.add(order)
     session.flush()
     lifecycle.request_activation(session, line_id=line.id, actor=actor, now=now)
-    record_audit(
+    _audit(
         session,
+        order,
         actor=actor,
         action="order.complete",
         now=now,
-        target_type="purchase_order",
-        target_id=order.ref,
         details={
             "customer": customer.ref,
             "msisdn": order.msisdn,
@@ -665,11 +676,9 @@ def record_store_payment(
     :raises InvalidInput, PaymentConflict, CapExceeded: from the payment.
     """
     reference = clean_text(reference, field="reference", max_length=200, required=True)
-    order = _lock(session, order_id)
+    order = _lock_open(session, order_id)
     if order.status == "paid":
         return order
-    if order.status == "cancelled":
-        raise _refuse(order)
     assert order.id is not None
     shortfall = shortfall_minor(session, order)
     if shortfall > 0:

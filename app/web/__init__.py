@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
 from babel.dates import format_datetime as babel_format_datetime
-from flask import Response, g, jsonify, render_template, request
+from flask import Response, flash, g, jsonify, render_template, request
 from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
@@ -241,6 +241,12 @@ def undo_refused(exc: DomainError) -> None:
     """
     if not exc.keeps_transaction:
         _rollback()
+
+
+def flash_refusal(exc: DomainError) -> None:
+    """Undo a refused action (`undo_refused`) and flash why, for the page redirected to."""
+    undo_refused(exc)
+    flash(localized(exc), "error")
 
 
 def json_error(

@@ -166,6 +166,30 @@ def subscriber_required(view: F) -> F:
     return cast(F, wrapped)
 
 
+def authenticate_form(
+    form: LoginForm, *, kind: str
+) -> tuple[StaffUser | SubscriberAccount | None, int]:
+    """Check a validated login form's credentials: (the person, 200), or (None, the
+    refusal's status: 401, 429) with the reason on the form. The attempt is recorded."""
+    authenticate = authenticate_staff if kind == "staff" else authenticate_subscriber
+    try:
+        person = authenticate(
+            db_session(),
+            email=form.email.data or "",
+            password=form.password.data or "",
+            ip=client_ip(),
+            policy=login_policy(),
+            now=utcnow(),
+        )
+    except LoginLocked as exc:
+        form.form_errors.append(_("Too many failed logins. Try again later."))
+        return None, exc.http_status
+    except InvalidCredentials as exc:
+        form.form_errors.append(_("Wrong e-mail or password."))
+        return None, exc.http_status
+    return person, 200
+
+
 def login_page(*, kind: str, template: str, home_endpoint: str) -> Any:
     """The login form flow shared by the console (staff) and the store (subscribers).
 
@@ -177,26 +201,11 @@ def login_page(*, kind: str, template: str, home_endpoint: str) -> Any:
     form = LoginForm()
     status = 422 if request.method == "POST" else 200
     if form.validate_on_submit():
-        authenticate = authenticate_staff if kind == "staff" else authenticate_subscriber
-        try:
-            person = authenticate(
-                db_session(),
-                email=form.email.data or "",
-                password=form.password.data or "",
-                ip=client_ip(),
-                policy=login_policy(),
-                now=utcnow(),
-            )
-        except LoginLocked as exc:
-            form.form_errors.append(_("Too many failed logins. Try again later."))
-            status = exc.http_status
-        except InvalidCredentials as exc:
-            form.form_errors.append(_("Wrong e-mail or password."))
-            status = exc.http_status
-        else:
-            if isinstance(person, StaffUser):
-                sign_in(SignedIn.from_staff(person))
-            else:
-                sign_in(SignedIn.from_subscriber(person))
+        person, status = authenticate_form(form, kind=kind)
+        if isinstance(person, StaffUser):
+            sign_in(SignedIn.from_staff(person))
+        elif person is not None:
+            sign_in(SignedIn.from_subscriber(person))
+        if person is not None:
             return redirect(safe_next(request.args.get("next"), url_for(home_endpoint)))
     return render_template(template, form=form), status

@@ -154,7 +154,10 @@ def test_the_lines_table_shows_sim_period_and_remaining_allowances(client, sessi
     assert f'data-left="data_kb" data-value="{plan.data_mb * 1024 - 1024 * 100}"' in row
     assert f'data-left="sms" data-value="{plan.sms - 7}"' in row
     assert f"SMS: {plan.sms - 7} of {plan.sms} left" in row
-    assert f"Voice: {plan.voice_min:.1f} of {plan.voice_min:.1f} min left" in row
+    # Worded like the store's meters: 10,240 MB less the 100 used, in GB; whole minutes.
+    assert plan.data_mb == 10240 and plan.voice_min == 200
+    assert "Data: 9.90 GB of 10.00 GB left" in row
+    assert "Voice: 200 min of 200 min left" in row
     assert "No period yet." not in row
 
 

@@ -21,11 +21,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app.care.mailer import (
     MAX_ATTEMPTS,
-    MailRenderer,
     SmtpConfig,
     SmtpMailer,
     backoff,
@@ -38,8 +37,7 @@ from app.core.db import Database
 from app.jobs import JOBS, run_job
 from tests.conftest import csrf_token
 from tests.factories import NOW, login_staff, make_api_key, make_staff
-
-RENDERER = MailRenderer(timezone="Asia/Shanghai", currency="CNY")
+from tests.unit.care.helpers import RENDERER, RESET_URL, queue, reread
 
 
 class Inbox:
@@ -99,31 +97,9 @@ def _certificate(tmp_path: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def _queue(session: Session, *, locale: str = "en", kind: str = "password_reset") -> int:
-    notify(
-        session,
-        kind=kind,
-        recipient="sub@example.com",
-        now=NOW,
-        locale=locale,
-        data={"reset_url": "https://shop.example/password/reset/tok", "expires_minutes": 60},
-    )
-    session.commit()
-    row = session.exec(select(Notification)).all()[-1]
-    assert row.id is not None
-    return row.id
-
-
-def _row(session: Session, notification_id: int) -> Notification:
-    session.expire_all()
-    row = session.get(Notification, notification_id)
-    assert row is not None
-    return row
-
-
 def test_a_notice_arrives_at_the_smtp_server(db: Database, session, smtp_server) -> None:
     controller, inbox = smtp_server
-    notification_id = _queue(session)
+    notification_id = queue(session)
     mailer = SmtpMailer(
         SmtpConfig(host="127.0.0.1", port=controller.port, sender="shop@example.com")
     )
@@ -137,8 +113,8 @@ def test_a_notice_arrives_at_the_smtp_server(db: Database, session, smtp_server)
     assert message["Subject"] == "Reset your password"
     assert message["To"] == "sub@example.com" and message["From"] == "shop@example.com"
     body = message.get_payload(decode=True).decode(message.get_content_charset())
-    assert "https://shop.example/password/reset/tok" in body
-    assert _row(session, notification_id).status == "sent"
+    assert RESET_URL in body
+    assert reread(session, notification_id).status == "sent"
 
 
 def test_a_chinese_notice_arrives_encoded(db: Database, session, smtp_server) -> None:
@@ -183,7 +159,7 @@ def test_starttls_is_used_when_offered_and_login_follows(db: Database, session, 
     )
     controller.start()
     try:
-        notification_id = _queue(session)
+        notification_id = queue(session)
         client_tls = ssl.create_default_context(cafile=str(cert))
         client_tls.check_hostname = False  # the server is reached as 127.0.0.1
         config = SmtpConfig(host="127.0.0.1", port=controller.port, user="shop", password="s3cret")
@@ -192,29 +168,29 @@ def test_starttls_is_used_when_offered_and_login_follows(db: Database, session, 
         )
     finally:
         controller.stop()
-    assert report.sent == 1, _row(session, notification_id).last_error
+    assert report.sent == 1, reread(session, notification_id).last_error
     assert logins == [(b"shop", b"s3cret")]
     assert len(inbox.envelopes) == 1
 
 
 def test_server_down_retries_with_backoff_then_dead(db: Database, session) -> None:
-    notification_id = _queue(session)
+    notification_id = queue(session)
     closed_port = free_port()  # nothing listens here
     mailer = SmtpMailer(SmtpConfig(host="127.0.0.1", port=closed_port, timeout_seconds=2))
     now = NOW
     for attempt in range(1, MAX_ATTEMPTS + 1):
         report = send_pending(db, now=now, renderer=RENDERER, mailer=mailer)
-        row = _row(session, notification_id)
+        row = reread(session, notification_id)
         assert row.attempts == attempt and "ConnectionRefusedError" in row.last_error
         if attempt < MAX_ATTEMPTS:
             assert report.failed == 1 and row.status == "pending"
             assert row.next_attempt_at == now + backoff(attempt)
             now = row.next_attempt_at
-    assert report.dead == 1 and _row(session, notification_id).status == "dead"
+    assert report.dead == 1 and reread(session, notification_id).status == "dead"
 
 
 def test_a_notice_sent_after_the_server_comes_back(db: Database, session) -> None:
-    notification_id = _queue(session)
+    notification_id = queue(session)
     port = free_port()
     mailer = SmtpMailer(SmtpConfig(host="127.0.0.1", port=port, timeout_seconds=2))
     assert send_pending(db, now=NOW, renderer=RENDERER, mailer=mailer).failed == 1
@@ -227,27 +203,27 @@ def test_a_notice_sent_after_the_server_comes_back(db: Database, session) -> Non
     finally:
         controller.stop()
     assert len(inbox.envelopes) == 1
-    row = _row(session, notification_id)
+    row = reread(session, notification_id)
     assert row.status == "sent" and row.attempts == 2 and row.last_error == ""
 
 
 def test_settings_choose_smtp_or_the_log(app, db: Database, session, smtp_server) -> None:
     controller, inbox = smtp_server
     settings = app.extensions["mvno.settings"]
-    _queue(session)
+    queue(session)
     outbox = settings.instance_path / "mail" / "outbox.jsonl"
     before = outbox.read_text(encoding="utf-8").count("\n") if outbox.exists() else 0
     smtp = replace(settings, smtp={"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(controller.port)})
     assert send_notifications(db, now=NOW, settings=smtp).sent == 1
     assert len(inbox.envelopes) == 1
-    _queue(session)
+    queue(session)
     assert send_notifications(db, now=NOW, settings=settings).sent == 1
     assert len(inbox.envelopes) == 1
     assert outbox.read_text(encoding="utf-8").count("\n") == before + 1
 
 
 def test_the_cli_sends_due_notices(app, db: Database, session) -> None:
-    _queue(session)
+    queue(session)
     result = app.test_cli_runner().invoke(
         args=["notifications", "send", "--json", "--now", "2026-11-01T08:00:00Z", "--limit", "5"]
     )
@@ -262,18 +238,18 @@ def test_the_cli_sends_due_notices(app, db: Database, session) -> None:
 
 
 def test_the_scheduler_job_sends(app, db: Database, session) -> None:
-    notification_id = _queue(session)
+    notification_id = queue(session)
     job = next(job for job in JOBS if job.id == "send_notifications")
     result = run_job(db, job, now=NOW, settings=app.extensions["mvno.settings"])
     assert result == {"sent": 1, "failed": 0, "dead": 0}
-    assert _row(session, notification_id).status == "sent"
+    assert reread(session, notification_id).status == "sent"
 
 
 # -- console and API ------------------------------------------------------------------------
 
 
 def _dead(session: Session) -> int:
-    notification_id = _queue(session)
+    notification_id = queue(session)
     row = session.get(Notification, notification_id)
     assert row is not None
     row.status, row.attempts, row.last_error = "dead", MAX_ATTEMPTS, "ConnectionRefusedError"
@@ -298,7 +274,7 @@ def test_console_lists_notices_without_their_links_and_retries(client, session) 
         data={"csrf_token": token, "status": "dead"},
     )
     assert retried.status_code == 302
-    assert _row(session, notification_id).status == "pending"
+    assert reread(session, notification_id).status == "pending"
     again = client.post(
         f"/console/notifications/{notification_id}/retry", data={"csrf_token": token}
     )
@@ -321,7 +297,7 @@ def test_an_auditor_sees_notices_but_cannot_retry(client, session) -> None:
         f"/console/notifications/{notification_id}/retry", data={"csrf_token": token}
     )
     assert denied.status_code == 403
-    assert _row(session, notification_id).status == "dead"
+    assert reread(session, notification_id).status == "dead"
 
 
 def test_api_lists_and_retries_notices(client, session) -> None:

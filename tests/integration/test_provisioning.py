@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from app.core.audit import AuditEntry
 from app.core.db import Database
+from app.core.outbox import backoff
 from app.provisioning import services as outbox
 from app.provisioning.errors import EventState
 from app.provisioning.models import ProvisioningEvent
@@ -154,7 +155,7 @@ def test_dead_after_eight_failures_then_retry_from_dead(
         assert current.attempts == attempt
         if attempt < 8:
             assert current.status == "pending"
-            assert current.next_attempt_at - now == outbox.backoff(attempt)
+            assert current.next_attempt_at - now == backoff(attempt)
             now = current.next_attempt_at
     assert results[:7] == [{"delivered": 0, "failed": 1, "dead": 0}] * 7
     assert results[7] == {"delivered": 0, "failed": 0, "dead": 1}

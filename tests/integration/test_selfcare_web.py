@@ -23,6 +23,7 @@ from plans import services as plans
 from plans.models import AddOn
 from tests.conftest import csrf_token
 from tests.factories import PASSWORD, make_api_key, make_subscriber
+from tests.unit.charging.helpers import fund
 from tests.unit.plans.helpers import make_plan, publish
 from tests.unit.subscribers.helpers import STAFF, World, make_line, make_world
 from tests.unit.wholesale.helpers import make_host, make_rate_card
@@ -76,19 +77,7 @@ def _line(session: Session, world: World, *, status: str = "active") -> tuple[Li
 
 
 def _fund(session: Session, world: World, amount: int) -> None:
-    assert world.customer.id is not None
-    ledger.credit_customer(
-        session,
-        customer_id=world.customer.id,
-        amount_minor=amount,
-        source_kind="cash_offline",
-        idempotency_key=f"fund:{world.customer.id}:{amount}",
-        actor=STAFF,
-        now=_now(),
-        cap_months=24,
-        reference_monthly_minor=5000,
-        currency="CNY",
-    )
+    fund(session, world, amount, now=_now())
     session.commit()
 
 

@@ -40,9 +40,14 @@ from app.web.api.care_schemas import (
     SwapSimIn,
     SwapSimOut,
 )
-from app.web.api.lines import _common, _line, _line_out
+from app.web.api.common import (
+    LINE_ACTION_DOC,
+    customer_by_ref,
+    line_action_args,
+    line_by_msisdn,
+    line_out,
+)
 from app.web.api.lines_schemas import LineActionIn, LineOut
-from app.web.api.money import _customer
 from app.web.api.security import requires
 from app.web.context import client_ip, current_actor, db_session, settings
 from numbering.models import Sim
@@ -50,8 +55,6 @@ from plans import services as plans
 from plans.errors import PlanNotFound
 from plans.models import Plan
 from wholesale import services as wholesale
-
-_LINE_DOC = {404: "No line with this number", 409: "The line's status does not allow it"}
 
 
 def _cipher() -> PiiCipher:
@@ -104,6 +107,12 @@ def _customer_out(customer: Customer, lines: list[Line]) -> dict[str, Any]:
     }
 
 
+def _one_customer_out(customer: Customer) -> dict[str, Any]:
+    assert customer.id is not None
+    lines = subscribers.lines_of_customers(db_session(), customer_ids=[customer.id])
+    return _customer_out(customer, lines[customer.id])
+
+
 # -- customers --------------------------------------------------------------------------
 
 
@@ -125,10 +134,7 @@ def customer_search(query: dict[str, Any]) -> Any:
 @bp.doc(responses={404: "No such customer"})
 def customer_get(ref: str) -> Any:
     """A customer with their lines: SIM, current period and remaining allowances."""
-    customer = _customer(ref)
-    assert customer.id is not None
-    lines = subscribers.lines_of_customers(db_session(), customer_ids=[customer.id])
-    return _customer_out(customer, lines[customer.id])
+    return _one_customer_out(customer_by_ref(ref))
 
 
 @bp.put("/customers/<ref>/identity")
@@ -140,7 +146,7 @@ def customer_identity(ref: str, data: dict[str, Any]) -> Any:
     """Record or correct the real name and ID; the answer shows the ID masked."""
     customer = kyc.register_identity(
         db_session(),
-        customer=_customer(ref),
+        customer=customer_by_ref(ref),
         name=data["name"],
         id_type=data["id_type"],
         id_number=data["id_number"],
@@ -148,9 +154,7 @@ def customer_identity(ref: str, data: dict[str, Any]) -> Any:
         actor=current_actor(),
         now=utcnow(),
     )
-    assert customer.id is not None
-    lines = subscribers.lines_of_customers(db_session(), customer_ids=[customer.id])
-    return _customer_out(customer, lines[customer.id])
+    return _one_customer_out(customer)
 
 
 @bp.post("/customers/<ref>/reveal-id")
@@ -160,7 +164,7 @@ def customer_identity(ref: str, data: dict[str, Any]) -> Any:
 @bp.doc(responses={404: "No such customer, or no ID on record"})
 def customer_reveal_id(ref: str, data: dict[str, Any]) -> Any:
     """The clear ID number, once; audited with the key, the reason and the caller's address."""
-    customer = _customer(ref)
+    customer = customer_by_ref(ref)
     value = kyc.reveal_id_number(
         db_session(),
         customer=customer,
@@ -201,33 +205,33 @@ def _plan_id_for(line: Line, code: str) -> int:
 )
 def line_change_plan(msisdn: str, data: dict[str, Any]) -> Any:
     """Change the plan at the next renewal (`next_plan`); the line's own plan cancels a change."""
-    line = _line(msisdn)
+    line = line_by_msisdn(msisdn)
     line = lifecycle.change_plan(
-        db_session(), plan_id=_plan_id_for(line, data["plan"]), **_common(line, data)
+        db_session(), plan_id=_plan_id_for(line, data["plan"]), **line_action_args(line, data)
     )
-    return _line_out(line)
+    return line_out(line)
 
 
 @bp.post("/lines/<msisdn>/transfer")
 @requires("lines.manage")
 @bp.input(LineActionIn, arg_name="data")
 @bp.output(LineOut)
-@bp.doc(responses=_LINE_DOC)
+@bp.doc(responses=LINE_ACTION_DOC)
 def line_transfer(msisdn: str, data: dict[str, Any]) -> Any:
     """Transfer the line to the host (number and SIM go with the subscriber)."""
-    line = lifecycle.transfer_line(db_session(), **_common(_line(msisdn), data))
-    return _line_out(line)
+    line = lifecycle.transfer_line(db_session(), **line_action_args(line_by_msisdn(msisdn), data))
+    return line_out(line)
 
 
 @bp.post("/lines/<msisdn>/port-out")
 @requires("lines.manage")
 @bp.input(LineActionIn, arg_name="data")
 @bp.output(LineOut)
-@bp.doc(responses=_LINE_DOC)
+@bp.doc(responses=LINE_ACTION_DOC)
 def line_port_out(msisdn: str, data: dict[str, Any]) -> Any:
     """Port the number out to another operator; the SIM is scrapped."""
-    line = lifecycle.port_out_line(db_session(), **_common(_line(msisdn), data))
-    return _line_out(line)
+    line = lifecycle.port_out_line(db_session(), **line_action_args(line_by_msisdn(msisdn), data))
+    return line_out(line)
 
 
 @bp.post("/lines/<msisdn>/swap-sim")
@@ -244,12 +248,15 @@ def line_swap_sim(msisdn: str, data: dict[str, Any]) -> Any:
     """Move the line to an in-stock SIM of its host; the old SIM is scrapped, or blocked
     when `lost`. An eSIM's activation code is in `lpa`."""
     line = lifecycle.swap_sim(
-        db_session(), iccid=data["iccid"], lost=data["lost"], **_common(_line(msisdn), data)
+        db_session(),
+        iccid=data["iccid"],
+        lost=data["lost"],
+        **line_action_args(line_by_msisdn(msisdn), data),
     )
     sim = db_session().get(Sim, line.sim_id) if line.sim_id is not None else None
     assert sim is not None
     return {
-        **_line_out(line),
+        **line_out(line),
         "iccid": sim.iccid,
         "imsi": sim.imsi,
         "sim_kind": sim.kind,

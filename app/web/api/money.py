@@ -36,10 +36,9 @@ from app.payments import vouchers
 from app.payments.errors import StripeNotConfigured, VoucherNotFound
 from app.payments.models import Payment, Refund, Voucher, VoucherBatch
 from app.payments.stripe_gateway import StripeGateway
-from app.subscribers.errors import CustomerNotFound
 from app.subscribers.models import Customer
-from app.subscribers.services import get_customer_by_ref
 from app.web.api import bp
+from app.web.api.common import customer_by_ref, page_args, page_out
 from app.web.api.money_schemas import (
     AdjustmentIn,
     BalanceOut,
@@ -75,22 +74,13 @@ from app.web.context import (
     settings,
 )
 
-MAX_REF = 20
-
 
 def _policy() -> payments.MoneyPolicy:
     return payments.MoneyPolicy.from_settings(settings())
 
 
-def _customer(ref: str) -> Customer:
-    """The customer named in the path; a ref no customer could have is simply not found."""
-    if len(ref) > MAX_REF or any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in ref):
-        raise CustomerNotFound(N_("No customer %(ref)s."), ref=ref[:MAX_REF])
-    return get_customer_by_ref(db_session(), ref)
-
-
 def _customer_id(ref: str) -> int:
-    customer_id = _customer(ref).id
+    customer_id = customer_by_ref(ref).id
     assert customer_id is not None
     return customer_id
 
@@ -102,10 +92,6 @@ def _refs(session: Session, customer_ids: set[int]) -> dict[int, str]:
         select(Customer.id, Customer.ref).where(col(Customer.id).in_(sorted(customer_ids)))
     ).all()
     return {customer_id: ref for customer_id, ref in rows if customer_id is not None}
-
-
-def _page(query: dict[str, Any]) -> dict[str, int]:
-    return {"limit": query["per_page"], "offset": (query["page"] - 1) * query["per_page"]}
 
 
 def _entry_out(customer: Customer, entry: Any, amount_minor: int) -> dict[str, Any]:
@@ -162,7 +148,7 @@ def _batch(batch: VoucherBatch, counts: dict[int, dict[str, int]]) -> dict[str, 
 def customer_balance(ref: str) -> Any:
     """The customer's prepaid balance, its cap and the largest credit it can take now."""
     session = db_session()
-    customer = _customer(ref)
+    customer = customer_by_ref(ref)
     assert customer.id is not None
     policy = _policy()
     return {
@@ -188,17 +174,10 @@ def customer_balance(ref: str) -> Any:
 @bp.doc(responses={404: "No such customer"})
 def customer_ledger(ref: str, query: dict[str, Any]) -> Any:
     """The customer's prepaid postings, newest first, each with the running balance after it."""
-    customer = _customer(ref)
+    customer = customer_by_ref(ref)
     assert customer.id is not None
-    rows, total = ledger.customer_history(db_session(), customer_id=customer.id, **_page(query))
-    return {
-        "customer_ref": customer.ref,
-        "currency": _policy().currency,
-        "items": rows,
-        "total": total,
-        "page": query["page"],
-        "per_page": query["per_page"],
-    }
+    rows, total = ledger.customer_history(db_session(), customer_id=customer.id, **page_args(query))
+    return page_out(rows, total, query, customer_ref=customer.ref, currency=_policy().currency)
 
 
 @bp.post("/customers/<ref>/adjustments")
@@ -216,7 +195,7 @@ def customer_adjust(ref: str, data: dict[str, Any]) -> Any:
 
     Idempotent per `idempotency_key`: a replay answers 201 with the first entry.
     """
-    customer = _customer(ref)
+    customer = customer_by_ref(ref)
     assert customer.id is not None
     policy = _policy()
     entry = payments.adjust_balance(
@@ -252,7 +231,7 @@ def payment_record(ref: str, data: dict[str, Any]) -> Any:
 
     Idempotent per (method, reference): the same payment again answers 201 with the first.
     """
-    customer = _customer(ref)
+    customer = customer_by_ref(ref)
     assert customer.id is not None
     payment = payments.record_offline_payment(
         db_session(),
@@ -282,15 +261,10 @@ def payment_list(query: dict[str, Any]) -> Any:
         customer_id=customer_id,
         status=query.get("status"),
         method=query.get("method"),
-        **_page(query),
+        **page_args(query),
     )
     refs = _refs(session, {p.customer_id for p in items})
-    return {
-        "items": [_payment(p, refs) for p in items],
-        "total": total,
-        "page": query["page"],
-        "per_page": query["per_page"],
-    }
+    return page_out([_payment(p, refs) for p in items], total, query)
 
 
 # -- refunds ------------------------------------------------------------------------------
@@ -305,14 +279,9 @@ def refund_list(query: dict[str, Any]) -> Any:
     """Refunds, newest first, filtered by customer ref and status."""
     customer_id = _customer_id(query["customer"]) if query.get("customer") else None
     items, total = payments.list_refunds(
-        db_session(), customer_id=customer_id, status=query.get("status"), **_page(query)
+        db_session(), customer_id=customer_id, status=query.get("status"), **page_args(query)
     )
-    return {
-        "items": _refunds(items),
-        "total": total,
-        "page": query["page"],
-        "per_page": query["per_page"],
-    }
+    return page_out(_refunds(items), total, query)
 
 
 @bp.post("/customers/<ref>/refunds")
@@ -327,7 +296,7 @@ def refund_request(ref: str, data: dict[str, Any]) -> Any:
     payments, newest first, as far as they allow; the rest is a refund to pay
     out by hand — so one request may create several refunds.
     """
-    customer = _customer(ref)
+    customer = customer_by_ref(ref)
     assert customer.id is not None
     refunds = payments.request_refund(
         db_session(),
@@ -443,7 +412,7 @@ def batch_get(batch_id: int, query: dict[str, Any]) -> Any:
     """A batch and one page of its vouchers in serial order (never their PINs)."""
     session = db_session()
     batch = vouchers.get_batch(session, batch_id)
-    items, total = vouchers.list_vouchers(session, batch_id=batch_id, **_page(query))
+    items, total = vouchers.list_vouchers(session, batch_id=batch_id, **page_args(query))
     refs = _refs(session, {v.redeemed_by_customer_id for v in items if v.redeemed_by_customer_id})
     return {
         **_batch(batch, vouchers.count_by_status(session)),
@@ -498,7 +467,7 @@ def voucher_redeem(ref: str, data: dict[str, Any]) -> Any:
     A wrong serial or PIN is a 422 (`voucher_invalid`) and counts: after five
     within 30 minutes the customer is locked out (429), even with the right PIN.
     """
-    customer = _customer(ref)
+    customer = customer_by_ref(ref)
     assert customer.id is not None
     policy = _policy()
     entry = vouchers.redeem_voucher(

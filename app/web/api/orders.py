@@ -21,6 +21,7 @@ from app.subscribers import orders
 from app.subscribers.models import Customer, Line, PurchaseOrder
 from app.subscribers.services import get_customer_by_ref
 from app.web.api import bp
+from app.web.api.common import page_args, page_out
 from app.web.api.orders_schemas import OrderOut, OrderPage, OrderQuery, StorePaymentIn
 from app.web.api.security import requires
 from app.web.context import current_actor, db_session, settings
@@ -74,22 +75,17 @@ def _order(ref: str) -> PurchaseOrder:
 @bp.doc(responses={404: "No customer with this ref"})
 def order_list(query: dict[str, Any]) -> Any:
     """Store orders, newest first; filter by status or customer."""
-    per_page = query["per_page"]
     session = db_session()
     account_id = None
     if query.get("customer"):
         customer = get_customer_by_ref(session, query["customer"])
         if customer.subscriber_account_id is None:
-            return {"items": [], "total": 0, "page": query["page"], "per_page": per_page}
+            return page_out([], 0, query)
         account_id = customer.subscriber_account_id
     rows, total = orders.list_orders(
-        session,
-        account_id=account_id,
-        status=query.get("status"),
-        limit=per_page,
-        offset=(query["page"] - 1) * per_page,
+        session, account_id=account_id, status=query.get("status"), **page_args(query)
     )
-    return {"items": _outs(rows), "total": total, "page": query["page"], "per_page": per_page}
+    return page_out(_outs(rows), total, query)
 
 
 @bp.get("/orders/<ref>")

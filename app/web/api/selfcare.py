@@ -22,7 +22,7 @@ from app.core.errors import N_
 from app.ledger import services as ledger
 from app.subscribers.services import set_auto_renew
 from app.web.api import bp
-from app.web.api.lines import _line
+from app.web.api.common import line_by_msisdn, page_args, page_out
 from app.web.api.security import requires
 from app.web.api.selfcare_schemas import (
     AddOnBoughtOut,
@@ -54,7 +54,7 @@ def line_addon_buy(msisdn: str, data: dict[str, Any]) -> Any:
     A replay with the same `idempotency_key` returns the first purchase.
     """
     session = db_session()
-    line = _line(msisdn)
+    line = line_by_msisdn(msisdn)
     addon = session.exec(select(AddOn).where(AddOn.code == data["addon"])).first()
     if addon is None or addon.id is None:
         raise AddOnNotOnSale(
@@ -95,7 +95,7 @@ def line_addon_buy(msisdn: str, data: dict[str, Any]) -> Any:
 @bp.doc(responses={404: "No line with this number", 409: "The line has ended"})
 def line_auto_renew(msisdn: str, data: dict[str, Any]) -> Any:
     """Switch the line's auto-renew on or off (audited; the same setting again changes nothing)."""
-    line = _line(msisdn)
+    line = line_by_msisdn(msisdn)
     assert line.id is not None
     line = set_auto_renew(
         db_session(),
@@ -120,19 +120,10 @@ def _notification(row: Notification) -> dict[str, Any]:
 @bp.output(NotificationPage)
 def notification_list(query: dict[str, Any]) -> Any:
     """Notices: dead letters first, then waiting, then sent; newest first in each."""
-    per_page = query["per_page"]
     rows, total = outbox.list_notifications(
-        db_session(),
-        status=query.get("status"),
-        limit=per_page,
-        offset=(query["page"] - 1) * per_page,
+        db_session(), status=query.get("status"), **page_args(query)
     )
-    return {
-        "items": [_notification(row) for row in rows],
-        "total": total,
-        "page": query["page"],
-        "per_page": per_page,
-    }
+    return page_out([_notification(row) for row in rows], total, query)
 
 
 @bp.post("/notifications/<int:notification_id>/retry")

@@ -12,6 +12,7 @@ from app.auth.permissions import PERMISSIONS
 from app.core.audit import list_audit
 from app.core.clock import utcnow
 from app.web.api import bp
+from app.web.api.common import page_out
 from app.web.api.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
@@ -135,4 +136,4 @@ def audit(query: dict[str, Any]) -> Any:
         per_page=query["per_page"],
         action=query.get("action") or None,
     )
-    return {"items": entries, "total": total, "page": query["page"], "per_page": query["per_page"]}
+    return page_out(entries, total, query)

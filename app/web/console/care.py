@@ -24,12 +24,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import segno
 from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from markupsafe import Markup
 from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
@@ -42,10 +40,11 @@ from app.core.pii import PiiCipher
 from app.subscribers import kyc, lifecycle
 from app.subscribers import services as subscribers
 from app.subscribers.models import ID_TYPE_LABELS, ID_TYPES, Customer, Line
-from app.web import localized, undo_refused
+from app.web import flash_refusal
 from app.web.auth import staff_required
 from app.web.console import bp
 from app.web.context import client_ip, current_actor, db_session, settings
+from app.web.formatting import data_text, minutes_text, number_text, qr_svg
 from numbering.models import Sim
 from plans import services as plans
 from plans.models import Plan
@@ -98,6 +97,14 @@ def _first_error(form: FlaskForm) -> str:
     return _("The form expired or was sent from elsewhere. Reload the page and try again.")
 
 
+def _refused_form(form: FlaskForm) -> bool:
+    """Whether the posted form is refused (its first error is flashed)."""
+    if form.validate_on_submit():
+        return False
+    flash(_first_error(form), "error")
+    return True
+
+
 def _line_and_ref(msisdn: str) -> tuple[Line, str]:
     session = db_session()
     line = subscribers.get_line_by_msisdn(session, msisdn)
@@ -109,12 +116,19 @@ def _back(ref: str, anchor: str = "lines") -> Any:
     return redirect(url_for("console.customer", ref=ref, _anchor=anchor))
 
 
-def _refused(exc: DomainError) -> None:
-    undo_refused(exc)
-    flash(localized(exc), "error")
-
-
 # -- the customer page's panel ----------------------------------------------------------
+
+
+def _remaining(period: LinePeriod) -> dict[str, str]:
+    """A period's allowances left and in all, worded like the store's meters."""
+    return {
+        "data_left": data_text(period.data_kb_left),
+        "data": data_text(period.data_kb),
+        "voice_left": minutes_text(period.voice_s_left),
+        "voice": minutes_text(period.voice_s),
+        "sms_left": number_text(period.sms_left),
+        "sms": number_text(period.sms),
+    }
 
 
 def customer_care(customer: Customer) -> dict[str, Any]:
@@ -134,6 +148,7 @@ def customer_care(customer: Customer) -> dict[str, Any]:
         period: LinePeriod | None = period_for_display(session, line_id=line.id, at=now)
         details[line.id] = {
             "period": period,
+            "remaining": _remaining(period) if period is not None else None,
             "sim": sim,
             "next_plan": session.get(Plan, line.next_plan_id) if line.next_plan_id else None,
             # The line's own plan first: choosing it cancels a pending change.
@@ -157,8 +172,7 @@ def customer_care(customer: Customer) -> dict[str, Any]:
 def line_change_plan(msisdn: str) -> Any:
     line, ref = _line_and_ref(msisdn)
     form = ChangePlanForm()
-    if not form.validate_on_submit():
-        flash(_first_error(form), "error")
+    if _refused_form(form):
         return _back(ref)
     assert line.id is not None
     try:
@@ -171,7 +185,7 @@ def line_change_plan(msisdn: str) -> Any:
             now=utcnow(),
         )
     except DomainError as exc:
-        _refused(exc)
+        flash_refusal(exc)
         return _back(ref)
     if line.next_plan_id is None:
         flash(_("Line %(msisdn)s keeps its plan; no change is pending.", msisdn=msisdn), "success")
@@ -196,8 +210,7 @@ def line_change_plan(msisdn: str) -> Any:
 def line_end(msisdn: str, action: str) -> Any:
     line, ref = _line_and_ref(msisdn)
     form = EndLineForm()
-    if not form.validate_on_submit():
-        flash(_first_error(form), "error")
+    if _refused_form(form):
         return _back(ref)
     if form.confirm.data != "yes":
         return render_template(
@@ -214,7 +227,7 @@ def line_end(msisdn: str, action: str) -> Any:
             now=utcnow(),
         )
     except DomainError as exc:
-        _refused(exc)
+        flash_refusal(exc)
         return _back(ref)
     if action == "transfer":
         flash(_("Line %(msisdn)s was transferred to the host.", msisdn=msisdn), "success")
@@ -226,18 +239,12 @@ def line_end(msisdn: str, action: str) -> Any:
 # -- SIM swap ---------------------------------------------------------------------------
 
 
-def esim_qr(lpa: str) -> Markup:
-    """An eSIM activation code as an inline SVG QR code (made here, no outside service)."""
-    return Markup(segno.make(lpa, error="m").svg_inline(scale=4))  # noqa: S704
-
-
 @bp.route("/lines/<msisdn>/swap-sim", methods=["POST"])
 @staff_required("lines.manage")
 def line_swap_sim(msisdn: str) -> Any:
     line, ref = _line_and_ref(msisdn)
     form = SimSwapForm()
-    if not form.validate_on_submit():
-        flash(_first_error(form), "error")
+    if _refused_form(form):
         return _back(ref)
     assert line.id is not None
     old = db_session().get(Sim, line.sim_id) if line.sim_id is not None else None
@@ -253,7 +260,7 @@ def line_swap_sim(msisdn: str) -> Any:
             now=utcnow(),
         )
     except DomainError as exc:
-        _refused(exc)
+        flash_refusal(exc)
         return _back(ref)
     sim = db_session().get(Sim, line.sim_id) if line.sim_id is not None else None
     assert sim is not None
@@ -263,7 +270,7 @@ def line_swap_sim(msisdn: str) -> Any:
         ref=ref,
         sim=sim,
         old_iccid=old_iccid,
-        qr=esim_qr(sim.lpa) if sim.kind == "esim" and sim.lpa else None,
+        qr=qr_svg(sim.lpa) if sim.kind == "esim" and sim.lpa else None,
     )
     return body, 200, NO_STORE
 
@@ -276,8 +283,7 @@ def line_swap_sim(msisdn: str) -> Any:
 def customer_identity(ref: str) -> Any:
     customer = subscribers.get_customer_by_ref(db_session(), ref)
     form = IdentityForm(prefix="identity")
-    if not form.validate_on_submit():
-        flash(_first_error(form), "error")
+    if _refused_form(form):
         return _back(customer.ref, "identity")
     try:
         kyc.register_identity(
@@ -291,7 +297,7 @@ def customer_identity(ref: str) -> Any:
             now=utcnow(),
         )
     except DomainError as exc:
-        _refused(exc)
+        flash_refusal(exc)
     else:
         flash(
             _(
@@ -309,8 +315,7 @@ def customer_identity(ref: str) -> Any:
 def customer_reveal_id(ref: str) -> Any:
     customer = subscribers.get_customer_by_ref(db_session(), ref)
     form = ReasonForm()
-    if not form.validate_on_submit():
-        flash(_first_error(form), "error")
+    if _refused_form(form):
         return _back(customer.ref, "identity")
     try:
         value = kyc.reveal_id_number(
@@ -323,7 +328,7 @@ def customer_reveal_id(ref: str) -> Any:
             ip=client_ip(),
         )
     except DomainError as exc:
-        _refused(exc)
+        flash_refusal(exc)
         return _back(customer.ref, "identity")
     body = render_template(
         "console/id_revealed.html",
@@ -350,8 +355,7 @@ def host_secret(code: str) -> Any:
     host = wholesale.get_host_by_code(db_session(), code)
     back = redirect(url_for("console.host_detail", code=host.code, _anchor="secret"))
     form = SecretForm()
-    if not form.validate_on_submit():
-        flash(_first_error(form), "error")
+    if _refused_form(form):
         return back
     value = None if form.clear.data else (form.secret.data or "")
     if value is not None and not value.strip():
@@ -363,7 +367,7 @@ def host_secret(code: str) -> Any:
             db_session(), host_id=host.id, secret=value, actor=current_actor(), now=utcnow()
         )
     except DomainError as exc:
-        _refused(exc)
+        flash_refusal(exc)
         return back
     if host.provisioning_secret:
         flash(

@@ -21,7 +21,7 @@ from app.provisioning.models import EVENT_STATUSES
 from app.subscribers import lifecycle
 from app.subscribers import services as subscribers
 from app.subscribers.models import Customer, Line
-from app.web import label, localized, undo_refused
+from app.web import flash_refusal, label
 from app.web.auth import staff_required
 from app.web.console import bp
 from app.web.context import current_actor, db_session, settings
@@ -63,8 +63,7 @@ def line_action(msisdn: str, action: str) -> Any:
     try:
         line = _change(line, action, form.reason.data or "")
     except DomainError as exc:
-        undo_refused(exc)
-        flash(localized(exc), "error")
+        flash_refusal(exc)
     else:
         flash(
             _(
@@ -120,8 +119,7 @@ def provisioning_retry(event_id: int) -> Any:
             db_session(), event_id=event_id, actor=current_actor(), now=utcnow()
         )
     except DomainError as exc:
-        undo_refused(exc)
-        flash(localized(exc), "error")
+        flash_refusal(exc)
     else:
         flash(_("Provisioning event %(id)s queued again.", id=event_id), "success")
     return redirect(url_for("console.provisioning", status=request.form.get("status") or None))

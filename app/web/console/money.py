@@ -43,7 +43,7 @@ from app.payments.models import (
 from app.payments.stripe_gateway import StripeGateway
 from app.subscribers import services as subscribers
 from app.subscribers.models import Customer, Line
-from app.web import format_money_for_view, label, localized, undo_refused
+from app.web import flash_refusal, format_money_for_view, label
 from app.web.auth import staff_required
 from app.web.console import bp
 from app.web.console.care import customer_care
@@ -424,8 +424,7 @@ def _back_to_queue() -> Any:
 
 
 def _refused(exc: DomainError) -> None:
-    undo_refused(exc)
-    flash(localized(exc), "error")
+    flash_refusal(exc)
 
 
 @bp.route("/refunds/<int:refund_id>/send", methods=["POST"])

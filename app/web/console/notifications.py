@@ -16,7 +16,7 @@ from app.care import outbox
 from app.care.models import NOTIFICATION_STATUS_LABELS, NOTIFICATION_STATUSES
 from app.core.clock import utcnow
 from app.core.errors import DomainError
-from app.web import localized, undo_refused
+from app.web import flash_refusal
 from app.web.auth import staff_required
 from app.web.console import bp
 from app.web.context import current_actor, db_session
@@ -62,8 +62,7 @@ def notification_retry(notification_id: int) -> Any:
                 db_session(), notification_id=notification_id, actor=current_actor(), now=utcnow()
             )
         except DomainError as exc:
-            undo_refused(exc)
-            flash(localized(exc), "error")
+            flash_refusal(exc)
         else:
             flash(_("Notification %(id)s queued again.", id=notification_id), "success")
     status = request.form.get("status") or None

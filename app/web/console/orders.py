@@ -24,7 +24,7 @@ from app.core.errors import DomainError
 from app.payments.services import MoneyPolicy
 from app.subscribers import orders
 from app.subscribers.models import ORDER_STATUS_LABELS, ORDER_STATUSES, Customer
-from app.web import localized, undo_refused
+from app.web import flash_refusal
 from app.web.auth import staff_required
 from app.web.console import bp
 from app.web.context import current_actor, db_session, settings
@@ -110,8 +110,7 @@ def store_order_payment(ref: str) -> Any:
             policy=MoneyPolicy.from_settings(settings()),
         )
     except DomainError as exc:
-        undo_refused(exc)
-        flash(localized(exc), "error")
+        flash_refusal(exc)
         return back
     flash(_("Order %(ref)s is paid; the line was sent for activation.", ref=order.ref), "success")
     return back

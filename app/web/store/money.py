@@ -18,6 +18,7 @@ every other refusal is undone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -113,6 +114,59 @@ def _stripe_locale() -> str:
     return "zh" if str(get_locale() or "").startswith("zh") else "en"
 
 
+def card_checkout(
+    gateway: StripeGateway,
+    *,
+    customer_id: int,
+    amount_minor: int,
+    purpose: str,
+    urls: Callable[[int], tuple[str, str]],
+    description: str,
+) -> Payment:
+    """A Stripe Checkout payment for the customer, in the page's language.
+
+    `begin_checkout` runs its own transactions and calls Stripe between them;
+    this request's unit of work (a new customer, the login) must not hold a
+    lock meanwhile, so it is committed and closed first.
+    :raises DomainError: refused (cap, amount) or Stripe failed.
+    """
+    end_request_session()
+    return payments.begin_checkout(
+        database(),
+        gateway,
+        customer_id=customer_id,
+        amount_minor=amount_minor,
+        purpose=purpose,
+        actor=current_actor(),
+        now=utcnow(),
+        policy=_policy(),
+        urls=urls,
+        description=description,
+        locale=_stripe_locale(),
+    )
+
+
+def redeem_from_form(
+    session: Session, form: StoreVoucherForm, *, customer_id: int, renew_suspended: bool = True
+) -> None:
+    """Redeem the voucher the form names into the customer's balance.
+
+    :raises DomainError: refused; a wrong PIN's attempt is kept (see the module's doc).
+    """
+    redeem_voucher(
+        session,
+        customer_id=customer_id,
+        serial=form.serial.data or "",
+        pin=form.pin.data or "",
+        ip=client_ip(),
+        actor=current_actor(),
+        now=utcnow(),
+        policy=VoucherPolicy(),
+        renew_suspended=renew_suspended,
+        **_policy().cap_kwargs(),
+    )
+
+
 def _pay_by_card(form: CardTopUpForm, gateway: StripeGateway | None) -> Any:
     """A redirect to Stripe Checkout, or the status to render the form with."""
     if not form.validate_on_submit():
@@ -125,26 +179,17 @@ def _pay_by_card(form: CardTopUpForm, gateway: StripeGateway | None) -> Any:
     if amount is None:
         return 422
     customer_id = _own_customer_id()
-    # begin_checkout runs its own transactions and calls Stripe between them;
-    # this request's unit of work (the new customer, the login) must not hold
-    # a lock meanwhile.
-    end_request_session()
     try:
-        payment = payments.begin_checkout(
-            database(),
+        payment = card_checkout(
             gateway,
             customer_id=customer_id,
             amount_minor=amount,
             purpose="topup",
-            actor=current_actor(),
-            now=utcnow(),
-            policy=_policy(),
             urls=lambda pid: (
                 url_for("store.topup_return", payment=pid, _external=True),
                 url_for("store.topup", _external=True),
             ),
             description=_("Top-up"),
-            locale=_stripe_locale(),
         )
     except DomainError as exc:
         attach_error(form, exc)
@@ -158,20 +203,9 @@ def _redeem(form: StoreVoucherForm) -> Any:
     if not form.validate_on_submit():
         return 422
     customer_id = _own_customer_id()
-    policy = _policy()
     session = db_session()
     try:
-        redeem_voucher(
-            session,
-            customer_id=customer_id,
-            serial=form.serial.data or "",
-            pin=form.pin.data or "",
-            ip=client_ip(),
-            actor=current_actor(),
-            now=utcnow(),
-            policy=VoucherPolicy(),
-            **policy.cap_kwargs(),
-        )
+        redeem_from_form(session, form, customer_id=customer_id)
     except DomainError as exc:
         # A wrong PIN keeps its failed attempt (committed, it counts towards
         # the lockout); any other refusal is undone.

@@ -19,47 +19,41 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import segno
 from flask import abort, flash, redirect, render_template, request, session, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from markupsafe import Markup
 from sqlmodel import col, select
 from wtforms import RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from app.auth import services as auth
-from app.auth.errors import InvalidCredentials, LoginLocked
+from app.auth.models import SubscriberAccount
 from app.charging.periods import period_for_display
 from app.core.clock import utcnow
 from app.core.errors import N_, DomainError
 from app.core.pii import PiiCipher
 from app.ledger import services as ledger
-from app.payments import services as payments
 from app.payments.errors import StripeNotConfigured
 from app.payments.models import Payment
 from app.payments.stripe_gateway import StripeGateway
-from app.payments.vouchers import VoucherPolicy, redeem_voucher
 from app.subscribers import kyc, orders
 from app.subscribers.models import ID_TYPE_LABELS, ORDER_STATUS_LABELS, Customer, Line
 from app.subscribers.models import PurchaseOrder as Order
 from app.subscribers.services import ensure_customer_for_account, find_customer_for_account
-from app.web import LANG_COOKIE, format_money_for_view, localized, undo_refused
-from app.web.auth import SignedIn, login_policy, sign_in, subscriber_required
+from app.web import flash_refusal, format_money_for_view, localized
+from app.web.auth import SignedIn, authenticate_form, sign_in, subscriber_required
 from app.web.context import (
-    client_ip,
     current_actor,
-    database,
     db_session,
-    end_request_session,
     settings,
 )
+from app.web.formatting import qr_svg
 from app.web.forms import LoginForm, RegisterForm, StoreVoucherForm, attach_error
 from app.web.store import bp
+from app.web.store.money import card_checkout, redeem_from_form
+from app.web.store.views import register_from_form
 from numbering import services as numbering
 from numbering.models import Sim
 from plans.models import Plan
@@ -164,21 +158,6 @@ def _shown_status(order: Order, now: datetime) -> str:
     return order.status
 
 
-def _policy() -> payments.MoneyPolicy:
-    return payments.MoneyPolicy.from_settings(settings())
-
-
-def _stripe_locale() -> str:
-    return "zh" if str(get_locale() or "").startswith("zh") else "en"
-
-
-def qr_svg(text: str) -> Markup:
-    """An inline SVG QR code of `text` (no external service; segno escapes nothing we add)."""
-    svg = segno.make(text, error="m").svg_inline(scale=4)
-    # segno's own markup: the text is encoded as modules, never copied into the SVG.
-    return Markup(svg)  # noqa: S704
-
-
 # -- choosing a plan and a number ----------------------------------------------------------
 
 
@@ -240,8 +219,7 @@ def buy_hold(code: str) -> Any:
             now=utcnow(),
         )
     except DomainError as exc:
-        undo_refused(exc)
-        flash(localized(exc), "error")
+        flash_refusal(exc)
         return redirect(url_for("store.buy_number", code=plan.code))
     session[CART] = {"plan_id": plan.id, "msisdn": number.msisdn, "token": token}
     return redirect(url_for("store.buy_checkout"), code=303)
@@ -308,14 +286,7 @@ def buy_register() -> Any:
     if not form.validate_on_submit():
         return _checkout_page(422, register=form)
     try:
-        account = auth.register_subscriber(
-            db_session(),
-            email=form.email.data or "",
-            password=form.password.data or "",
-            display_name=form.display_name.data or "",
-            locale=request.cookies.get(LANG_COOKIE, "zh_Hans"),
-            now=utcnow(),
-        )
+        account = register_from_form(form)
     except DomainError as exc:
         attach_error(form, exc)
         return _checkout_page(exc.http_status, register=form)
@@ -329,21 +300,9 @@ def buy_login() -> Any:
     form = LoginForm(prefix="login")
     if not form.validate_on_submit():
         return _checkout_page(422, login=form)
-    try:
-        person = auth.authenticate_subscriber(
-            db_session(),
-            email=form.email.data or "",
-            password=form.password.data or "",
-            ip=client_ip(),
-            policy=login_policy(),
-            now=utcnow(),
-        )
-    except LoginLocked as exc:
-        form.form_errors.append(_("Too many failed logins. Try again later."))
-        return _checkout_page(exc.http_status, login=form)
-    except InvalidCredentials as exc:
-        form.form_errors.append(_("Wrong e-mail or password."))
-        return _checkout_page(exc.http_status, login=form)
+    person, status = authenticate_form(form, kind="subscriber")
+    if not isinstance(person, SubscriberAccount):
+        return _checkout_page(status, login=form)
     _sign_in_keeping_cart(SignedIn.from_subscriber(person))
     return redirect(url_for("store.buy_checkout"), code=303)
 
@@ -468,13 +427,7 @@ def _order_context(order: Order) -> dict[str, Any]:
 @bp.route("/orders/<ref>")
 @subscriber_required
 def order_page(ref: str) -> Any:
-    order = _own_order(ref)
-    return render_template(
-        "store/order.html",
-        voucher=StoreVoucherForm(formdata=None),
-        action=OrderActionForm(),
-        **_order_context(order),
-    )
+    return _render_order(_own_order(ref))
 
 
 @bp.route("/orders/<ref>/status.json")
@@ -495,6 +448,36 @@ def order_status(ref: str) -> Any:
     }
 
 
+def _render_order(order: Order, voucher: StoreVoucherForm | None = None, status: int = 200) -> Any:
+    if voucher is not None:
+        voucher.pin.data = ""
+    return render_template(
+        "store/order.html",
+        voucher=voucher if voucher is not None else StoreVoucherForm(formdata=None),
+        action=OrderActionForm(),
+        **_order_context(order),
+    ), status
+
+
+def _posted_order(ref: str, *, expire: bool) -> Order:
+    """The buyer's own order an action button posted to (400 without a valid CSRF token).
+
+    With `expire`, an order whose hold ran out is marked expired first.
+    """
+    order = _open_order(ref) if expire else _own_order(ref)
+    if not OrderActionForm().validate_on_submit():
+        abort(400)
+    return order
+
+
+def _unpayable(order: Order) -> Any | None:
+    """A redirect back with a message when the order no longer takes payment, else None."""
+    if order.status != "awaiting_payment":
+        flash(_("This order can no longer be paid."), "error")
+        return _back(order)
+    return None
+
+
 def _open_order(ref: str) -> Order:
     """The buyer's own order, expired first if its hold ran out; refused unless awaiting payment."""
     order = _own_order(ref)
@@ -508,8 +491,7 @@ def _back(order: Order) -> Any:
 
 
 def _refused(order: Order, exc: DomainError) -> Any:
-    undo_refused(exc)
-    flash(localized(exc), "error")
+    flash_refusal(exc)
     return _back(order)
 
 
@@ -531,12 +513,9 @@ def _complete(order: Order, method: str) -> Any:
 @bp.route("/orders/<ref>/pay-balance", methods=["POST"])
 @subscriber_required
 def order_pay_balance(ref: str) -> Any:
-    order = _open_order(ref)
-    if not OrderActionForm().validate_on_submit():
-        abort(400)
-    if order.status != "awaiting_payment":
-        flash(_("This order can no longer be paid."), "error")
-        return _back(order)
+    order = _posted_order(ref, expire=True)
+    if (refused := _unpayable(order)) is not None:
+        return refused
     return _complete(order, "balance")
 
 
@@ -545,36 +524,17 @@ def order_pay_balance(ref: str) -> Any:
 def order_voucher(ref: str) -> Any:
     order = _open_order(ref)
     form = StoreVoucherForm()
-    if order.status != "awaiting_payment":
-        flash(_("This order can no longer be paid."), "error")
-        return _back(order)
+    if (refused := _unpayable(order)) is not None:
+        return refused
     if not form.validate_on_submit():
-        form.pin.data = ""
-        return render_template(
-            "store/order.html", voucher=form, action=OrderActionForm(), **_order_context(order)
-        ), 422
-    policy = _policy()
+        return _render_order(order, form, 422)
     sess = db_session()
     try:
-        redeem_voucher(
-            sess,
-            customer_id=order.customer_id,
-            serial=form.serial.data or "",
-            pin=form.pin.data or "",
-            ip=client_ip(),
-            actor=current_actor(),
-            now=utcnow(),
-            policy=VoucherPolicy(),
-            # The voucher pays this order: it must not renew a suspended line first.
-            renew_suspended=False,
-            **policy.cap_kwargs(),
-        )
+        # The voucher pays this order: it must not renew a suspended line first.
+        redeem_from_form(sess, form, customer_id=order.customer_id, renew_suspended=False)
     except DomainError as exc:
         attach_error(form, exc)
-        form.pin.data = ""
-        return render_template(
-            "store/order.html", voucher=form, action=OrderActionForm(), **_order_context(order)
-        ), exc.http_status
+        return _render_order(order, form, exc.http_status)
     shortfall = orders.shortfall_minor(sess, order)
     if shortfall > 0:
         # The voucher's value stays on the balance; the order waits for the rest.
@@ -596,12 +556,9 @@ def order_voucher(ref: str) -> Any:
 @bp.route("/orders/<ref>/card", methods=["POST"])
 @subscriber_required
 def order_card(ref: str) -> Any:
-    order = _open_order(ref)
-    if not OrderActionForm().validate_on_submit():
-        abort(400)
-    if order.status != "awaiting_payment":
-        flash(_("This order can no longer be paid."), "error")
-        return _back(order)
+    order = _posted_order(ref, expire=True)
+    if (refused := _unpayable(order)) is not None:
+        return refused
     gateway = StripeGateway.from_settings(settings())
     if gateway is None:
         return _refused(
@@ -612,24 +569,17 @@ def order_card(ref: str) -> Any:
         return _complete(order, "balance")
     order_id, ref_, customer_id = order.id, order.ref, order.customer_id
     assert order_id is not None
-    # begin_checkout runs its own transactions and calls Stripe between them.
-    end_request_session()
     try:
-        payment = payments.begin_checkout(
-            database(),
+        payment = card_checkout(
             gateway,
             customer_id=customer_id,
             amount_minor=shortfall,
             purpose="purchase",
-            actor=current_actor(),
-            now=utcnow(),
-            policy=_policy(),
             urls=lambda _pid: (
                 url_for("store.order_page", ref=ref_, _external=True),
                 url_for("store.order_page", ref=ref_, _external=True),
             ),
             description=_("Order %(ref)s", ref=ref_),
-            locale=_stripe_locale(),
         )
     except DomainError as exc:
         flash(localized(exc), "error")
@@ -645,9 +595,7 @@ def order_card(ref: str) -> Any:
 @bp.route("/orders/<ref>/pay-at-store", methods=["POST"])
 @subscriber_required
 def order_pay_at_store(ref: str) -> Any:
-    order = _own_order(ref)
-    if not OrderActionForm().validate_on_submit():
-        abort(400)
+    order = _posted_order(ref, expire=False)
     assert order.id is not None
     try:
         order = orders.choose_pay_at_store(
@@ -670,9 +618,7 @@ def order_pay_at_store(ref: str) -> Any:
 @bp.route("/orders/<ref>/cancel", methods=["POST"])
 @subscriber_required
 def order_cancel(ref: str) -> Any:
-    order = _own_order(ref)
-    if not OrderActionForm().validate_on_submit():
-        abort(400)
+    order = _posted_order(ref, expire=False)
     assert order.id is not None
     try:
         orders.cancel_order(db_session(), order_id=order.id, actor=current_actor(), now=utcnow())

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from babel.numbers import format_decimal
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -44,13 +43,14 @@ from app.subscribers.services import set_auto_renew
 from app.web import format_money_for_view, label
 from app.web.auth import sign_out, subscriber_required
 from app.web.context import client_ip, current_actor, db_session
+from app.web.formatting import data_text as _data_text
+from app.web.formatting import minutes_text as _minutes_text
+from app.web.formatting import number_text as _number
 from app.web.forms import attach_error
 from app.web.store import bp
 from app.web.store.money import money_view, own_customer
 from plans.models import AddOn, Plan
 
-KB_PER_MB = 1024
-KB_PER_GB = 1024 * 1024
 TOKEN_BYTES = 16
 # The reset page's address holds the token: no cache may keep it.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -125,21 +125,6 @@ class LineCard:
     @property
     def msisdn(self) -> str:
         return self.line.msisdn
-
-
-def _number(value: float, places: int = 0) -> str:
-    pattern = "#,##0" + ("." + "0" * places if places else "")
-    return format_decimal(value, format=pattern, locale=str(get_locale()))
-
-
-def _data_text(kb: int) -> str:
-    if kb >= KB_PER_GB:
-        return _("%(n)s GB", n=_number(kb / KB_PER_GB, 2))
-    return _("%(n)s MB", n=_number(kb / KB_PER_MB, 1 if kb % KB_PER_MB else 0))
-
-
-def _minutes_text(seconds: int) -> str:
-    return _("%(n)s min", n=_number(seconds / 60, 1 if seconds % 60 else 0))
 
 
 def _meters(period: LinePeriod) -> list[Meter]:

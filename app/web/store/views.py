@@ -8,6 +8,7 @@ from flask import flash, make_response, redirect, render_template, request, url_
 from flask_babel import gettext as _
 
 from app.auth import services as auth
+from app.auth.models import SubscriberAccount
 from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.web import LANG_COOKIE, LOCALES
@@ -47,20 +48,28 @@ def login() -> Any:
     return login_page(kind="subscriber", template="store/login.html", home_endpoint="store.account")
 
 
+def register_from_form(form: RegisterForm) -> SubscriberAccount:
+    """A new store account from a validated registration form, in the page's language.
+
+    :raises DomainError: refused (the e-mail is taken, the password too weak).
+    """
+    return auth.register_subscriber(
+        db_session(),
+        email=form.email.data or "",
+        password=form.password.data or "",
+        display_name=form.display_name.data or "",
+        locale=request.cookies.get(LANG_COOKIE, "zh_Hans"),
+        now=utcnow(),
+    )
+
+
 @bp.route("/register", methods=["GET", "POST"])
 def register() -> Any:
     form = RegisterForm()
     status = 200
     if form.validate_on_submit():
         try:
-            account = auth.register_subscriber(
-                db_session(),
-                email=form.email.data or "",
-                password=form.password.data or "",
-                display_name=form.display_name.data or "",
-                locale=request.cookies.get(LANG_COOKIE, "zh_Hans"),
-                now=utcnow(),
-            )
+            account = register_from_form(form)
         except DomainError as exc:
             attach_error(form, exc)
             status = exc.http_status

@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session, select
 
 from app.care.mailer import (
     LEASE_SECONDS,
@@ -21,14 +20,13 @@ from app.care.mailer import (
     record_result,
     send_pending,
 )
-from app.care.models import NOTIFICATION_KINDS, Notification
+from app.care.models import NOTIFICATION_KINDS
 from app.care.notifications import notify
 from app.core.db import Database
 from app.core.errors import ConfigError
 from tests.conftest import make_settings
 from tests.factories import NOW
-
-RENDERER = MailRenderer(timezone="Asia/Shanghai", currency="CNY")
+from tests.unit.care.helpers import RENDERER, RESET_URL, queue, reread
 
 
 class Recorder:
@@ -46,29 +44,6 @@ class Broken:
     def send(self, message: Message) -> None:
         self.calls += 1
         raise ConnectionRefusedError("mail server down")
-
-
-def _queue(session: Session, *, kind: str = "password_reset", locale: str = "en", **data) -> int:
-    notify(
-        session,
-        kind=kind,
-        recipient="sub@example.com",
-        now=NOW,
-        locale=locale,
-        data=data
-        or {"reset_url": "https://shop.example/password/reset/abc", "expires_minutes": 60},
-    )
-    session.commit()
-    row = session.exec(select(Notification).order_by(Notification.id.desc())).first()  # type: ignore[union-attr]
-    assert row is not None and row.id is not None
-    return row.id
-
-
-def _row(session: Session, notification_id: int) -> Notification:
-    session.expire_all()
-    row = session.get(Notification, notification_id)
-    assert row is not None
-    return row
 
 
 # -- rendering --------------------------------------------------------------------------
@@ -165,8 +140,8 @@ def test_a_bad_smtp_port_is_a_config_error(tmp_path: Path, port: str) -> None:
 
 
 def test_the_log_mailer_writes_one_json_line_per_message(db: Database, session, tmp_path) -> None:
-    first = _queue(session)
-    second = _queue(session, kind="low_balance", locale="zh_Hans", balance_minor=120)
+    first = queue(session)
+    second = queue(session, kind="low_balance", locale="zh_Hans", balance_minor=120)
     outbox = tmp_path / "mail" / "outbox.jsonl"
 
     report = send_pending(db, now=NOW, renderer=RENDERER, mailer=LogMailer(outbox))
@@ -175,11 +150,11 @@ def test_the_log_mailer_writes_one_json_line_per_message(db: Database, session, 
     lines = [json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines()]
     assert [line["id"] for line in lines] == [first, second]
     assert lines[0]["to"] == "sub@example.com" and lines[0]["subject"] == "Reset your password"
-    assert "https://shop.example/password/reset/abc" in lines[0]["body"]
+    assert RESET_URL in lines[0]["body"]
     assert "¥1.20" in lines[1]["body"]
-    row = _row(session, first)
+    row = reread(session, first)
     assert row.status == "sent" and row.sent_at == NOW and row.attempts == 1
-    assert row.subject == "Reset your password" and "reset/abc" in row.body
+    assert row.subject == "Reset your password" and RESET_URL in row.body
     # Nothing is sent twice.
     again = send_pending(
         db, now=NOW + timedelta(hours=1), renderer=RENDERER, mailer=LogMailer(outbox)
@@ -189,15 +164,15 @@ def test_the_log_mailer_writes_one_json_line_per_message(db: Database, session, 
 
 
 def test_a_notice_not_yet_due_waits(db: Database, session) -> None:
-    notification_id = _queue(session)
+    notification_id = queue(session)
     recorder = Recorder()
     report = send_pending(db, now=NOW - timedelta(seconds=1), renderer=RENDERER, mailer=recorder)
     assert report.sent == 0 and recorder.sent == []
-    assert _row(session, notification_id).status == "pending"
+    assert reread(session, notification_id).status == "pending"
 
 
 def test_failures_back_off_and_the_eighth_makes_the_notice_dead(db: Database, session) -> None:
-    notification_id = _queue(session)
+    notification_id = queue(session)
     broken = Broken()
     now = NOW
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -208,7 +183,7 @@ def test_failures_back_off_and_the_eighth_makes_the_notice_dead(db: Database, se
             )
             assert early.as_dict() == {"sent": 0, "failed": 0, "dead": 0}
         report = send_pending(db, now=now, renderer=RENDERER, mailer=broken)
-        row = _row(session, notification_id)
+        row = reread(session, notification_id)
         assert row.attempts == attempt
         assert "ConnectionRefusedError: mail server down" in row.last_error
         if attempt < MAX_ATTEMPTS:
@@ -230,12 +205,12 @@ def test_failures_back_off_and_the_eighth_makes_the_notice_dead(db: Database, se
 def test_a_notice_that_cannot_be_rendered_is_retried_not_lost(
     db: Database, session, tmp_path
 ) -> None:
-    notification_id = _queue(session, kind="renewal")
+    notification_id = queue(session, kind="renewal")
     renderer = MailRenderer(timezone="UTC", currency="CNY", template_dir=tmp_path)  # no templates
     recorder = Recorder()
     report = send_pending(db, now=NOW, renderer=renderer, mailer=recorder)
     assert report.failed == 1 and recorder.sent == []
-    row = _row(session, notification_id)
+    row = reread(session, notification_id)
     assert row.status == "pending" and "TemplateNotFound" in row.last_error
 
 
@@ -250,7 +225,7 @@ def test_sms_notices_go_to_the_sms_mailer(db: Database, session) -> None:
 
 
 def test_a_claimed_notice_is_leased_and_a_stale_result_is_ignored(db: Database, session) -> None:
-    notification_id = _queue(session)
+    notification_id = queue(session)
     seen: list[int] = []
 
     class Reentrant:
@@ -265,19 +240,19 @@ def test_a_claimed_notice_is_leased_and_a_stale_result_is_ignored(db: Database, 
 
     send_pending(db, now=NOW, renderer=RENDERER, mailer=Reentrant())
     assert seen == [0]
-    assert _row(session, notification_id).status == "sent"
+    assert reread(session, notification_id).status == "sent"
     # A result for an attempt that is no longer the row's changes nothing.
     with db.transaction() as tx:
         assert (
             record_result(tx, notification_id=notification_id, attempt=1, error="late", now=NOW)
             is None
         )
-    assert _row(session, notification_id).last_error == ""
+    assert reread(session, notification_id).last_error == ""
 
 
 def test_limit_bounds_one_run(db: Database, session) -> None:
     for _ in range(3):
-        _queue(session)
+        queue(session)
     recorder = Recorder()
     assert send_pending(db, now=NOW, renderer=RENDERER, mailer=recorder, limit=2).sent == 2
     assert send_pending(db, now=NOW, renderer=RENDERER, mailer=recorder, limit=2).sent == 1

@@ -27,6 +27,7 @@ from app.subscribers.models import Line
 from plans import services as plans
 from plans.models import AddOn
 from tests.factories import NOW
+from tests.unit.charging.helpers import fund
 from tests.unit.subscribers.helpers import STAFF, World, make_line, make_world
 
 SOON = NOW + timedelta(hours=2)
@@ -58,22 +59,6 @@ def _addon(
     )
 
 
-def _fund(session: Session, world: World, amount: int) -> None:
-    assert world.customer.id is not None
-    ledger.credit_customer(
-        session,
-        customer_id=world.customer.id,
-        amount_minor=amount,
-        source_kind="cash_offline",
-        idempotency_key=f"fund:{world.customer.id}:{amount}",
-        actor=STAFF,
-        now=NOW,
-        cap_months=24,
-        reference_monthly_minor=5000,
-        currency="CNY",
-    )
-
-
 def _line_with_period(
     session: Session, world: World, *, status: str = "active"
 ) -> tuple[Line, LinePeriod]:
@@ -97,7 +82,7 @@ def _buy(session: Session, line: Line, addon: AddOn, key: str = "k" * 22, now=SO
 def test_buying_debits_the_price_and_adds_the_data_to_the_current_period(session, world) -> None:
     line, period = _line_with_period(session, world)
     addon = _addon(session)
-    _fund(session, world, 2000)
+    fund(session, world, 2000)
     before_kb = period.data_kb
 
     bought = _buy(session, line, addon)
@@ -118,7 +103,7 @@ def test_buying_debits_the_price_and_adds_the_data_to_the_current_period(session
 def test_the_same_key_twice_charges_once(session, world) -> None:
     line, period = _line_with_period(session, world)
     addon = _addon(session)
-    _fund(session, world, 5000)
+    fund(session, world, 5000)
 
     first = _buy(session, line, addon, key="double-submit-token-1")
     again = _buy(session, line, addon, key="double-submit-token-1")
@@ -137,7 +122,7 @@ def test_the_same_key_for_another_addon_is_a_conflict(session, world) -> None:
     line, _period = _line_with_period(session, world)
     first = _addon(session)
     other = _addon(session, code="DATA1G", price=1500, mb=1024)
-    _fund(session, world, 5000)
+    fund(session, world, 5000)
     _buy(session, line, first, key="same-key-0000000000")
     with pytest.raises(IdempotencyConflict):
         _buy(session, line, other, key="same-key-0000000000")
@@ -149,7 +134,7 @@ def test_a_balance_that_does_not_cover_the_price_is_refused_and_nothing_changes(
 ) -> None:
     line, period = _line_with_period(session, world)
     addon = _addon(session, price=1500)
-    _fund(session, world, 1499)
+    fund(session, world, 1499)
     with pytest.raises(InsufficientBalance) as refused:
         _buy(session, line, addon)
     assert "Top up" in refused.value.message
@@ -162,7 +147,7 @@ def test_a_balance_that_does_not_cover_the_price_is_refused_and_nothing_changes(
 def test_exactly_enough_balance_is_accepted(session, world) -> None:
     line, _period = _line_with_period(session, world)
     addon = _addon(session, price=1500)
-    _fund(session, world, 1500)
+    fund(session, world, 1500)
     _buy(session, line, addon)
     assert _balance(session, world) == 0
 
@@ -171,7 +156,7 @@ def test_exactly_enough_balance_is_accepted(session, world) -> None:
 def test_only_an_active_line_gets_an_addon(session, world, status) -> None:
     line, _period = _line_with_period(session, world, status=status)
     addon = _addon(session)
-    _fund(session, world, 5000)
+    fund(session, world, 5000)
     with pytest.raises(AddOnNotAllowed):
         _buy(session, line, addon)
     assert _balance(session, world) == 5000
@@ -180,7 +165,7 @@ def test_only_an_active_line_gets_an_addon(session, world, status) -> None:
 def test_no_current_period_is_refused(session, world) -> None:
     line, period = _line_with_period(session, world)
     addon = _addon(session)
-    _fund(session, world, 5000)
+    fund(session, world, 5000)
     with pytest.raises(NoCurrentPeriod):
         _buy(session, line, addon, now=period.end)  # the end is outside the period
     with pytest.raises(NoCurrentPeriod):
@@ -194,7 +179,7 @@ def test_no_current_period_is_refused(session, world) -> None:
 def test_the_last_second_of_a_period_still_counts(session, world) -> None:
     line, period = _line_with_period(session, world)
     addon = _addon(session)
-    _fund(session, world, 5000)
+    fund(session, world, 5000)
     bought = _buy(session, line, addon, now=period.end - timedelta(seconds=1))
     assert bought.period_id == period.id
 
@@ -203,7 +188,7 @@ def test_the_last_second_of_a_period_still_counts(session, world) -> None:
 def test_an_addon_not_published_is_not_on_sale(session, world, status) -> None:
     line, _period = _line_with_period(session, world)
     addon = _addon(session, status=status)
-    _fund(session, world, 5000)
+    fund(session, world, 5000)
     with pytest.raises(AddOnNotOnSale):
         _buy(session, line, addon)
     assert addons_for_sale(session) == []

@@ -3,13 +3,11 @@ a double submit (one key) charges once; different keys stop when the balance is 
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy.engine import make_url
 from sqlmodel import func, select
 
 from app.charging.addons import buy_addon
@@ -17,10 +15,10 @@ from app.charging.models import LinePeriod, PeriodAddOn
 from app.charging.periods import open_period
 from app.core.audit import Actor
 from app.core.db import Database
-from app.core.migrate import recreate_postgres_database, upgrade
 from app.ledger import services as ledger
 from app.ledger.errors import InsufficientBalance
 from plans import services as plans
+from tests.concurrency import fresh_database, race
 from tests.factories import NOW
 from tests.unit.subscribers.helpers import STAFF, make_line, make_world
 
@@ -32,18 +30,7 @@ BUYER = Actor("subscriber", 1, "buyer@example.com")
 @pytest.fixture
 def own_database(backend: str, tmp_path: Any) -> Any:
     """A fresh, migrated database of the backend, outside the per-test rollback."""
-    if backend.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path / 'addons.db'}"
-    else:
-        parsed = make_url(backend)
-        url = parsed.set(database=f"{parsed.database}_addons").render_as_string(hide_password=False)
-        recreate_postgres_database(url)
-    database = Database(url, pool_size=THREADS + 2, max_overflow=4)
-    upgrade(database.engine)
-    try:
-        yield database
-    finally:
-        database.dispose()
+    yield from fresh_database(backend, tmp_path, "addons", pool_size=THREADS + 2)
 
 
 def _setup(db: Database, balance: int) -> tuple[int, int, int, int]:
@@ -79,31 +66,11 @@ def _setup(db: Database, balance: int) -> tuple[int, int, int, int]:
 
 
 def _run(db: Database, line_id: int, addon_id: int, keys: list[str]) -> Counter[str]:
-    outcomes: Counter[str] = Counter()
-    lock = threading.Lock()
-    start = threading.Barrier(len(keys))
-
     def buy(key: str) -> None:
-        start.wait()
-        try:
-            with db.transaction() as session:
-                buy_addon(
-                    session, line_id=line_id, addon_id=addon_id, key=key, actor=BUYER, now=SOON
-                )
-            result = "ok"
-        except InsufficientBalance:
-            result = "poor"
-        except Exception as exc:
-            result = f"error: {exc!r}"
-        with lock:
-            outcomes[result] += 1
+        with db.transaction() as session:
+            buy_addon(session, line_id=line_id, addon_id=addon_id, key=key, actor=BUYER, now=SOON)
 
-    threads = [threading.Thread(target=buy, args=(key,)) for key in keys]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return outcomes
+    return race(buy, keys, {InsufficientBalance: "poor"})
 
 
 def test_a_double_submit_in_parallel_charges_once(own_database: Database) -> None:

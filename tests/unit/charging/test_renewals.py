@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func
-from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
 
 from app.care.models import Notification
@@ -27,7 +26,6 @@ from app.charging.renewals import (
 )
 from app.core.audit import Actor, AuditEntry
 from app.core.db import Database
-from app.core.migrate import recreate_postgres_database, upgrade
 from app.ledger import services as ledger
 from app.ledger.errors import InsufficientBalance
 from app.ledger.models import JournalEntry
@@ -38,7 +36,9 @@ from app.subscribers import services as subscribers
 from app.subscribers.models import Line
 from numbering.models import PhoneNumber
 from plans import services as plans
+from tests.concurrency import fresh_database
 from tests.factories import NOW
+from tests.unit.charging.helpers import fund
 from tests.unit.subscribers.helpers import STAFF, World, make_line, make_world
 from tests.unit.wholesale.helpers import ACTOR as PLAN_ACTOR
 
@@ -74,18 +74,7 @@ def _line(session: Session, world: World, *, balance: int = 0, auto_renew: bool 
 
 def _credit(session: Session, world: World, amount: int, *, now: Any = NOW) -> None:
     """A credit straight through the ledger (no renewal hook), for setting up balances."""
-    assert world.customer.id is not None
-    ledger.credit_customer(
-        session,
-        customer_id=world.customer.id,
-        amount_minor=amount,
-        source_kind="cash_offline",
-        idempotency_key=f"test-credit-{next(_keys)}",
-        actor=STAFF,
-        now=now,
-        currency="CNY",
-        **POLICY.cap_kwargs(),
-    )
+    fund(session, world, amount, now=now, key=f"test-credit-{next(_keys)}")
 
 
 def _run(session: Session, now: Any, **kwargs: Any) -> RenewalReport:
@@ -646,20 +635,7 @@ def test_a_free_plan_renews_without_an_entry(session: Session, world: World) -> 
 @pytest.fixture
 def own_database(backend: str, tmp_path: Any) -> Any:
     """A fresh, migrated database of the backend, outside the per-test rollback."""
-    if backend.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path / 'renewals.db'}"
-    else:
-        parsed = make_url(backend)
-        url = parsed.set(database=f"{parsed.database}_concurrency").render_as_string(
-            hide_password=False
-        )
-        recreate_postgres_database(url)
-    database = Database(url, pool_size=12, max_overflow=4)
-    upgrade(database.engine)
-    try:
-        yield database
-    finally:
-        database.dispose()
+    yield from fresh_database(backend, tmp_path, "concurrency", pool_size=12)
 
 
 def test_parallel_runs_and_credits_handle_each_line_once_without_deadlock(

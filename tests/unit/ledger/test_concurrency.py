@@ -23,18 +23,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from sqlalchemy.engine import make_url
 from sqlmodel import col, func, select
 
 from app.core.audit import Actor
 from app.core.db import Database
-from app.core.migrate import recreate_postgres_database, upgrade
 from app.ledger import services as ledger
 from app.ledger.errors import CapExceeded, IdempotencyConflict, InsufficientBalance
 from app.ledger.models import LedgerAccount, Posting
 from app.payments import services as payments
 from app.payments.errors import PaymentConflict, RefundStateError
 from app.payments.models import FINAL_REFUND_STATUSES, Refund
+from tests.concurrency import fresh_database
 from tests.factories import NOW
 from tests.unit.ledger.helpers import customers_with_different_caps
 
@@ -100,20 +99,7 @@ class Tally:
 @pytest.fixture
 def own_database(backend: str, tmp_path: Any) -> Any:
     """A fresh, migrated database of the backend, outside the per-test rollback."""
-    if backend.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path / 'concurrency.db'}"
-    else:
-        parsed = make_url(backend)
-        url = parsed.set(database=f"{parsed.database}_concurrency").render_as_string(
-            hide_password=False
-        )
-        recreate_postgres_database(url)
-    database = Database(url, pool_size=THREADS + 2, max_overflow=4)
-    upgrade(database.engine)
-    try:
-        yield database
-    finally:
-        database.dispose()
+    yield from fresh_database(backend, tmp_path, "concurrency", pool_size=THREADS + 2)
 
 
 class Worker:

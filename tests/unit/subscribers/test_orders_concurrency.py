@@ -4,21 +4,19 @@ at most (SKIP LOCKED on PostgreSQL, the write lock on SQLite)."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from typing import Any
 
 import pytest
-from sqlalchemy.engine import make_url
 from sqlmodel import func, select
 
 from app.core.db import Database
-from app.core.migrate import recreate_postgres_database, upgrade
 from app.ledger import services as ledger
 from app.subscribers import orders
 from app.subscribers.errors import NoSimStock
 from app.subscribers.models import Line, PurchaseOrder
 from numbering.models import Sim
+from tests.concurrency import fresh_database, race
 from tests.factories import NOW
 from tests.unit.subscribers.helpers import make_world
 from tests.unit.subscribers.test_orders import BUYER, Buyer, add_sims, credit, place
@@ -29,44 +27,15 @@ THREADS = 8
 @pytest.fixture
 def own_database(backend: str, tmp_path: Any) -> Any:
     """A fresh, migrated database of the backend, outside the per-test rollback."""
-    if backend.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path / 'orders.db'}"
-    else:
-        parsed = make_url(backend)
-        url = parsed.set(database=f"{parsed.database}_orders").render_as_string(hide_password=False)
-        recreate_postgres_database(url)
-    database = Database(url, pool_size=THREADS + 2, max_overflow=4)
-    upgrade(database.engine)
-    try:
-        yield database
-    finally:
-        database.dispose()
+    yield from fresh_database(backend, tmp_path, "orders", pool_size=THREADS + 2)
 
 
 def _complete_in_parallel(db: Database, order_ids: list[int]) -> Counter[str]:
-    outcomes: Counter[str] = Counter()
-    lock = threading.Lock()
-    start = threading.Barrier(len(order_ids))
+    def complete(order_id: int) -> None:
+        with db.transaction() as session:
+            orders.complete_order(session, order_id=order_id, actor=BUYER, now=NOW)
 
-    def run(order_id: int) -> None:
-        start.wait()
-        try:
-            with db.transaction() as session:
-                orders.complete_order(session, order_id=order_id, actor=BUYER, now=NOW)
-            result = "ok"
-        except NoSimStock:
-            result = "no stock"
-        except Exception as exc:
-            result = f"error: {exc!r}"
-        with lock:
-            outcomes[result] += 1
-
-    threads = [threading.Thread(target=run, args=(order_id,)) for order_id in order_ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return outcomes
+    return race(complete, order_ids, {NoSimStock: "no stock"})
 
 
 def test_a_double_submit_in_parallel_completes_the_order_once(own_database: Database) -> None:
