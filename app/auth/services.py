@@ -46,7 +46,7 @@ from app.auth.models import (
     SubscriberAccount,
 )
 from app.auth.permissions import ROLES
-from app.core.audit import Actor, AuditEntry, record_audit
+from app.core.audit import Actor, count_recent, record_audit
 from app.core.db import insert_unique
 from app.core.errors import N_, InvalidInput, clean_text
 from app.core.throttle import locked_until
@@ -470,18 +470,6 @@ class ResetPolicy:
 RESET_REQUEST_ACTION = "subscriber.password_reset_request"
 
 
-def _requests_from_ip(session: Session, *, ip: str, since: datetime) -> int:
-    return session.exec(
-        select(func.count())
-        .select_from(AuditEntry)
-        .where(
-            AuditEntry.action == RESET_REQUEST_ACTION,
-            AuditEntry.ip == ip,
-            col(AuditEntry.at) > since,
-        )
-    ).one()
-
-
 def request_password_reset(
     session: Session,
     *,
@@ -505,7 +493,8 @@ def request_password_reset(
 
     ip = (ip or "")[:64]
     hour_ago = now - timedelta(hours=1)
-    if ip and _requests_from_ip(session, ip=ip, since=hour_ago) >= policy.per_ip_per_hour:
+    recent = count_recent(session, action=RESET_REQUEST_ACTION, ip=ip, since=hour_ago) if ip else 0
+    if recent >= policy.per_ip_per_hour:
         raise ResetRequestsThrottled(N_("Too many requests. Please wait and try again."))
     address = (email or "").strip().lower()[:254]
     account = session.exec(

@@ -106,3 +106,12 @@ def apply_changes(row: Any, fields: dict[str, Any]) -> dict[str, dict[str, Any]]
     for key, change in changes.items():
         setattr(row, key, change["after"])
     return changes
+
+
+def count_recent(session: Session, *, action: str, ip: str, since: datetime) -> int:
+    """How many `action` records came from address `ip` after `since` (for per-address limits)."""
+    return session.exec(
+        select(func.count())
+        .select_from(AuditEntry)
+        .where(AuditEntry.action == action, AuditEntry.ip == ip, AuditEntry.at > since)
+    ).one()

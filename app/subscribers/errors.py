@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.errors import Conflict, DomainError, InvalidInput, NotFound
 
 
 class CustomerNotFound(NotFound):
@@ -94,3 +94,10 @@ class SubscriberImportRejected(InvalidInput):
             "rejected": [problem.to_dict() for problem in self.rejects],
             "warnings": [problem.to_dict() for problem in self.warnings],
         }
+
+
+class HoldsThrottled(DomainError):
+    """Too many numbers held from one address within the hour."""
+
+    code = "holds_throttled"
+    http_status = 429

@@ -41,7 +41,7 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from app.care.notifications import notify_customer
-from app.core.audit import Actor, record_audit
+from app.core.audit import Actor, count_recent, record_audit
 from app.core.db import lock_by_id
 from app.core.errors import N_, DomainError, InvalidInput, clean_text
 from app.core.money import format_plain
@@ -50,6 +50,7 @@ from app.payments.models import Payment
 from app.payments.services import MoneyPolicy, record_offline_payment
 from app.subscribers import lifecycle
 from app.subscribers.errors import (
+    HoldsThrottled,
     IdentityMissing,
     NoSimStock,
     OrderNotFound,
@@ -119,6 +120,10 @@ def _host_of(session: Session, number: PhoneNumber) -> int:
     return block.host_id
 
 
+HOLD_ACTION = "number.cart_hold"
+HOLDS_PER_IP_PER_HOUR = 20
+
+
 def hold_number(
     session: Session,
     *,
@@ -127,12 +132,18 @@ def hold_number(
     holder: str,
     previous: str | None,
     now: datetime,
+    actor: Actor | None = None,
+    ip: str = "",
 ) -> PhoneNumber:
     """Hold `msisdn` for a buyer's cart for 15 minutes; the cart's previous number is let go.
 
     The number must be on the plan's host. Idempotent for the same holder
-    (the hold is extended).
+    (the hold is extended). Anyone may hold numbers before signing in, so
+    each new hold is audited with the buyer's address and one address may
+    take at most `HOLDS_PER_IP_PER_HOUR` in an hour: a script cannot take
+    a block's numbers off the shelf.
     :raises InvalidInput: the plan is not on sale, or the number is on another host.
+    :raises HoldsThrottled: too many holds from this address within the hour.
     :raises NumberNotFound, NumberUnavailable: from numbering.
     """
     plan = _published_plan(session, plan_id)
@@ -143,9 +154,29 @@ def hold_number(
             field="msisdn",
             msisdn=number.msisdn,
         )
+    extending = number.status == "reserved" and number.reserved_by == holder
+    ip = (ip or "")[:64]
+    if not extending and ip:
+        since = now - timedelta(hours=1)
+        if count_recent(session, action=HOLD_ACTION, ip=ip, since=since) >= HOLDS_PER_IP_PER_HOUR:
+            raise HoldsThrottled(
+                N_("Too many numbers were held from your address. Please try again later.")
+            )
     if previous and previous != number.msisdn:
         numbering.release_number(session, msisdn=previous, holder=holder, now=now)
-    return numbering.reserve_number(session, msisdn=number.msisdn, holder=holder, now=now)
+    held = numbering.reserve_number(session, msisdn=number.msisdn, holder=holder, now=now)
+    if not extending:
+        record_audit(
+            session,
+            actor=actor or Actor.system("store"),
+            action=HOLD_ACTION,
+            now=now,
+            target_type="number",
+            target_id=held.msisdn,
+            details={"plan": plan.code},
+            ip=ip or None,
+        )
+    return held
 
 
 def sim_in_stock(session: Session, *, host_id: int, kind: str) -> int:

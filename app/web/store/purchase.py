@@ -45,6 +45,7 @@ from app.subscribers.services import ensure_customer_for_account, find_customer_
 from app.web import flash_refusal, format_money_for_view, localized
 from app.web.auth import SignedIn, authenticate_form, sign_in, subscriber_required
 from app.web.context import (
+    client_ip,
     current_actor,
     db_session,
     settings,
@@ -217,6 +218,8 @@ def buy_hold(code: str) -> Any:
             holder=orders.cart_holder(token),
             previous=previous,
             now=utcnow(),
+            actor=current_actor(),
+            ip=client_ip(),
         )
     except DomainError as exc:
         flash_refusal(exc)

@@ -22,6 +22,7 @@ from app.payments.vouchers import VoucherPolicy, create_voucher_batch, redeem_vo
 from app.provisioning.models import ProvisioningEvent
 from app.subscribers import kyc, lifecycle, orders
 from app.subscribers.errors import (
+    HoldsThrottled,
     IdentityMissing,
     NoSimStock,
     OrderNotFound,
@@ -604,3 +605,39 @@ def test_orders_are_listed_per_login_newest_first(session: Session, world: World
         orders.get_order_by_ref(session, first.ref, account_id=other.account.id)
     with pytest.raises(InvalidInput):
         orders.list_orders(session, status="lost")
+
+
+def test_one_address_may_hold_only_so_many_numbers_an_hour(session: Session, world: World) -> None:
+    assert world.plan.id is not None
+
+    def hold(ip: str, msisdn: str, *, holder: str | None = None, now=NOW) -> PhoneNumber:
+        return orders.hold_number(
+            session,
+            plan_id=world.plan.id,
+            msisdn=msisdn,
+            holder=holder or orders.cart_holder(Buyer(session).token),
+            previous=None,
+            now=now,
+            ip=ip,
+        )
+
+    kept = [free_msisdn() for _ in range(orders.HOLDS_PER_IP_PER_HOUR)]
+    first_holder = orders.cart_holder("first-cart")
+    hold("203.0.113.7", kept[0], holder=first_holder)
+    for msisdn in kept[1:]:
+        hold("203.0.113.7", msisdn)
+    extra = free_msisdn()
+    with pytest.raises(HoldsThrottled):
+        hold("203.0.113.7", extra)
+    assert number(session, extra).status == "available"
+    # Extending a hold the cart has is not a new hold.
+    hold("203.0.113.7", kept[0], holder=first_holder, now=NOW + timedelta(minutes=5))
+    # Another address, and the same one an hour later, may hold again.
+    hold("198.51.100.2", extra)
+    hold("203.0.113.7", free_msisdn(), now=NOW + timedelta(hours=1, seconds=1))
+    audited = session.exec(
+        select(func.count())
+        .select_from(AuditEntry)
+        .where(AuditEntry.action == orders.HOLD_ACTION, AuditEntry.ip == "203.0.113.7")
+    ).one()
+    assert audited == orders.HOLDS_PER_IP_PER_HOUR + 1
