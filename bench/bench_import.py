@@ -46,11 +46,11 @@ from sqlmodel import select
 from stdnum import luhn
 from stdnum.cn import ric
 
-import app.models  # noqa: F401  (registers every table for the ORM's flush order)
 from app.catalog import load_catalog
 from app.charging.models import LinePeriod
 from app.core.audit import Actor
 from app.core.db import Database
+from app.core.floors import discover
 from app.core.pii import PiiCipher
 from app.ledger.models import JournalEntry
 from app.ledger.services import check_ledger
@@ -61,6 +61,8 @@ from numbering.models import PhoneNumber, Sim
 from numbering.services import import_sims
 from plans.models import Plan
 from wholesale.models import HostCarrier
+
+discover("models")  # registers every table for the ORM's flush order
 
 NOW = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 PG_DATABASE = "mvno_bench_import"

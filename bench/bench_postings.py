@@ -74,12 +74,14 @@ import psycopg.errors
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-import app.models  # noqa: F401  (registers every table for the ORM's flush order)
 from app.core.audit import Actor
 from app.core.db import Database
+from app.core.floors import discover
 from app.ledger.services import SYSTEM_SHARDS, check_ledger, get_or_create_account, post_entry
 from app.subscribers.models import Customer
 from bench.common import BACKENDS, fresh_database, print_table, timed
+
+discover("models")  # registers every table for the ORM's flush order
 
 NOW = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 PG_DATABASE = "mvno_bench_postings"

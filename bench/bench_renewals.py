@@ -50,12 +50,12 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-import app.models  # noqa: F401  (registers every table for the ORM's flush order)
 from app.care.models import Notification
 from app.charging.models import LinePeriod
 from app.charging.renewals import DEFAULT_WORKERS, ENTRY_KIND, RenewalReport, run_renewals
 from app.core.audit import Actor, AuditEntry
 from app.core.db import Database
+from app.core.floors import discover
 from app.ledger.models import JournalEntry
 from app.ledger.services import (
     BulkEntry,
@@ -69,6 +69,8 @@ from app.subscribers.models import Customer, Line
 from bench.common import BACKENDS, fresh_database, print_table, timed
 from plans.models import Plan
 from wholesale.models import HostCarrier
+
+discover("models")  # registers every table for the ORM's flush order
 
 START = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 VALIDITY_DAYS = 30

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 
-import app.models  # noqa: F401  (registers every table)
 from app.core.db import make_engine, metadata
+from app.core.floors import discover
+
+discover("models")  # registers every table
 
 config = context.config
 

@@ -36,7 +36,9 @@ def current_revision(engine: Engine) -> str | None:
 
 def schema_differences(connection: Connection) -> list[object]:
     """What autogenerate would change: empty when models and migrations agree."""
-    import app.models  # noqa: F401  (registers every table)
+    from app.core.floors import discover
+
+    discover("models")  # registers every table
 
     context = MigrationContext.configure(
         connection, opts={"compare_type": True, "render_as_batch": True}
