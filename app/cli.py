@@ -433,7 +433,7 @@ def line_show(msisdn: str, at_text: str | None, as_json: bool, now: datetime) ->
     its allowances, and the customer's balance (minor units)."""
     from zoneinfo import ZoneInfo
 
-    from app.subscribers.summary import line_summary
+    from app.charging.summary import line_summary
 
     config = settings()
     at = parse_instant(at_text, field="at") if at_text else None
@@ -720,7 +720,7 @@ notifications_cli = AppGroup("notifications", help="The notification outbox (e-m
 @refusals
 def notifications_send(limit: int, as_json: bool, now: datetime) -> None:
     """Send due notifications (as the scheduler does every minute)."""
-    from app.care.mailer import send_notifications
+    from app.notifications.mailer import send_notifications
 
     report = send_notifications(database(), now=now, settings=settings(), limit=limit).as_dict()
     text = "sent {sent}, failed {failed}, dead {dead}".format(**report)

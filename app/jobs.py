@@ -28,12 +28,12 @@ from sqlalchemy import Connection, text
 from sqlmodel import Session
 
 from app.auth.services import purge_login_attempts
-from app.care.jobs import send_due_notifications
 from app.charging.jobs import renew_lines
 from app.core.clock import utcnow
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import Conflict
+from app.notifications.jobs import send_due_notifications
 from app.provisioning.jobs import deliver_provisioning
 from app.subscribers.jobs import expire_purchase_orders
 from numbering.jobs import release_expired_numbers

@@ -50,7 +50,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from app.care.models import Notification
+from app.notifications.models import Notification
 from app.charging.models import LinePeriod
 from app.charging.renewals import DEFAULT_WORKERS, ENTRY_KIND, RenewalReport, run_renewals
 from app.core.audit import Actor, AuditEntry

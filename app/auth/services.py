@@ -38,6 +38,7 @@ from app.auth.errors import (
     UnknownRole,
     WeakPassword,
 )
+from app.auth.events import PasswordResetRequested
 from app.auth.models import (
     ApiKey,
     LoginAttempt,
@@ -49,6 +50,7 @@ from app.auth.permissions import ROLES
 from app.core.audit import Actor, count_recent, record_audit
 from app.core.db import insert_unique
 from app.core.errors import N_, InvalidInput, clean_text
+from app.core.events import emit
 from app.core.throttle import locked_until
 
 API_KEY_PREFIX = "mvno"
@@ -484,13 +486,11 @@ def request_password_reset(
     The answer to the person asking is the same whether or not the e-mail
     has an account; the return value (True when a link was queued) is for
     tests and logs only. Only the SHA-256 of the token is stored; the link
-    (`reset_url(token)`) travels in the notification. Every request is
+    (`reset_url(token)`) travels in the `PasswordResetRequested` event, whose
+    handler queues the notice in this unit of work. Every request is
     audited with its address but never its e-mail or token.
     :raises ResetRequestsThrottled: the address asked too often in the last hour.
     """
-    from app.care.notifications import notify
-    from app.subscribers.models import Customer
-
     ip = (ip or "")[:64]
     hour_ago = now - timedelta(hours=1)
     recent = count_recent(session, action=RESET_REQUEST_ACTION, ip=ip, since=hour_ago) if ip else 0
@@ -520,18 +520,16 @@ def request_password_reset(
                     expires_at=now + timedelta(minutes=policy.token_minutes),
                 )
             )
-            customer = session.exec(
-                select(Customer).where(Customer.subscriber_account_id == account.id)
-            ).first()
-            notify(
+            emit(
                 session,
-                kind="password_reset",
-                recipient=account.email,
-                now=now,
-                data={"reset_url": reset_url(token), "expires_minutes": policy.token_minutes},
-                customer_id=customer.id if customer else None,
-                account_id=account.id,
-                locale=account.locale,
+                PasswordResetRequested(
+                    account_id=account.id,
+                    email=account.email,
+                    locale=account.locale,
+                    reset_url=reset_url(token),
+                    expires_minutes=policy.token_minutes,
+                    now=now,
+                ),
             )
             sent = True
     record_audit(

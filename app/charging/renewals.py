@@ -74,8 +74,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from app.auth.models import SubscriberAccount
-from app.care.models import Notification
-from app.care.notifications import notify_customer
 from app.charging.errors import RenewalRefused
 from app.charging.models import LinePeriod
 from app.charging.periods import latest_period, open_period
@@ -93,9 +91,11 @@ from app.ledger.services import (
     post_entries,
     system_account_id,
 )
+from app.notifications.models import Notification
 from app.subscribers import lifecycle
 from app.subscribers.errors import LineNotFound
 from app.subscribers.models import Customer, Line
+from app.subscribers.notices import notify_customer
 from plans.models import MAX_VALIDITY_DAYS, Plan
 
 __all__ = [

@@ -43,6 +43,7 @@ from app.core.audit import Actor, record_audit
 from app.core.config import Settings
 from app.core.db import Database, lock_by_id
 from app.core.errors import N_
+from app.core.events import emit
 from app.core.outbox import (
     claimed,
     list_dead_first,
@@ -53,6 +54,7 @@ from app.core.outbox import (
 )
 from app.provisioning import adapters
 from app.provisioning.errors import EventNotFound, EventState
+from app.provisioning.events import ActivationDelivered
 from app.provisioning.models import ACTIONS, EVENT_STATUSES, ProvisioningEvent
 from wholesale.models import HostCarrier
 
@@ -182,9 +184,7 @@ def record_outcome(
     session.add(event)
     session.flush()
     if result == "delivered" and event.action == "activate":
-        from app.subscribers.lifecycle import confirm_activation
-
-        confirm_activation(session, line_id=event.line_id, event_id=event_id, now=now)
+        emit(session, ActivationDelivered(line_id=event.line_id, event_id=event_id, now=now))
     return result
 
 

@@ -47,14 +47,15 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from app.care.notifications import notify_customer
-from app.charging.periods import open_period
 from app.core.audit import Actor, record_audit
 from app.core.db import lock_by_id
 from app.core.errors import N_, InvalidInput, clean_text
+from app.core.events import emit
 from app.provisioning.services import enqueue_event
 from app.subscribers.errors import LineNotFound, LineStateError
+from app.subscribers.events import LineActivated
 from app.subscribers.models import FINAL_LINE_STATUSES, Customer, Line, PurchaseOrder
+from app.subscribers.notices import notify_customer
 from numbering import services as numbering
 from numbering.models import Sim
 from plans.models import Plan
@@ -242,7 +243,7 @@ def activate_line(session: Session, *, line_id: int, actor: Actor, now: datetime
             session, sim_id=line.sim_id, status="active", now=now
         ).status
     if line.period_end is None:
-        details["first_period"] = _open_first_period(session, line, now=now)
+        _open_first_period(session, line, now=now)
     _record(session, line, action="activate", event=None, actor=actor, now=now, details=details)
     customer = session.get(Customer, line.customer_id)
     if customer is not None:
@@ -257,24 +258,20 @@ def activate_line(session: Session, *, line_id: int, actor: Actor, now: datetime
     return line
 
 
-def _open_first_period(session: Session, line: Line, *, now: datetime) -> int | None:
+def _open_first_period(session: Session, line: Line, *, now: datetime) -> None:
     """A bought line's first period starts when the host activates it.
 
     It was paid when the order completed (the order's journal entry), so
-    opening it charges nothing again.
+    opening it — charging's handler of `LineActivated` — charges nothing again.
     """
+    assert line.id is not None
     order = session.exec(select(PurchaseOrder).where(PurchaseOrder.line_id == line.id)).first()
-    plan = _plan(session, line.plan_id)
-    period = open_period(
+    emit(
         session,
-        line=line,
-        plan=plan,
-        start=now,
-        now=now,
-        price_minor=plan.price_minor,
-        entry_id=order.entry_id if order is not None else None,
+        LineActivated(
+            line_id=line.id, now=now, entry_id=order.entry_id if order is not None else None
+        ),
     )
-    return period.id
 
 
 def confirm_activation(session: Session, *, line_id: int, event_id: int, now: datetime) -> None:

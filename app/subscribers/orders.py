@@ -40,7 +40,6 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
-from app.care.notifications import notify_customer
 from app.core.audit import Actor, count_recent, record_audit
 from app.core.db import lock_by_id
 from app.core.errors import N_, DomainError, InvalidInput, clean_text
@@ -58,6 +57,7 @@ from app.subscribers.errors import (
     OrderUnpaid,
 )
 from app.subscribers.models import ORDER_STATUSES, Customer, PurchaseOrder
+from app.subscribers.notices import notify_customer
 from app.subscribers.services import ensure_customer_for_account, open_line
 from numbering import services as numbering
 from numbering.errors import SimUnavailable

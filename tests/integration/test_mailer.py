@@ -23,7 +23,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlmodel import Session
 
-from app.care.mailer import (
+from app.core.db import Database
+from app.jobs import JOBS, run_job
+from app.notifications.mailer import (
     MAX_ATTEMPTS,
     SmtpConfig,
     SmtpMailer,
@@ -31,13 +33,11 @@ from app.care.mailer import (
     send_notifications,
     send_pending,
 )
-from app.care.models import Notification
-from app.care.notifications import notify
-from app.core.db import Database
-from app.jobs import JOBS, run_job
+from app.notifications.models import Notification
+from app.notifications.services import notify
 from tests.conftest import csrf_token
 from tests.factories import NOW, login_staff, make_api_key, make_staff
-from tests.unit.care.helpers import RENDERER, RESET_URL, queue, reread
+from tests.unit.notifications.helpers import RENDERER, RESET_URL, queue, reread
 
 
 class Inbox:

@@ -16,8 +16,8 @@ from app.auth import services as auth
 from app.auth.errors import ResetRequestsThrottled, ResetTokenInvalid, WeakPassword
 from app.auth.models import PasswordResetToken
 from app.auth.passwords import verify_password
-from app.care.models import Notification
 from app.core.audit import AuditEntry
+from app.notifications.models import Notification
 from tests.conftest import csrf_token
 from tests.factories import NOW, PASSWORD, make_subscriber
 

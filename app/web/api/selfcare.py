@@ -13,13 +13,13 @@ from typing import Any
 from marshmallow import RAISE
 from sqlmodel import select
 
-from app.care import outbox
-from app.care.models import Notification
 from app.charging.addons import AddOnNotOnSale, buy_addon
 from app.charging.models import LinePeriod
 from app.core.clock import utcnow
 from app.core.errors import N_
 from app.ledger import services as ledger
+from app.notifications import staff as outbox
+from app.notifications.models import Notification
 from app.subscribers.services import set_auto_renew
 from app.web.api import bp
 from app.web.api.common import line_by_msisdn, page_args, page_out

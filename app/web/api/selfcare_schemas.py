@@ -6,7 +6,7 @@ from apiflask import Schema
 from apiflask.fields import DateTime, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range, Regexp
 
-from app.care.models import CHANNELS, NOTIFICATION_KINDS, NOTIFICATION_STATUSES
+from app.notifications.models import CHANNELS, NOTIFICATION_KINDS, NOTIFICATION_STATUSES
 from app.subscribers.models import LINE_STATUSES
 from app.web.api.schemas import JsonBool, WholeNumber
 from app.web.api.supply_schemas import StrictQuery

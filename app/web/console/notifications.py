@@ -12,10 +12,10 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from app.care import outbox
-from app.care.models import NOTIFICATION_STATUS_LABELS, NOTIFICATION_STATUSES
 from app.core.clock import utcnow
 from app.core.errors import DomainError
+from app.notifications import staff as outbox
+from app.notifications.models import NOTIFICATION_STATUS_LABELS, NOTIFICATION_STATUSES
 from app.web import flash_refusal
 from app.web.auth import staff_required
 from app.web.console import bp

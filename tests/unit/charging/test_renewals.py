@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.care.models import Notification
 from app.charging.errors import RenewalRefused
 from app.charging.models import LinePeriod
 from app.charging.periods import open_period
@@ -29,6 +28,7 @@ from app.core.db import Database
 from app.ledger import services as ledger
 from app.ledger.errors import InsufficientBalance
 from app.ledger.models import JournalEntry
+from app.notifications.models import Notification
 from app.payments.services import MoneyPolicy, record_offline_payment
 from app.provisioning.models import ProvisioningEvent
 from app.subscribers import lifecycle

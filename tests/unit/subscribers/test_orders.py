@@ -9,14 +9,14 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlmodel import Session, col, func, select
 
-from app.care.mailer import MailRenderer
-from app.care.models import Notification
 from app.charging.models import LinePeriod
 from app.core.audit import Actor, AuditEntry
 from app.core.errors import InvalidInput
 from app.core.pii import PiiCipher
 from app.ledger import services as ledger
 from app.ledger.models import JournalEntry
+from app.notifications.mailer import MailRenderer
+from app.notifications.models import Notification
 from app.payments.services import MoneyPolicy
 from app.payments.vouchers import VoucherPolicy, create_voucher_batch, redeem_voucher
 from app.provisioning.models import ProvisioningEvent

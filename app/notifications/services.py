@@ -5,7 +5,7 @@ when the change it reports committed. A `dedupe_key` (e.g.
 `renewal:<period id>`) makes the same notice from a retried job one row:
 the insert is `ON CONFLICT DO NOTHING` on the unique key. Sending (rendering
 per locale, SMTP or the log mailer, retries) happens after commit in
-app/care/mailer.py.
+app/notifications/mailer.py.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from app.care.models import NOTIFICATION_KINDS, Notification
-from app.subscribers.models import Customer
+from app.notifications.models import NOTIFICATION_KINDS, Notification
 
 
 def notify(
@@ -62,29 +61,3 @@ def notify(
         statement = statement.on_conflict_do_nothing(index_elements=["dedupe_key"])
     result = session.connection().execute(statement)
     return bool(result.rowcount)
-
-
-def notify_customer(
-    session: Session,
-    customer: Customer,
-    *,
-    kind: str,
-    now: datetime,
-    data: dict[str, Any] | None = None,
-    dedupe_key: str | None = None,
-    locale: str = "zh_Hans",
-) -> bool:
-    """Queue a notice to a customer's e-mail; False when it has none or it was queued before."""
-    if not customer.email:
-        return False
-    return notify(
-        session,
-        kind=kind,
-        recipient=customer.email,
-        now=now,
-        data=data,
-        customer_id=customer.id,
-        account_id=customer.subscriber_account_id,
-        locale=locale,
-        dedupe_key=dedupe_key,
-    )

@@ -7,16 +7,16 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from app.care.models import Notification
-from app.care.notifications import notify
-from app.care.outbox import (
+from app.core.audit import Actor, AuditEntry
+from app.notifications.models import Notification
+from app.notifications.services import notify
+from app.notifications.staff import (
     NotificationNotFound,
     NotificationState,
     count_by_status,
     list_notifications,
     retry_dead_notification,
 )
-from app.core.audit import Actor, AuditEntry
 from tests.factories import NOW
 
 CARE = Actor("staff", 3, "care@example.com")

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from app.care.mailer import (
+from app.core.db import Database
+from app.core.errors import ConfigError
+from app.notifications.mailer import (
     LEASE_SECONDS,
     MAX_ATTEMPTS,
     LogMailer,
@@ -20,13 +22,11 @@ from app.care.mailer import (
     record_result,
     send_pending,
 )
-from app.care.models import NOTIFICATION_KINDS
-from app.care.notifications import notify
-from app.core.db import Database
-from app.core.errors import ConfigError
+from app.notifications.models import NOTIFICATION_KINDS
+from app.notifications.services import notify
 from tests.conftest import make_settings
 from tests.factories import NOW
-from tests.unit.care.helpers import RENDERER, RESET_URL, queue, reread
+from tests.unit.notifications.helpers import RENDERER, RESET_URL, queue, reread
 
 
 class Recorder:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app.care.mailer import send_notifications
 from app.core.config import Settings
 from app.core.db import Database
+from app.notifications.mailer import send_notifications
 
 
 def send_due_notifications(db: Database, settings: Settings, now: datetime) -> dict[str, int]:

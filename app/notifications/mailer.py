@@ -46,7 +46,6 @@ from babel.dates import format_datetime
 from babel.support import Translations
 from sqlmodel import Session, col, select
 
-from app.care.models import Notification
 from app.core.config import Settings
 from app.core.db import Database, lock_by_id
 from app.core.money import format_money
@@ -59,6 +58,7 @@ from app.core.outbox import (
     record_failure,
     take_lease,
 )
+from app.notifications.models import Notification
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from app.care.models import NOTIFICATION_STATUSES, Notification
 from app.core import outbox
 from app.core.audit import Actor, record_audit
 from app.core.db import lock_by_id
 from app.core.errors import N_, Conflict, NotFound
+from app.notifications.models import NOTIFICATION_STATUSES, Notification
 
 
 class NotificationNotFound(NotFound):

@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from app.care.mailer import MailRenderer
-from app.care.models import Notification
-from app.care.notifications import notify
+from app.notifications.mailer import MailRenderer
+from app.notifications.models import Notification
+from app.notifications.services import notify
 from tests.factories import NOW
 
 RENDERER = MailRenderer(timezone="Asia/Shanghai", currency="CNY")
