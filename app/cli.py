@@ -242,7 +242,7 @@ api_key_cli = AppGroup("api-key", help="API keys for integrations.")
 @refusals
 def api_key_create(name: str, role: str, as_json: bool, now: datetime) -> None:
     """Create an API key and print its token (shown only once)."""
-    from app.auth.services import create_api_key
+    from app.auth.api_keys import create_api_key
     from app.core.audit import Actor
 
     with database().transaction() as session:
@@ -257,7 +257,7 @@ def api_key_create(name: str, role: str, as_json: bool, now: datetime) -> None:
 @refusals
 def api_key_revoke(key_id: int, now: datetime) -> None:
     """Revoke the API key KEY_ID."""
-    from app.auth.services import revoke_api_key
+    from app.auth.api_keys import revoke_api_key
     from app.core.audit import Actor
 
     with database().transaction() as session:

@@ -50,7 +50,6 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from app.notifications.models import Notification
 from app.charging.models import LinePeriod
 from app.charging.renewals import DEFAULT_WORKERS, ENTRY_KIND, RenewalReport, run_renewals
 from app.core.audit import Actor, AuditEntry
@@ -64,6 +63,7 @@ from app.ledger.services import (
     post_entries,
     system_account_id,
 )
+from app.notifications.models import Notification
 from app.provisioning.models import ProvisioningEvent
 from app.subscribers.models import Customer, Line
 from bench.common import BACKENDS, fresh_database, print_table, timed

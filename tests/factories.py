@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from app.auth import api_keys
 from app.auth import services as auth
 from app.auth.models import ApiKey, StaffUser, SubscriberAccount
 from app.core.audit import Actor
@@ -52,7 +53,9 @@ def make_subscriber(
 def make_api_key(
     session: Session, *, role: str = "admin", name: str = "integration", now: datetime = NOW
 ) -> tuple[ApiKey, str]:
-    return auth.create_api_key(session, name=name, role=role, actor=Actor.system("test"), now=now)
+    return api_keys.create_api_key(
+        session, name=name, role=role, actor=Actor.system("test"), now=now
+    )
 
 
 def login_staff(client: Any, email: str, password: str = PASSWORD) -> Any:

@@ -7,9 +7,12 @@ and a login rehashes a hash made with weaker parameters.
 
 from __future__ import annotations
 
+import hashlib
+
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from app.auth.errors import WeakPassword
 from app.core.errors import N_
 
 MIN_LENGTH = 10
@@ -55,3 +58,18 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
+
+
+def check_strength(password: str) -> None:
+    """Refuse a password the rules of `password_problem` reject.
+
+    :raises WeakPassword: naming the problem and the length limits.
+    """
+    problem = password_problem(password)
+    if problem:
+        raise WeakPassword(problem, field="password", min=MIN_LENGTH, max=MAX_LENGTH)
+
+
+def secret_digest(secret: str) -> str:
+    """The SHA-256 (hex) under which a reset token or an API key is stored instead of itself."""
+    return hashlib.sha256(secret.encode()).hexdigest()

@@ -1,4 +1,4 @@
-"""Staff and subscriber accounts, logins with lockout, API keys.
+"""Staff and subscriber accounts and logins with lockout (API keys: api_keys.py; resets: resets.py).
 
 Login throttling is kept in the database (`login_attempt`) so it holds
 across gunicorn workers and restarts:
@@ -14,46 +14,32 @@ A locked login is refused before the password is checked.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, update
+from sqlalchemy import delete
 from sqlmodel import Session, col, func, select
 
 from app.auth import passwords
 from app.auth.errors import (
-    ApiKeyNotFound,
     EmailTaken,
     InvalidCredentials,
     LoginLocked,
-    ResetRequestsThrottled,
-    ResetTokenInvalid,
     StaffNotFound,
     UnknownRole,
-    WeakPassword,
 )
-from app.auth.events import PasswordResetRequested
 from app.auth.models import (
-    ApiKey,
     LoginAttempt,
-    PasswordResetToken,
     StaffUser,
     SubscriberAccount,
 )
 from app.auth.permissions import ROLES
-from app.core.audit import Actor, count_recent, record_audit
+from app.core.audit import Actor, record_audit
 from app.core.db import insert_unique
 from app.core.errors import N_, InvalidInput, clean_text
-from app.core.events import emit
 from app.core.throttle import locked_until
-
-API_KEY_PREFIX = "mvno"
 
 
 @dataclass(frozen=True)
@@ -72,14 +58,6 @@ def normalize_email(email: str) -> str:
             N_("Not a valid e-mail address: %(reason)s"), field="email", reason=str(exc)
         ) from None
     return result.normalized.lower()
-
-
-def _check_password(password: str) -> None:
-    problem = passwords.password_problem(password)
-    if problem:
-        raise WeakPassword(
-            problem, field="password", min=passwords.MIN_LENGTH, max=passwords.MAX_LENGTH
-        )
 
 
 def check_role(role: str) -> None:
@@ -108,7 +86,7 @@ def create_staff(
     """Create a staff user. :raises EmailTaken, UnknownRole, WeakPassword, InvalidInput."""
     email = normalize_email(email)
     check_role(role)
-    _check_password(password)
+    passwords.check_strength(password)
     user = StaffUser(
         email=email,
         name=clean_text(name, field="name", max_length=200),
@@ -178,7 +156,7 @@ def change_staff_password(
     user = get_staff(session, staff_id)
     if not passwords.verify_password(user.password_hash, current):
         raise InvalidCredentials(N_("The current password is wrong."), field="current_password")
-    _check_password(new)
+    passwords.check_strength(new)
     user.password_hash = passwords.hash_password(new)
     session.add(user)
     record_audit(
@@ -343,7 +321,7 @@ def register_subscriber(
 ) -> SubscriberAccount:
     """Open a self-care account. :raises EmailTaken, WeakPassword, InvalidInput."""
     email = normalize_email(email)
-    _check_password(password)
+    passwords.check_strength(password)
     account = SubscriberAccount(
         email=email,
         display_name=clean_text(display_name, field="display_name", max_length=200),
@@ -369,242 +347,3 @@ def register_subscriber(
 
 def count_subscribers(session: Session) -> int:
     return session.exec(select(func.count()).select_from(SubscriberAccount)).one()
-
-
-# -- API keys ------------------------------------------------------------------------
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def create_api_key(
-    session: Session, *, name: str, role: str, actor: Actor, now: datetime
-) -> tuple[ApiKey, str]:
-    """Create a key and return it with its token — the only time the token exists in clear.
-
-    Tokens look like `mvno_<prefix>_<secret>`; only the SHA-256 of the whole
-    token is stored (the secret has 256 bits, so a slow hash adds nothing).
-    """
-    name = clean_text(name, field="name", max_length=100, required=True)
-    check_role(role)
-    prefix = secrets.token_hex(4)
-    token = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
-    key = ApiKey(
-        name=name,
-        prefix=prefix,
-        key_hash=_digest(token),
-        role=role,
-        created_by_id=actor.id if actor.kind == "staff" else None,
-        created_at=now,
-    )
-    session.add(key)
-    session.flush()
-    record_audit(
-        session,
-        actor=actor,
-        action="api_key.create",
-        now=now,
-        target_type="api_key",
-        target_id=key.id,
-        details={"name": name, "role": role, "prefix": prefix},
-    )
-    return key, token
-
-
-def list_api_keys(session: Session) -> list[ApiKey]:
-    return list(session.exec(select(ApiKey).order_by(col(ApiKey.id).desc())))
-
-
-def revoke_api_key(session: Session, *, key_id: int, actor: Actor, now: datetime) -> ApiKey:
-    """Revoke a key. Idempotent. :raises ApiKeyNotFound."""
-    key = session.get(ApiKey, key_id)
-    if key is None:
-        raise ApiKeyNotFound(N_("No API key %(id)s."), id=key_id)
-    if key.revoked_at is None:
-        key.revoked_at = now
-        session.add(key)
-        record_audit(
-            session,
-            actor=actor,
-            action="api_key.revoke",
-            now=now,
-            target_type="api_key",
-            target_id=key.id,
-            details={"prefix": key.prefix},
-        )
-        session.flush()
-    return key
-
-
-def authenticate_api_key(session: Session, *, token: str, now: datetime) -> ApiKey | None:
-    """The active key for a bearer token, or None. Constant-time digest comparison."""
-    parts = (token or "").split("_")
-    if len(parts) < 3 or parts[0] != API_KEY_PREFIX:
-        return None
-    key = session.exec(select(ApiKey).where(ApiKey.prefix == parts[1])).first()
-    if key is None or key.revoked_at is not None:
-        return None
-    if not hmac.compare_digest(key.key_hash, _digest(token)):
-        return None
-    # Touch at most once a minute: a busy integration should not write on every call.
-    if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
-        key.last_used_at = now
-        session.add(key)
-        session.flush()
-    return key
-
-
-# -- password reset ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ResetPolicy:
-    """How long a link lives and how many requests are answered."""
-
-    token_minutes: int = 60
-    # A login gets at most this many links an hour (more are silently not sent).
-    per_account_per_hour: int = 3
-    # An address (IP) may ask this many times an hour, for any e-mails.
-    per_ip_per_hour: int = 10
-
-
-RESET_REQUEST_ACTION = "subscriber.password_reset_request"
-
-
-def request_password_reset(
-    session: Session,
-    *,
-    email: str,
-    ip: str,
-    reset_url: Callable[[str], str],
-    now: datetime,
-    policy: ResetPolicy = ResetPolicy(),
-) -> bool:
-    """Send a store login a single-use password-reset link by e-mail (the outbox).
-
-    The answer to the person asking is the same whether or not the e-mail
-    has an account; the return value (True when a link was queued) is for
-    tests and logs only. Only the SHA-256 of the token is stored; the link
-    (`reset_url(token)`) travels in the `PasswordResetRequested` event, whose
-    handler queues the notice in this unit of work. Every request is
-    audited with its address but never its e-mail or token.
-    :raises ResetRequestsThrottled: the address asked too often in the last hour.
-    """
-    ip = (ip or "")[:64]
-    hour_ago = now - timedelta(hours=1)
-    recent = count_recent(session, action=RESET_REQUEST_ACTION, ip=ip, since=hour_ago) if ip else 0
-    if recent >= policy.per_ip_per_hour:
-        raise ResetRequestsThrottled(N_("Too many requests. Please wait and try again."))
-    address = (email or "").strip().lower()[:254]
-    account = session.exec(
-        select(SubscriberAccount).where(SubscriberAccount.email == address)
-    ).first()
-    sent = False
-    if account is not None and account.is_active and account.id is not None:
-        recent = session.exec(
-            select(func.count())
-            .select_from(PasswordResetToken)
-            .where(
-                PasswordResetToken.account_id == account.id,
-                col(PasswordResetToken.created_at) > hour_ago,
-            )
-        ).one()
-        if recent < policy.per_account_per_hour:
-            token = secrets.token_urlsafe(32)
-            session.add(
-                PasswordResetToken(
-                    account_id=account.id,
-                    token_hash=_digest(token),
-                    created_at=now,
-                    expires_at=now + timedelta(minutes=policy.token_minutes),
-                )
-            )
-            emit(
-                session,
-                PasswordResetRequested(
-                    account_id=account.id,
-                    email=account.email,
-                    locale=account.locale,
-                    reset_url=reset_url(token),
-                    expires_minutes=policy.token_minutes,
-                    now=now,
-                ),
-            )
-            sent = True
-    record_audit(
-        session,
-        actor=Actor("subscriber", account.id, account.email)
-        if sent and account is not None
-        else Actor.system("anonymous"),
-        action=RESET_REQUEST_ACTION,
-        now=now,
-        target_type="subscriber_account" if sent and account is not None else "",
-        target_id=account.id if sent and account is not None else "",
-        ip=ip,
-    )
-    session.flush()
-    return sent
-
-
-def find_reset_token(session: Session, *, token: str, now: datetime) -> PasswordResetToken | None:
-    """The unused, unexpired reset token for a link, or None (read only)."""
-    if not token or len(token) > 200:
-        return None
-    row = session.exec(
-        select(PasswordResetToken).where(PasswordResetToken.token_hash == _digest(token))
-    ).first()
-    if row is None or row.used_at is not None or row.expires_at <= now:
-        return None
-    return row
-
-
-def reset_password(
-    session: Session, *, token: str, password: str, now: datetime
-) -> SubscriberAccount:
-    """Set a new password through a reset link; the link and every other unused
-    link of the account stop working.
-
-    Locks the token row. Same password rules as registration. Audited
-    without the token or the password.
-    :raises ResetTokenInvalid: unknown, used or expired link, or a disabled account.
-    :raises WeakPassword: the new password breaks the rules.
-    """
-    invalid = ResetTokenInvalid(
-        N_("This password-reset link is invalid or has expired. Ask for a new one."),
-        field="token",
-    )
-    if not token or len(token) > 200:
-        raise invalid
-    row = session.exec(
-        select(PasswordResetToken)
-        .where(PasswordResetToken.token_hash == _digest(token))
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
-    if row is None or row.used_at is not None or row.expires_at <= now:
-        raise invalid
-    account = session.get(SubscriberAccount, row.account_id)
-    if account is None or not account.is_active:
-        raise invalid
-    _check_password(password)
-    account.password_hash = passwords.hash_password(password)
-    session.add(account)
-    session.execute(
-        update(PasswordResetToken)
-        .where(
-            col(PasswordResetToken.account_id) == row.account_id,
-            col(PasswordResetToken.used_at).is_(None),
-        )
-        .values(used_at=now)
-    )
-    session.flush()
-    record_audit(
-        session,
-        actor=Actor("subscriber", account.id, account.email),
-        action="subscriber.password_reset",
-        now=now,
-        target_type="subscriber_account",
-        target_id=account.id,
-    )
-    return account

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from app.auth import api_keys
 from app.auth import services as auth
 from app.core.audit import list_audit
 from numbering.services import count_sims_by_status, list_blocks
@@ -17,7 +18,7 @@ def dashboard_counts(session: Session) -> dict[str, Any]:
     return {
         "staff_by_role": auth.count_staff_by_role(session),
         "subscribers": auth.count_subscribers(session),
-        "active_api_keys": sum(1 for k in auth.list_api_keys(session) if k.is_active),
+        "active_api_keys": sum(1 for k in api_keys.list_api_keys(session) if k.is_active),
         "audit_entries": audit_total,
         "numbers_available": sum(b.counts.get("available", 0) for b in list_blocks(session)),
         "sims_in_stock": count_sims_by_status(session).get("in_stock", 0),

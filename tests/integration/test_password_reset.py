@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from app.auth import services as auth
+from app.auth import resets
 from app.auth.errors import ResetRequestsThrottled, ResetTokenInvalid, WeakPassword
 from app.auth.models import PasswordResetToken
 from app.auth.passwords import verify_password
@@ -30,7 +30,7 @@ def _url(token: str) -> str:
 
 
 def _request(session: Session, email: str, *, ip: str = "10.0.0.1", now: datetime = NOW) -> bool:
-    return auth.request_password_reset(session, email=email, ip=ip, reset_url=_url, now=now)
+    return resets.request_password_reset(session, email=email, ip=ip, reset_url=_url, now=now)
 
 
 def _token_from_outbox(session: Session) -> str:
@@ -112,14 +112,16 @@ def test_reset_sets_the_password_and_every_link_of_the_account_stops_working(ses
     newer = _token_from_outbox(session)
     assert older != newer
 
-    auth.reset_password(session, token=newer, password=NEW_PASSWORD, now=NOW + timedelta(minutes=2))
+    resets.reset_password(
+        session, token=newer, password=NEW_PASSWORD, now=NOW + timedelta(minutes=2)
+    )
 
     session.refresh(account)
     assert verify_password(account.password_hash, NEW_PASSWORD)
     assert not verify_password(account.password_hash, PASSWORD)
     for token in (newer, older):
         with pytest.raises(ResetTokenInvalid):
-            auth.reset_password(session, token=token, password="another-password-1", now=NOW)
+            resets.reset_password(session, token=token, password="another-password-1", now=NOW)
     audit = session.exec(
         select(AuditEntry).where(AuditEntry.action == "subscriber.password_reset")
     ).one()
@@ -131,10 +133,10 @@ def test_a_link_expires_after_one_hour(session) -> None:
     _request(session, "late@example.com")
     token = _token_from_outbox(session)
     expiry = NOW + timedelta(hours=1)
-    assert auth.find_reset_token(session, token=token, now=expiry - timedelta(seconds=1))
-    assert auth.find_reset_token(session, token=token, now=expiry) is None
+    assert resets.find_reset_token(session, token=token, now=expiry - timedelta(seconds=1))
+    assert resets.find_reset_token(session, token=token, now=expiry) is None
     with pytest.raises(ResetTokenInvalid):
-        auth.reset_password(session, token=token, password=NEW_PASSWORD, now=expiry)
+        resets.reset_password(session, token=token, password=NEW_PASSWORD, now=expiry)
 
 
 @pytest.mark.parametrize("password", ["short", " " * 12, "x" * 257])
@@ -144,17 +146,17 @@ def test_the_registration_password_rules_apply(session, password) -> None:
     _request(session, "weak@example.com")
     token = _token_from_outbox(session)
     with pytest.raises(WeakPassword):
-        auth.reset_password(session, token=token, password=password, now=NOW)
+        resets.reset_password(session, token=token, password=password, now=NOW)
     session.refresh(account)
     assert account.password_hash == before
     # The link still works after a refused password.
-    auth.reset_password(session, token=token, password=NEW_PASSWORD, now=NOW)
+    resets.reset_password(session, token=token, password=NEW_PASSWORD, now=NOW)
 
 
 @pytest.mark.parametrize("token", ["", "nope", "x" * 500])
 def test_unknown_tokens_are_invalid(session, token) -> None:
     with pytest.raises(ResetTokenInvalid):
-        auth.reset_password(session, token=token, password=NEW_PASSWORD, now=NOW)
+        resets.reset_password(session, token=token, password=NEW_PASSWORD, now=NOW)
 
 
 # -- pages --------------------------------------------------------------------------------

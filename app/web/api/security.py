@@ -9,9 +9,9 @@ from apiflask import HTTPTokenAuth
 from apiflask.exceptions import HTTPError
 from flask import g
 
+from app.auth.api_keys import authenticate_api_key
 from app.auth.models import ApiKey
 from app.auth.permissions import PERMISSIONS
-from app.auth.services import authenticate_api_key
 from app.core.clock import utcnow
 from app.web.context import db_session
 

@@ -7,6 +7,7 @@ from typing import Any
 from flask import g
 from marshmallow import RAISE
 
+from app.auth import api_keys
 from app.auth import services as auth
 from app.auth.permissions import PERMISSIONS
 from app.core.audit import list_audit
@@ -101,7 +102,7 @@ def staff_set_active(staff_id: int, data: dict[str, Any]) -> Any:
 @bp.output(ApiKeyList)
 def api_key_list() -> Any:
     """All API keys, newest first (never their tokens)."""
-    return {"items": auth.list_api_keys(db_session())}
+    return {"items": api_keys.list_api_keys(db_session())}
 
 
 @bp.post("/api-keys")
@@ -110,7 +111,7 @@ def api_key_list() -> Any:
 @bp.output(ApiKeyCreated, status_code=201)
 def api_key_create(data: dict[str, Any]) -> Any:
     """Create an API key; the token is in this response only."""
-    key, token = auth.create_api_key(
+    key, token = api_keys.create_api_key(
         db_session(), name=data["name"], role=data["role"], actor=current_actor(), now=utcnow()
     )
     return {**key.model_dump(), "token": token}
@@ -121,7 +122,7 @@ def api_key_create(data: dict[str, Any]) -> Any:
 @bp.output(ApiKeyOut)
 def api_key_revoke(key_id: int) -> Any:
     """Revoke an API key (idempotent)."""
-    return auth.revoke_api_key(db_session(), key_id=key_id, actor=current_actor(), now=utcnow())
+    return api_keys.revoke_api_key(db_session(), key_id=key_id, actor=current_actor(), now=utcnow())
 
 
 @bp.get("/audit")

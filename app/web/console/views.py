@@ -8,6 +8,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from app.auth import api_keys as keys
 from app.auth import services as auth
 from app.core.audit import list_audit
 from app.core.clock import utcnow
@@ -168,7 +169,7 @@ def api_keys() -> Any:
     status = 200
     if form.validate_on_submit():
         try:
-            _key, token = auth.create_api_key(
+            _key, token = keys.create_api_key(
                 db_session(),
                 name=form.name.data or "",
                 role=form.role.data or "",
@@ -182,7 +183,7 @@ def api_keys() -> Any:
         status = 422
     return render_template(
         "console/api_keys.html",
-        keys=auth.list_api_keys(db_session()),
+        keys=keys.list_api_keys(db_session()),
         form=form,
         token=token,
         action_form=ActionForm(),
@@ -192,7 +193,7 @@ def api_keys() -> Any:
 @bp.route("/api-keys/<int:key_id>/revoke", methods=["POST"])
 @staff_required("api_keys.manage")
 def api_key_revoke(key_id: int) -> Any:
-    key = auth.revoke_api_key(db_session(), key_id=key_id, actor=current_actor(), now=utcnow())
+    key = keys.revoke_api_key(db_session(), key_id=key_id, actor=current_actor(), now=utcnow())
     flash(_("Key %(prefix)s revoked.", prefix=key.prefix), "success")
     return redirect(url_for("console.api_keys"))
 

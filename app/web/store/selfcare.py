@@ -28,7 +28,7 @@ from sqlmodel import col, select
 from wtforms import EmailField, HiddenField, IntegerField, PasswordField, SelectField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
 
-from app.auth import services as auth
+from app.auth import resets
 from app.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from app.charging.addons import addons_for_sale, buy_addon, period_addons
 from app.charging.models import LinePeriod, PeriodAddOn
@@ -443,7 +443,7 @@ def password_forgot() -> Any:
     status = 200
     if form.validate_on_submit():
         try:
-            auth.request_password_reset(
+            resets.request_password_reset(
                 db_session(),
                 email=form.email.data or "",
                 ip=client_ip(),
@@ -463,13 +463,13 @@ def password_forgot() -> Any:
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
 def password_reset(token: str) -> Any:
     session = db_session()
-    if auth.find_reset_token(session, token=token, now=utcnow()) is None:
+    if resets.find_reset_token(session, token=token, now=utcnow()) is None:
         return render_template("store/password_reset_invalid.html"), 404, NO_STORE
     form = ResetPasswordForm()
     status = 200
     if form.validate_on_submit():
         try:
-            auth.reset_password(
+            resets.reset_password(
                 session, token=token, password=form.password.data or "", now=utcnow()
             )
         except DomainError as exc:

@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from app.auth import passwords
+from app.auth import api_keys, passwords
 from app.auth import services as auth
 from app.auth.errors import (
     ApiKeyNotFound,
@@ -174,7 +174,7 @@ def test_api_key_is_stored_as_a_digest_and_authenticates(session):
     assert token.startswith(f"mvno_{key.prefix}_")
     stored = session.get(ApiKey, key.id)
     assert token not in (stored.key_hash, stored.prefix)
-    assert auth.authenticate_api_key(session, token=token, now=NOW).id == key.id
+    assert api_keys.authenticate_api_key(session, token=token, now=NOW).id == key.id
     assert stored.last_used_at == NOW
 
 
@@ -189,19 +189,19 @@ def test_api_key_is_stored_as_a_digest_and_authenticates(session):
 )
 def test_wrong_tokens_do_not_authenticate(session, mangle):
     _key, token = make_api_key(session)
-    assert auth.authenticate_api_key(session, token=mangle(token), now=NOW) is None
+    assert api_keys.authenticate_api_key(session, token=mangle(token), now=NOW) is None
 
 
 def test_revoked_key_stops_working_and_revoke_is_idempotent(session):
     key, token = make_api_key(session)
-    auth.revoke_api_key(session, key_id=key.id, actor=Actor.cli(), now=NOW)
-    auth.revoke_api_key(session, key_id=key.id, actor=Actor.cli(), now=NOW + timedelta(1))
+    api_keys.revoke_api_key(session, key_id=key.id, actor=Actor.cli(), now=NOW)
+    api_keys.revoke_api_key(session, key_id=key.id, actor=Actor.cli(), now=NOW + timedelta(1))
     assert session.get(ApiKey, key.id).revoked_at == NOW
-    assert auth.authenticate_api_key(session, token=token, now=NOW) is None
+    assert api_keys.authenticate_api_key(session, token=token, now=NOW) is None
     revokes = session.exec(select(AuditEntry).where(AuditEntry.action == "api_key.revoke")).all()
     assert len(revokes) == 1
     with pytest.raises(ApiKeyNotFound):
-        auth.revoke_api_key(session, key_id=999_999, actor=Actor.cli(), now=NOW)
+        api_keys.revoke_api_key(session, key_id=999_999, actor=Actor.cli(), now=NOW)
 
 
 def test_purge_deletes_only_old_login_attempts(session):

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from app.auth.services import request_password_reset
+from app.auth.resets import request_password_reset
 from app.charging.models import LinePeriod
 from app.core.events import emit
 from app.notifications.models import Notification
