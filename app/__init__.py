@@ -18,6 +18,7 @@ API_VERSION = "1.0.0"
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> APIFlask:
+    """Build the Flask application from `settings` (else the environment) and its web layer."""
     from apiflask import APIFlask
 
     from app.core.config import Settings

@@ -62,6 +62,7 @@ def create_api_key(
 
 
 def list_api_keys(session: Session) -> list[ApiKey]:
+    """Every API key (digests and prefixes only), newest first."""
     return list(session.exec(select(ApiKey).order_by(col(ApiKey.id).desc())))
 
 

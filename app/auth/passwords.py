@@ -25,6 +25,7 @@ _dummy_hash = _hasher.hash("not-a-real-password")
 
 
 def configure(profile: str) -> None:
+    """Choose the argon2 parameters: `cheap` for tests, else RFC 9106 low-memory."""
     global _hasher, _dummy_hash
     params = profiles.CHEAPEST if profile == "cheap" else profiles.RFC_9106_LOW_MEMORY
     _hasher = PasswordHasher.from_parameters(params)
@@ -46,10 +47,12 @@ def password_problem(password: str) -> str | None:
 
 
 def hash_password(password: str) -> str:
+    """An argon2id hash of `password` with the configured parameters."""
     return _hasher.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether `password` matches; a missing hash costs the same time and is False."""
     try:
         return _hasher.verify(password_hash or _dummy_hash, password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
@@ -57,6 +60,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 
 def needs_rehash(password_hash: str) -> bool:
+    """Whether the hash was made with weaker parameters than the configured ones."""
     return _hasher.check_needs_rehash(password_hash)
 
 

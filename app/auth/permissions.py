@@ -59,6 +59,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 
 
 def role_can(role: str, permission: str) -> bool:
+    """Whether `role` holds `permission`. :raises KeyError: an unknown permission name."""
     allowed = PERMISSIONS.get(permission)
     if allowed is None:
         # A typo in a permission name must not silently open or close a route.

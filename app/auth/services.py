@@ -61,6 +61,7 @@ def normalize_email(email: str) -> str:
 
 
 def check_role(role: str) -> None:
+    """Refuse a role name that is not one of ROLES. :raises UnknownRole."""
     if role not in ROLES:
         raise UnknownRole(
             N_("Unknown role %(role)r; choose one of %(roles)s."),
@@ -114,6 +115,7 @@ def create_staff(
 
 
 def get_staff(session: Session, staff_id: int) -> StaffUser:
+    """The staff user `staff_id`. :raises StaffNotFound."""
     user = session.get(StaffUser, staff_id)
     if user is None:
         raise StaffNotFound(N_("No staff user %(id)s."), id=staff_id)
@@ -121,10 +123,12 @@ def get_staff(session: Session, staff_id: int) -> StaffUser:
 
 
 def find_staff_by_email(session: Session, email: str) -> StaffUser | None:
+    """The staff user with this e-mail (case-insensitive), or None."""
     return session.exec(select(StaffUser).where(StaffUser.email == email.strip().lower())).first()
 
 
 def list_staff(session: Session) -> list[StaffUser]:
+    """Every staff user, by e-mail."""
     return list(session.exec(select(StaffUser).order_by(col(StaffUser.email))))
 
 
@@ -153,6 +157,11 @@ def set_staff_active(
 def change_staff_password(
     session: Session, *, staff_id: int, current: str, new: str, now: datetime
 ) -> None:
+    """Change a staff user's own password after checking the current one; audited.
+
+    :raises InvalidCredentials: the current password is wrong.
+    :raises WeakPassword: the new one breaks the rules.
+    """
     user = get_staff(session, staff_id)
     if not passwords.verify_password(user.password_hash, current):
         raise InvalidCredentials(N_("The current password is wrong."), field="current_password")
@@ -171,6 +180,7 @@ def change_staff_password(
 
 
 def count_staff_by_role(session: Session) -> dict[str, int]:
+    """Active staff users per role (every role present, zero when none)."""
     rows = session.exec(
         select(StaffUser.role, func.count())
         .where(col(StaffUser.is_active).is_(True))
@@ -346,4 +356,5 @@ def register_subscriber(
 
 
 def count_subscribers(session: Session) -> int:
+    """How many store logins exist."""
     return session.exec(select(func.count()).select_from(SubscriberAccount)).one()

@@ -19,6 +19,7 @@ from plans.models import Plan
 
 
 def period_length(plan: Plan) -> timedelta:
+    """How long one period of `plan` lasts (validity days of 24 hours)."""
     return timedelta(hours=24 * plan.validity_days)
 
 
@@ -74,6 +75,7 @@ def period_at(session: Session, *, line_id: int, at: datetime) -> LinePeriod | N
 
 
 def latest_period(session: Session, *, line_id: int) -> LinePeriod | None:
+    """The line's period that ends last, or None when it has none."""
     statement = (
         select(LinePeriod)
         .where(LinePeriod.line_id == line_id)
@@ -89,6 +91,7 @@ def period_for_display(session: Session, *, line_id: int, at: datetime) -> LineP
 
 
 def list_periods(session: Session, *, line_id: int, limit: int = 50) -> list[LinePeriod]:
+    """The line's periods, newest first, at most `limit`."""
     statement = (
         select(LinePeriod)
         .where(LinePeriod.line_id == line_id)

@@ -62,6 +62,7 @@ def record_audit(
     details: dict[str, Any] | None = None,
     ip: str | None = None,
 ) -> AuditEntry:
+    """Add one audit record to the caller's transaction (flushed with it)."""
     entry = AuditEntry(
         at=now,
         actor_kind=actor.kind,

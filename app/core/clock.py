@@ -12,6 +12,7 @@ from app.core.errors import N_, InvalidInput
 
 
 def utcnow() -> datetime:
+    """The current time in UTC; read only at the entry points and passed down as `now`."""
     return datetime.now(UTC)
 
 

@@ -93,6 +93,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for `url`: SQLite with a 30 s busy timeout and the pragmas of
+    `_configure_sqlite`; PostgreSQL at READ COMMITTED with pre-ping.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         kwargs.setdefault("connect_args", {}).setdefault("check_same_thread", False)

@@ -15,6 +15,7 @@ MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 
 
 def alembic_config(*, url: str | None = None, connection: Connection | None = None) -> Config:
+    """The Alembic configuration of migrations/, on `url` or an open `connection`."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url:
@@ -25,11 +26,13 @@ def alembic_config(*, url: str | None = None, connection: Connection | None = No
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate the database of `engine` to `revision` in one transaction."""
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection=connection), revision)
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or None when it was never migrated."""
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
@@ -47,6 +50,7 @@ def schema_differences(connection: Connection) -> list[object]:
 
 
 def head_revision() -> str | None:
+    """The newest revision in migrations/."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config()).get_current_head()

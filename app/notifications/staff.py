@@ -47,6 +47,7 @@ def list_notifications(
 
 
 def count_by_status(session: Session) -> dict[str, int]:
+    """How many notices are pending, sent and dead (every status present)."""
     return outbox.count_by_status(session, Notification, NOTIFICATION_STATUSES)
 
 

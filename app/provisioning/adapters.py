@@ -66,6 +66,7 @@ def signature(body: bytes, secret: str) -> str:
 
 
 def deliver_log(target: Target, body: bytes, *, instance_path: Path) -> Outcome:
+    """The `log` adapter: append the event to instance/provisioning/<HOST>.jsonl."""
     folder = instance_path / "provisioning"
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -79,6 +80,7 @@ def deliver_log(target: Target, body: bytes, *, instance_path: Path) -> Outcome:
 def deliver_http(
     target: Target, body: bytes, *, event_id: int, timeout_seconds: float = HTTP_TIMEOUT_SECONDS
 ) -> Outcome:
+    """The `http` adapter: POST the signed event to the host; 2xx is delivered."""
     if not target.url:
         return Outcome(False, "the host has no provisioning URL")
     if not target.secret:
