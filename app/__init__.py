@@ -22,9 +22,11 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> APIFlask:
     from apiflask import APIFlask
 
     from app.core.config import Settings
+    from app.core.events import load_handlers
     from app.web import init_web
 
     settings = settings or Settings.from_env()
+    load_handlers()  # every package's event handlers and policies, before the first request
     app = APIFlask(
         __name__,
         title="MVNO platform API",
