@@ -222,6 +222,7 @@ def set_provisioning_secret(
 
 
 def get_host(session: Session, host_id: int) -> HostCarrier:
+    """The host carrier `host_id`. :raises HostNotFound."""
     host = session.get(HostCarrier, host_id)
     if host is None:
         raise HostNotFound(N_("No host carrier %(id)s."), id=host_id)
@@ -229,10 +230,12 @@ def get_host(session: Session, host_id: int) -> HostCarrier:
 
 
 def find_host_by_code(session: Session, code: str) -> HostCarrier | None:
+    """The host carrier with this code (surrounding spaces ignored), or None."""
     return session.exec(select(HostCarrier).where(HostCarrier.code == code.strip())).first()
 
 
 def get_host_by_code(session: Session, code: str) -> HostCarrier:
+    """The host carrier with this code. :raises HostNotFound (field `host`)."""
     host = find_host_by_code(session, code)
     if host is None:
         raise HostNotFound(N_("No host carrier with code %(host)s."), field="host", host=code)
@@ -240,6 +243,7 @@ def get_host_by_code(session: Session, code: str) -> HostCarrier:
 
 
 def list_hosts(session: Session) -> list[HostCarrier]:
+    """Every host carrier, by code."""
     return list(session.exec(select(HostCarrier).order_by(col(HostCarrier.code))))
 
 

@@ -226,6 +226,7 @@ def deliver_pending(
 
 
 def get_event(session: Session, event_id: int) -> ProvisioningEvent:
+    """The provisioning event `event_id`. :raises EventNotFound."""
     event = session.get(ProvisioningEvent, event_id)
     if event is None:
         raise EventNotFound(N_("No provisioning event %(id)s."), id=event_id)
@@ -288,4 +289,5 @@ def list_events(
 
 
 def count_by_status(session: Session) -> dict[str, int]:
+    """How many events are pending, delivered and dead (every status present)."""
     return outbox.count_by_status(session, ProvisioningEvent, EVENT_STATUSES)

@@ -66,6 +66,7 @@ def open_line(
 
 
 def get_customer(session: Session, customer_id: int) -> Customer:
+    """The customer `customer_id`. :raises CustomerNotFound."""
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise CustomerNotFound(N_("No customer %(id)s."), id=customer_id)
@@ -73,6 +74,7 @@ def get_customer(session: Session, customer_id: int) -> Customer:
 
 
 def get_customer_by_ref(session: Session, ref: str) -> Customer:
+    """The customer with this reference. :raises CustomerNotFound."""
     customer = session.exec(select(Customer).where(Customer.ref == ref)).first()
     if customer is None:
         raise CustomerNotFound(N_("No customer %(ref)s."), ref=ref)
