@@ -72,7 +72,8 @@ class RowIdConverter(IntegerConverter):
         super().__init__(url_map, *args, **kwargs)
 
 
-def init_web(app: APIFlask, settings: Settings) -> None:
+def _configure(app: APIFlask, settings: Settings) -> None:
+    """Cookies, sessions, upload limit, Babel and the API's error schema."""
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_NAME="mvno_session",
@@ -98,6 +99,11 @@ def init_web(app: APIFlask, settings: Settings) -> None:
             "`Authorization: Bearer <API key>`; keys are created by admins in the console."
         },
     )
+
+
+def init_web(app: APIFlask, settings: Settings) -> None:
+    """Wire the web layer into `app`: configuration, database, extensions, hooks, blueprints."""
+    _configure(app, settings)
     app.url_map.converters["int"] = RowIdConverter
     app.extensions["mvno.settings"] = settings
     app.extensions["mvno.db"] = Database(settings.database_url)
@@ -120,44 +126,45 @@ def init_web(app: APIFlask, settings: Settings) -> None:
     from app.web.store import bp as store_bp
     from app.web.webhooks import bp as webhooks_bp
 
-    @app.spec_processor
-    def complete_spec(spec: dict[str, Any]) -> dict[str, Any]:
-        """Say what APIFlask leaves out: bodies are required and may be malformed (400),
-        and path parameters say what they accept."""
-        string_params = _path_parameter_schemas()
-        for path, operations in spec.get("paths", {}).items():
-            resource = path.removeprefix("/api/v1/").split("/")[0]
-            for operation in operations.values():
-                if not isinstance(operation, dict):
-                    continue
-                if "requestBody" in operation:
-                    operation["requestBody"]["required"] = True
-                    operation["responses"].setdefault(
-                        "400",
-                        {
-                            "description": "Malformed JSON body",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/HTTPError"}
-                                }
-                            },
-                        },
-                    )
-                for parameter in operation.get("parameters", []):
-                    if parameter.get("in") != "path":
-                        continue
-                    if parameter["schema"].get("type") == "integer":
-                        parameter["schema"].update(minimum=1, maximum=MAX_ROW_ID)
-                    elif parameter["name"] == "code" and resource in string_params:
-                        parameter["schema"].update(string_params[resource])
-        return spec
-
+    app.spec_processor(_complete_spec)
     app.register_blueprint(store_bp)
     app.register_blueprint(console_bp, url_prefix="/console")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)
     app.register_blueprint(webhooks_bp, url_prefix="/webhooks")
     csrf.exempt(webhooks_bp)
+
+
+def _complete_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """Say what APIFlask leaves out: bodies are required and may be malformed (400),
+    and path parameters say what they accept."""
+    string_params = _path_parameter_schemas()
+    for path, operations in spec.get("paths", {}).items():
+        resource = path.removeprefix("/api/v1/").split("/")[0]
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            if "requestBody" in operation:
+                operation["requestBody"]["required"] = True
+                operation["responses"].setdefault(
+                    "400",
+                    {
+                        "description": "Malformed JSON body",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/HTTPError"}
+                            }
+                        },
+                    },
+                )
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") != "path":
+                    continue
+                if parameter["schema"].get("type") == "integer":
+                    parameter["schema"].update(minimum=1, maximum=MAX_ROW_ID)
+                elif parameter["name"] == "code" and resource in string_params:
+                    parameter["schema"].update(string_params[resource])
+    return spec
 
 
 ERROR_SCHEMA: dict[str, Any] = {
