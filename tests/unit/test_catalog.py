@@ -4,8 +4,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import func, select
 
-from app import catalog
-from app.catalog import CatalogInvalid, Problem, load_catalog
+from app.catalog import CatalogInvalid, Problem, blocks, load_catalog
 from app.core.audit import AuditEntry
 from numbering.errors import BlockOverlap
 from numbering.models import NumberBlock, PhoneNumber
@@ -468,7 +467,7 @@ def test_a_refusal_while_applying_rolls_everything_back(session, monkeypatch):
     def refuse(session, **kwargs):
         raise BlockOverlap("%(first)s overlaps a block loaded meanwhile.", first=kwargs["first"])
 
-    monkeypatch.setattr(catalog, "add_number_block", refuse)
+    monkeypatch.setattr(blocks, "add_number_block", refuse)
     problems = problems_of(session, EXAMPLE)
     assert [(p.table, p.key, p.reason) for p in problems] == [
         (
