@@ -11,7 +11,11 @@ Rules:
 
 * **Everything is checked first.** Every problem of every row is collected
   as a `Problem(file, table, key, reason)`; unknown keys are problems too.
-  A file with any problem loads nothing (`CatalogInvalid`).
+  A file with any problem loads nothing (`CatalogInvalid`). What no row can
+  be blamed for refuses the file as a whole with one message
+  (`CatalogRefused`): a file over 4 MiB or nested too deeply to parse, a
+  file with nothing to load, and a host given another currency than the one
+  stored (its prices and balances are held in that currency).
 * **Then it is applied in dependency order** (hosts, rate cards, number
   blocks, plans, add-ons) through the services, so their rules and audit
   records apply. A refusal by a service while applying (a race, a rule the
@@ -29,7 +33,7 @@ Rules:
   (its terms in the file are not loaded).
 """
 
-from app.catalog.errors import CatalogInvalid, Problem
+from app.catalog.errors import CatalogInvalid, CatalogRefused, Problem
 from app.catalog.loader import CatalogReport, load_catalog
 
-__all__ = ["CatalogInvalid", "CatalogReport", "Problem", "load_catalog"]
+__all__ = ["CatalogInvalid", "CatalogRefused", "CatalogReport", "Problem", "load_catalog"]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.errors import N_, InvalidInput
+from app.core.errors import N_, Conflict, InvalidInput
 
 
 @dataclass(frozen=True)
@@ -38,3 +38,33 @@ class CatalogInvalid(InvalidInput):
 
     def details(self) -> dict[str, Any] | None:
         return {"problems": [dataclasses.asdict(problem) for problem in self.problems]}
+
+
+class CatalogRefused(InvalidInput):
+    """A catalog file refused as a whole, before any row is loaded; the message says why.
+
+    For what no row can be blamed for: a file too large or too deeply nested
+    to read, a file with nothing to load, a host whose currency would change.
+    Like the problems' reasons, the messages speak of the file's own keys and
+    are not translated.
+    """
+
+    code = "catalog_refused"
+
+    def __init__(self, message: str, *, filename: str, **params: Any):
+        super().__init__("%(file)s: " + message + "; nothing loaded", file=filename, **params)
+
+
+class HostCurrencyChange(Conflict):
+    """A row would give an existing host another currency than the one its money is held in."""
+
+    code = "host_currency_change"
+
+
+def currency_change_reason(code: str, *, stored: str, given: str, defaulted: bool) -> str:
+    """Why host `code`, stored in `stored`, cannot take the currency `given` by a file."""
+    default = " (the default when currency is not given)" if defaulted else ""
+    return (
+        f"host {code} is in {stored} and the file gives {given}{default}; "
+        f"its prices and balances are held in {stored}, so its currency cannot change"
+    )

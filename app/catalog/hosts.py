@@ -13,6 +13,7 @@ from typing import Any
 from sqlmodel import Session
 
 from app.catalog.checking import Checker, as_date, row_key
+from app.catalog.errors import CatalogRefused, HostCurrencyChange, currency_change_reason
 from app.catalog.rows import HostRow, RateCardRow, Rows
 from app.core.audit import Actor
 from app.core.money import parse_micro
@@ -54,7 +55,30 @@ def check_host(check: Checker, rows: Rows, index: int, row: dict[str, Any]) -> N
     if any(seen.fields["code"] == fields["code"] for seen in rows.hosts):
         check.problem("hosts", key, "the same host code appears more than once")
         return
-    rows.hosts.append(HostRow(key, fields))
+    rows.hosts.append(HostRow(key, fields, currency_given="currency" in row))
+
+
+def refuse_currency_changes(check: Checker, rows: Rows, db_hosts: dict[str, HostCarrier]) -> None:
+    """Refuse the file when it gives a stored host another currency.
+
+    A host's rate cards, plans and its customers' balances are all held in
+    its currency, so changing it would silently re-denominate them.
+    :raises CatalogRefused: naming each such host with both currencies.
+    """
+    reasons = []
+    for row in rows.hosts:
+        stored = db_hosts.get(row.fields["code"])
+        if stored is not None and stored.currency != row.fields["currency"]:
+            reasons.append(
+                currency_change_reason(
+                    stored.code,
+                    stored=stored.currency,
+                    given=row.fields["currency"],
+                    defaulted=not row.currency_given,
+                )
+            )
+    if reasons:
+        raise CatalogRefused("%(reasons)s", filename=check.filename, reasons="; ".join(reasons))
 
 
 def check_rate_card(
@@ -167,9 +191,20 @@ def host_id(session: Session, code: str) -> int:
 def apply_host(session: Session, row: HostRow, *, actor: Actor, now: datetime) -> str:
     """Create or update the row's host; returns created, updated or unchanged.
 
+    :raises HostCurrencyChange: the stored host has another currency.
     :raises DomainError: refused by `upsert_host`.
     """
     before = find_host_by_code(session, row.fields["code"])
+    if before is not None and before.currency != row.fields["currency"]:
+        # Checked before applying; a change committed meanwhile is refused here.
+        raise HostCurrencyChange(
+            currency_change_reason(
+                before.code,
+                stored=before.currency,
+                given=row.fields["currency"],
+                defaulted=not row.currency_given,
+            )
+        )
     snapshot = _host_snapshot(before) if before is not None else None
     host = upsert_host(session, **row.fields, actor=actor, now=now)
     if snapshot is None:

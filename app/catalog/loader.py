@@ -12,8 +12,14 @@ from sqlmodel import Session
 
 from app.catalog.blocks import apply_block, check_block
 from app.catalog.checking import Checker
-from app.catalog.errors import CatalogInvalid
-from app.catalog.hosts import apply_host, apply_rate_card, check_host, check_rate_card
+from app.catalog.errors import CatalogInvalid, CatalogRefused
+from app.catalog.hosts import (
+    apply_host,
+    apply_rate_card,
+    check_host,
+    check_rate_card,
+    refuse_currency_changes,
+)
 from app.catalog.parsing import parse_document
 from app.catalog.plans import apply_addon, apply_plan, check_addon, check_plan
 from app.catalog.rows import TABLES, Rows
@@ -48,6 +54,8 @@ def load_catalog(
 
     Idempotent (see the package docstring); atomic — with any problem nothing
     is changed and `CatalogInvalid` lists every problem found.
+    :raises CatalogRefused: a file too large or too deeply nested to read, one
+        with nothing to load, or one that changes a stored host's currency.
     :raises CatalogInvalid: malformed TOML, bad rows, or a refusal while applying.
     """
     document = parse_document(text, filename=filename)
@@ -55,6 +63,13 @@ def load_catalog(
     rows = check_document(check, document)
     if check.problems:
         raise CatalogInvalid(filename=filename, problems=check.problems)
+    if rows.empty:
+        raise CatalogRefused(
+            "empty: no %(tables)s or [[%(last)s]] rows",
+            filename=filename,
+            tables=", ".join(f"[[{table}]]" for table in TABLES[:-1]),
+            last=TABLES[-1],
+        )
     try:
         with session.begin_nested():
             counts = apply_rows(check, rows, actor=actor)
@@ -81,6 +96,7 @@ def check_document(check: Checker, document: dict[str, Any]) -> Rows:
     """Check every row of every table, in dependency order, without writing anything.
 
     Problems are collected on `check`; the rows that passed are returned.
+    :raises CatalogRefused: a stored host would change currency.
     """
     for table in document:
         if table not in TABLES:
@@ -95,6 +111,7 @@ def check_document(check: Checker, document: dict[str, Any]) -> Rows:
     }
     for index, row in host_rows:
         check_host(check, rows, index, row)
+    refuse_currency_changes(check, rows, db_hosts)
     for index, row in check.table(document, "rate_cards"):
         before = len(check.problems)
         check_rate_card(check, rows, index, row, known_hosts)

@@ -15,6 +15,7 @@ TABLES = ("hosts", "rate_cards", "number_blocks", "plans", "addons")
 class HostRow:
     key: str
     fields: dict[str, Any]
+    currency_given: bool = True  # False: the row took the default currency
 
 
 @dataclass(frozen=True)
@@ -55,3 +56,9 @@ class Rows:
     number_blocks: list[BlockRow] = field(default_factory=list)
     plans: list[PlanRow] = field(default_factory=list)
     addons: list[AddOnRow] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.hosts or self.rate_cards or self.number_blocks or self.plans or self.addons
+        )
