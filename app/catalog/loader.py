@@ -37,9 +37,11 @@ class CatalogReport:
 
     @property
     def changed(self) -> bool:
+        """True when any row was created or updated."""
         return any(c["created"] or c["updated"] for c in self.counts.values())
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as `mvno catalog load --json` prints it."""
         return {"file": self.file, **{table: dict(c) for table, c in self.counts.items()}}
 
 

@@ -59,6 +59,7 @@ class Rows:
 
     @property
     def empty(self) -> bool:
+        """True when no table has a row: the file has nothing to load."""
         return not (
             self.hosts or self.rate_cards or self.number_blocks or self.plans or self.addons
         )
