@@ -197,3 +197,78 @@ def test_unreachable_database_is_a_one_line_refusal(tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("mvno: database error:")
     assert "Traceback" not in result.stderr
+
+
+# -- mvno catalog load: files refused as a whole --------------------------------------
+
+CATALOG = ROOT / "tests" / "fixtures" / "catalog.toml"
+REFUSED_CATALOGS = [
+    ("a = " + "[" * 100_000 + "\n", "nested too deeply"),
+    ("a = " + "{ b = " * 100_000 + "\n", "nested too deeply"),
+    ("", "empty: no [[hosts]]"),
+    ("  \n\t\n# only comments\n# here\n", "empty: no [[hosts]]"),
+]
+
+
+def catalog_tables(session):
+    from numbering.models import NumberBlock
+    from plans.models import Plan
+    from wholesale.models import HostCarrier, RateCard
+
+    return {
+        model.__name__: [tuple(row.model_dump().items()) for row in session.exec(select(model))]
+        for model in (HostCarrier, RateCard, NumberBlock, Plan, AuditEntry)
+    }
+
+
+def assert_one_line_refusal(result, message):
+    assert result.exit_code == 1, result.output
+    # A refusal ends in SystemExit(1); any other exception would be a crash.
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("mvno: ") and message in lines[0]
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("content", "message"), REFUSED_CATALOGS)
+def test_catalog_load_refuses_an_unreadable_or_empty_file_in_one_line(
+    cli, session, tmp_path, content, message
+):
+    path = tmp_path / "bad.toml"
+    path.write_text(content, encoding="utf-8")
+    result = cli("catalog", "load", str(path), "--json")
+    assert_one_line_refusal(result, message)
+    assert result.stdout == ""
+    assert all(rows == [] for rows in catalog_tables(session).values())
+
+
+def test_catalog_load_refuses_a_currency_change_and_changes_nothing(cli, session, tmp_path):
+    assert cli("catalog", "load", str(CATALOG)).exit_code == 0
+    before = catalog_tables(session)
+    usd = tmp_path / "usd.toml"
+    text = CATALOG.read_text(encoding="utf-8").replace('currency = "CNY"', 'currency = "USD"')
+    usd.write_text(text, encoding="utf-8")
+    result = cli("catalog", "load", str(usd))
+    assert_one_line_refusal(result, "host HOSTA is in CNY and the file gives USD")
+    session.expire_all()
+    assert catalog_tables(session) == before
+
+
+def test_installed_mvno_catalog_load_refuses_bad_files_without_a_traceback(tmp_path):
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
+        "INSTANCE_PATH": str(tmp_path),
+    }
+    assert run("db", "upgrade", env=env).returncode == 0
+    for index, (content, message) in enumerate(REFUSED_CATALOGS):
+        path = tmp_path / f"bad{index}.toml"
+        path.write_text(content, encoding="utf-8")
+        result = run("catalog", "load", str(path), env=env)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.startswith("mvno: ") and message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    loaded = run("catalog", "load", str(CATALOG), "--json", env=env)
+    assert loaded.returncode == 0, loaded.stderr
+    assert json.loads(loaded.stdout)["hosts"]["created"] == 1

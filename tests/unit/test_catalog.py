@@ -4,8 +4,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import func, select
 
-from app import catalog
-from app.catalog import CatalogInvalid, Problem, load_catalog
+from app.catalog import CatalogInvalid, CatalogRefused, Problem, blocks, load_catalog, loader
+from app.catalog.errors import HostCurrencyChange
+from app.catalog.hosts import apply_host
+from app.catalog.parsing import MAX_FILE_BYTES
+from app.catalog.rows import HostRow
 from app.core.audit import AuditEntry
 from numbering.errors import BlockOverlap
 from numbering.models import NumberBlock, PhoneNumber
@@ -468,7 +471,7 @@ def test_a_refusal_while_applying_rolls_everything_back(session, monkeypatch):
     def refuse(session, **kwargs):
         raise BlockOverlap("%(first)s overlaps a block loaded meanwhile.", first=kwargs["first"])
 
-    monkeypatch.setattr(catalog, "add_number_block", refuse)
+    monkeypatch.setattr(blocks, "add_number_block", refuse)
     problems = problems_of(session, EXAMPLE)
     assert [(p.table, p.key, p.reason) for p in problems] == [
         (
@@ -478,3 +481,147 @@ def test_a_refusal_while_applying_rolls_everything_back(session, monkeypatch):
         )
     ]
     assert_nothing_loaded(session)
+
+
+# -- files refused as a whole ---------------------------------------------------------
+
+
+def refusal_of(session, text, *, filename="bad.toml"):
+    with pytest.raises(CatalogRefused) as info:
+        load(session, text, filename=filename)
+    message = info.value.message
+    assert "\n" not in message
+    assert message.startswith(f"{filename}: ") and message.endswith("; nothing loaded")
+    return message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a = " + "[" * 100_000,
+        "a = " + "{ b = " * 100_000,
+        "hosts = " + "[" * 1_000 + "]" * 1_000,
+        HOST + '[[plans]]\ncode = "X"\nname = ' + "{ a = " * 5_000 + "1" + " }" * 5_000,
+    ],
+    ids=["open-arrays", "open-inline-tables", "closed-arrays", "plan-name"],
+)
+def test_a_deeply_nested_file_is_refused_not_a_recursion_error(session, text):
+    message = refusal_of(session, text)
+    assert "nested too deeply" in message
+    assert_nothing_loaded(session)
+
+
+def test_moderate_nesting_is_parsed_and_checked_as_usual(session):
+    text = EXAMPLE.replace('en = "Lite" }', 'en = "Lite" }\nmeta = { a = { b = { c = [[[1]]] } } }')
+    problems = problems_of(session, text)
+    assert [(p.table, p.key) for p in problems] == [("plans", "LITE30")]
+    assert "unknown key 'meta'" in problems[0].reason
+
+
+@pytest.mark.parametrize(
+    "padding",
+    ["#" * MAX_FILE_BYTES, "# " + "轻" * (MAX_FILE_BYTES // 3 + 1)],
+    ids=["ascii", "utf-8-bytes"],
+)
+def test_a_file_over_the_size_limit_is_refused(session, padding):
+    message = refusal_of(session, EXAMPLE + "\n" + padding + "\n")
+    assert "larger than 4 MiB" in message
+    assert_nothing_loaded(session)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   \n\t\n\n",
+        "# a catalog\n\n# with nothing in it\n",
+        "hosts = []\n",
+        "plans = []\naddons = []",
+    ],
+    ids=["empty", "whitespace", "comments", "empty-hosts", "empty-plans-and-addons"],
+)
+def test_a_file_with_nothing_to_load_is_refused(session, text):
+    message = refusal_of(session, text, filename="empty.toml")
+    assert message == (
+        "empty.toml: empty: no [[hosts]], [[rate_cards]], [[number_blocks]], [[plans]] "
+        "or [[addons]] rows; nothing loaded"
+    )
+    assert_nothing_loaded(session)
+
+
+def test_an_empty_file_is_refused_even_when_the_database_has_a_catalog(session):
+    load(session, EXAMPLE)
+    actions = audit_actions(session)
+    refusal_of(session, "# nothing\n")
+    assert audit_actions(session) == actions
+
+
+def snapshot(session):
+    host = session.exec(select(HostCarrier)).one()
+    return (
+        (host.code, host.currency, host.name),
+        audit_actions(session),
+        [(p.version, p.status, p.price_minor) for p in session.exec(select(Plan))],
+        count(session, RateCard),
+    )
+
+
+def test_a_new_currency_for_a_stored_host_is_refused_and_changes_nothing(session):
+    load(session, EXAMPLE)
+    before = snapshot(session)
+    text = EXAMPLE.replace('currency = "CNY"', 'currency = "USD"').replace(
+        'price = "39.00"', 'price = "6.00"'
+    )
+    message = refusal_of(session, text)
+    assert message == (
+        "bad.toml: host HOSTA is in CNY and the file gives USD; its prices and balances "
+        "are held in CNY, so its currency cannot change; nothing loaded"
+    )
+    assert snapshot(session) == before
+
+
+def test_a_currency_change_names_every_host_and_the_default_currency(session):
+    make_host(session, code="HOSTA", currency="USD")
+    make_host(session, code="HOSTB", currency="EUR")
+    text = HOST + HOST.replace("HOSTA", "HOSTB") + 'currency = "GBP"\n'
+    message = refusal_of(session, text)
+    assert (
+        "host HOSTA is in USD and the file gives CNY (the default when currency is not given)"
+        in message
+    )
+    assert "host HOSTB is in EUR and the file gives GBP;" in message
+    assert [
+        (h.code, h.currency) for h in session.exec(select(HostCarrier).order_by(HostCarrier.code))
+    ] == [
+        ("HOSTA", "USD"),
+        ("HOSTB", "EUR"),
+    ]
+
+
+def test_a_currency_changed_after_the_checks_is_refused_while_applying(session, monkeypatch):
+    load(session, EXAMPLE)
+    before = snapshot(session)
+    monkeypatch.setattr(loader, "refuse_currency_changes", lambda *args: None)
+    problems = problems_of(session, EXAMPLE.replace('currency = "CNY"', 'currency = "USD"'))
+    assert [(p.table, p.key) for p in problems] == [("hosts", "HOSTA")]
+    assert "host HOSTA is in CNY and the file gives USD" in problems[0].reason
+    assert snapshot(session) == before
+
+
+def test_apply_host_refuses_another_currency(session):
+    make_host(session, code="HOSTA", currency="CNY")
+    row = HostRow("HOSTA", {**HOST_FIELDS, "currency": "USD"})
+    with pytest.raises(HostCurrencyChange) as info:
+        apply_host(session, row, actor=ACTOR, now=NOW)
+    assert info.value.http_status == 409
+    assert session.exec(select(HostCarrier)).one().currency == "CNY"
+
+
+HOST_FIELDS = {
+    "code": "HOSTA",
+    "name": "Host carrier HOSTA",
+    "currency": "CNY",
+    "timezone": "Asia/Shanghai",
+    "provisioning": "log",
+    "provisioning_url": None,
+}
