@@ -110,7 +110,8 @@ def _own_customer_id() -> int:
     return customer.id
 
 
-def _stripe_locale() -> str:
+def stripe_locale() -> str:
+    """The language of Stripe Checkout's page for this request (`zh` or `en`)."""
     return "zh" if str(get_locale() or "").startswith("zh") else "en"
 
 
@@ -142,7 +143,7 @@ def card_checkout(
         policy=_policy(),
         urls=urls,
         description=description,
-        locale=_stripe_locale(),
+        locale=stripe_locale(),
     )
 
 
