@@ -21,7 +21,6 @@ Rules:
 
 from __future__ import annotations
 
-import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,8 +44,6 @@ from app.subscribers.services import ensure_customer_for_account
 from numbering import services as numbering
 from numbering.models import SIM_KINDS, NumberBlock, PhoneNumber, Sim
 from plans.models import Plan
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "HOLD_MINUTES",

@@ -147,9 +147,7 @@ def card_checkout(
     )
 
 
-def redeem_from_form(
-    session: Session, form: StoreVoucherForm, *, customer_id: int, renew_suspended: bool = True
-) -> None:
+def redeem_from_form(session: Session, form: StoreVoucherForm, *, customer_id: int) -> None:
     """Redeem the voucher the form names into the customer's balance.
 
     :raises DomainError: refused; a wrong PIN's attempt is kept (see the module's doc).
@@ -163,7 +161,6 @@ def redeem_from_form(
         actor=current_actor(),
         now=utcnow(),
         policy=VoucherPolicy(),
-        renew_suspended=renew_suspended,
         **_policy().cap_kwargs(),
     )
 
