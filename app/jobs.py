@@ -34,8 +34,8 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import Conflict
 from app.notifications.jobs import send_due_notifications
+from app.onboarding.jobs import expire_purchase_orders
 from app.provisioning.jobs import deliver_provisioning
-from app.subscribers.jobs import expire_purchase_orders
 from numbering.jobs import release_expired_numbers
 
 log = logging.getLogger(__name__)

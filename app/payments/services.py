@@ -12,7 +12,9 @@ Money in:
   booked only when Stripe's signed webhook says the session was paid
   (`handle_stripe_event`), by `receive_money`: up to the cap on the
   balance, any excess to refunds payable with a refund queued back to the
-  same payment.
+  same payment. Booking announces `PaymentSucceeded` (app/payments/events.py)
+  in the same unit of work; the store order a purchase paid for is
+  completed by its handler (app/onboarding/handlers.py).
 
 Money out: a refund always leaves from refunds payable. Staff (and exit)
 refunds first move the money there from the balance; cap-excess refunds
@@ -41,6 +43,7 @@ from app.charging.renewals import renew_suspended_lines
 from app.core.audit import Actor, record_audit
 from app.core.db import Database, insert_unique, lock_by_id
 from app.core.errors import N_, InvalidInput, clean_text
+from app.core.events import emit
 from app.core.money import check_amount
 from app.ledger.models import JournalEntry, LedgerAccount
 from app.ledger.services import adjust_balance as ledger_adjust_balance
@@ -57,6 +60,7 @@ from app.payments.errors import (
     RefundNotFound,
     RefundStateError,
 )
+from app.payments.events import PaymentSucceeded
 from app.payments.models import (
     FINAL_REFUND_STATUSES,
     PAYMENT_PURPOSES,
@@ -405,7 +409,10 @@ def complete_stripe_payment(
 
     Credited up to the cap; any excess is queued as a refund to this payment.
     A top-up then renews and resumes the customer's lines suspended for an
-    unpaid renewal (a purchase's money goes to its order first).
+    unpaid renewal (a purchase's money goes to its order first). Booking
+    announces `PaymentSucceeded` in the same unit of work (the store order a
+    purchase paid for is completed by its handler); a handler's error
+    propagates and undoes the booking.
     """
     payment = _lock_payment(session, payment_id)
     if payment.status == "succeeded":
@@ -461,6 +468,13 @@ def complete_stripe_payment(
         )
     if payment.purpose == "topup":
         renew_suspended_lines(session, customer_id=payment.customer_id, actor=actor, now=now)
+    assert payment.id is not None
+    emit(
+        session,
+        PaymentSucceeded(
+            payment_id=payment.id, customer_id=payment.customer_id, purpose=payment.purpose, now=now
+        ),
+    )
     return payment
 
 

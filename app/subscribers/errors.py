@@ -40,6 +40,16 @@ class OrderStateError(Conflict):
     code = "order_state"
 
 
+class OrderNotPayable(OrderStateError):
+    """The order takes no payment any more (paid, cancelled or expired).
+
+    Paying first expires an order whose hold ran out; the refusal keeps that
+    expiry, so the boundary commits it.
+    """
+
+    keeps_transaction = True
+
+
 class OrderUnpaid(Conflict):
     """The prepaid balance does not cover the order's total yet."""
 

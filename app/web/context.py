@@ -3,12 +3,16 @@
 The request's session is opened on first use and committed by the
 `after_request` hook in `app.web` — the only place a web request commits.
 On SQLite, a request that may write (anything but GET/HEAD/OPTIONS, and
-every API call, which may touch its key) opens with BEGIN IMMEDIATE.
+every API call, which may touch its key) opens with BEGIN IMMEDIATE —
+except in a view marked `own_units_of_work`, whose service writes in its
+own transactions through `database()` (it calls Stripe between them): its
+request session only reads, and so holds no write lock meanwhile.
 """
 
 from __future__ import annotations
 
-from typing import cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from flask import current_app, g, request
 from sqlmodel import Session
@@ -18,6 +22,7 @@ from app.core.config import Settings
 from app.core.db import Database
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def settings() -> Settings:
@@ -28,10 +33,29 @@ def database() -> Database:
     return cast(Database, current_app.extensions["mvno.db"])
 
 
+def own_units_of_work(view: F) -> F:
+    """Mark a view whose service runs its own units of work through `database()`.
+
+    The view's request session is opened read-only (a deferred BEGIN on
+    SQLite), so it holds no write lock while the service's transactions run;
+    the view only reads through `db_session()` (the signed-in user, its own
+    order) and writes nothing there.
+    """
+    view.own_units_of_work = True  # type: ignore[attr-defined]
+    return view
+
+
+def _runs_own_units_of_work() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "own_units_of_work", False))
+
+
 def db_session() -> Session:
     session = g.get("db_session")
     if session is None:
-        write = request.method not in SAFE_METHODS or request.blueprint == "api"
+        write = (
+            request.method not in SAFE_METHODS or request.blueprint == "api"
+        ) and not _runs_own_units_of_work()
         session = database().session(write=write)
         g.db_session = session
     return cast(Session, session)

@@ -5,7 +5,9 @@ believed (400 otherwise, so Stripe shows the failure and retries). A
 verified event is applied by `handle_stripe_event` in this request's
 transaction, which also stores the event id: a redelivery, an unknown
 type or an event about something we do not know answers 200 and changes
-nothing. Any other failure is a 500 and Stripe delivers the event again.
+nothing. A paid store order is completed in the same transaction by the
+handler of the payment's `PaymentSucceeded` event (app/onboarding). Any
+other failure is a 500 and Stripe delivers the event again.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from flask import Blueprint, abort, request
 from app.core.clock import utcnow
 from app.payments.services import MoneyPolicy, handle_stripe_event
 from app.payments.stripe_gateway import StripeGateway
-from app.subscribers.orders import complete_order_for_payment
 from app.web.context import db_session, settings
 
 log = logging.getLogger(__name__)
@@ -32,24 +33,8 @@ def stripe_webhook() -> Any:
     if gateway is None:
         abort(404)
     event = gateway.verify_event(request.get_data(), request.headers.get("Stripe-Signature"))
-    now = utcnow()
     outcome = handle_stripe_event(
-        db_session(), event=event, now=now, policy=MoneyPolicy.from_settings(config)
+        db_session(), event=event, now=utcnow(), policy=MoneyPolicy.from_settings(config)
     )
-    _complete_purchase(event, now)
     log.info("stripe event %s (%s): %s", event["id"], event["type"], outcome)
     return {"received": True, "outcome": outcome}
-
-
-def _complete_purchase(event: dict[str, Any], now: Any) -> None:
-    """A paid Checkout Session for a store order completes the order (its own savepoint)."""
-    if not str(event.get("type", "")).startswith("checkout.session."):
-        return
-    obj = event.get("data", {}).get("object") or {}
-    metadata = obj.get("metadata") or {}
-    try:
-        payment_id = int(metadata.get("payment_id") or obj.get("client_reference_id") or 0)
-    except (TypeError, ValueError):
-        return
-    if 0 < payment_id < 2**63:
-        complete_order_for_payment(db_session(), payment_id=payment_id, now=now)

@@ -543,3 +543,54 @@ def test_the_scheduler_job_expires_orders_whose_hold_ran_out(client, db, session
     number = session.exec(select(PhoneNumber).where(PhoneNumber.msisdn == msisdn)).one()
     assert number.status == "available"
     assert run_job(db, job, now=real_now()) == 0
+
+
+@pytest.fixture
+def own_app(backend: str, tmp_path: Any, stripe_server: Any) -> Any:
+    """An app on a database of its own whose units of work really commit (no shared
+    test connection), with Stripe configured against the local server."""
+    from app import create_app
+    from tests.concurrency import fresh_database
+    from tests.conftest import make_settings
+    from tests.stripe_server import SECRET_KEY, WEBHOOK_SECRET
+
+    for database in fresh_database(backend, tmp_path, "card", pool_size=4):
+        flask_app = create_app(
+            make_settings(
+                database.url,
+                tmp_path / "instance",
+                STRIPE_SECRET_KEY=SECRET_KEY,
+                STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+                STRIPE_API_BASE=stripe_server.base_url,
+            )
+        )
+        flask_app.config["TESTING"] = True
+        stripe_server.reset()
+        yield flask_app
+        flask_app.extensions["mvno.db"].dispose()
+
+
+def test_the_card_button_holds_no_database_lock_while_stripe_is_called(own_app) -> None:
+    import time
+
+    db = own_app.extensions["mvno.db"]
+    with db.transaction() as session:
+        world = make_world(session, code="CARD")
+        add_sims(session, world, "esim")
+    client = own_app.test_client()
+    client.set_cookie("mvno_lang", "en")
+    _msisdn, ref = buy_until_order(client, world)
+    started = time.monotonic()
+    response = post(client, f"/orders/{ref}/card", f"/orders/{ref}")
+    # On SQLite a request session holding the write lock would make the
+    # checkout's own units of work wait out the 30 s busy timeout and fail.
+    assert time.monotonic() - started < 10
+    assert response.status_code == 303
+    with db.transaction(write=False) as session:
+        order = order_row(session, ref)
+        assert order.payment_id is not None and order.payment_method == "stripe"
+        from app.payments.models import Payment
+
+        payment = session.get(Payment, order.payment_id)
+        assert payment is not None and payment.status == "pending"
+        assert response.headers["Location"] == payment.checkout_url

@@ -16,8 +16,8 @@ from marshmallow import RAISE
 from sqlmodel import col, select
 
 from app.core.clock import utcnow
+from app.onboarding import orders, purchase
 from app.payments.services import MoneyPolicy
-from app.subscribers import orders
 from app.subscribers.models import Customer, Line, PurchaseOrder
 from app.subscribers.services import get_customer_by_ref
 from app.web.api import bp
@@ -106,7 +106,7 @@ def order_store_payment(ref: str, data: dict[str, Any]) -> Any:
     """Record the money paid at a store for an order, which completes it."""
     order = _order(ref)
     assert order.id is not None
-    order = orders.record_store_payment(
+    order = purchase.record_store_payment(
         db_session(),
         order_id=order.id,
         method=data["method"],
@@ -126,7 +126,7 @@ def order_complete(ref: str) -> Any:
     """Complete an order from the customer's balance (it must cover the total)."""
     order = _order(ref)
     assert order.id is not None
-    order = orders.complete_order(
+    order = purchase.complete_order(
         db_session(), order_id=order.id, actor=current_actor(), now=utcnow(), method="balance"
     )
     return _outs([order])[0]

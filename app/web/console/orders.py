@@ -3,7 +3,7 @@
 `orders.view` lists orders (awaiting payment first when filtered so);
 `payments.manage` records the buyer's payment against an order awaiting
 payment, which credits the shortfall as an offline payment and completes
-the order from the balance (app/subscribers/orders.record_store_payment).
+the order from the balance (app/subscribers/purchase.record_store_payment).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from wtforms.validators import DataRequired, Length
 
 from app.core.clock import utcnow
 from app.core.errors import DomainError
+from app.onboarding import orders, purchase
 from app.payments.services import MoneyPolicy
-from app.subscribers import orders
 from app.subscribers.models import ORDER_STATUS_LABELS, ORDER_STATUSES, Customer
 from app.web import flash_refusal
 from app.web.auth import staff_required
@@ -100,7 +100,7 @@ def store_order_payment(ref: str) -> Any:
         return back
     assert order.id is not None
     try:
-        orders.record_store_payment(
+        purchase.record_store_payment(
             session,
             order_id=order.id,
             method=form.method.data or "",

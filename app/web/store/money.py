@@ -110,7 +110,8 @@ def _own_customer_id() -> int:
     return customer.id
 
 
-def _stripe_locale() -> str:
+def stripe_locale() -> str:
+    """The language of Stripe Checkout's page for this request (`zh` or `en`)."""
     return "zh" if str(get_locale() or "").startswith("zh") else "en"
 
 
@@ -142,13 +143,11 @@ def card_checkout(
         policy=_policy(),
         urls=urls,
         description=description,
-        locale=_stripe_locale(),
+        locale=stripe_locale(),
     )
 
 
-def redeem_from_form(
-    session: Session, form: StoreVoucherForm, *, customer_id: int, renew_suspended: bool = True
-) -> None:
+def redeem_from_form(session: Session, form: StoreVoucherForm, *, customer_id: int) -> None:
     """Redeem the voucher the form names into the customer's balance.
 
     :raises DomainError: refused; a wrong PIN's attempt is kept (see the module's doc).
@@ -162,7 +161,6 @@ def redeem_from_form(
         actor=current_actor(),
         now=utcnow(),
         policy=VoucherPolicy(),
-        renew_suspended=renew_suspended,
         **_policy().cap_kwargs(),
     )
 

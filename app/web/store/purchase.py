@@ -4,11 +4,13 @@ SIM kind → order → payment → activation.
 The cart (the plan, the held number and the token that holds it) lives in
 the browser's session until the order is placed; signing in or creating an
 account inside the purchase keeps it (a normal sign-in starts a fresh
-session). Orders are paid from the prepaid balance (app/subscribers/orders.py):
-a voucher or a card payment tops the balance up, and the order completes
+session). Orders are paid from the prepaid balance (app/onboarding): a
+voucher or a card payment tops the balance up, and the order completes
 when the balance covers its total — at once for a voucher or an existing
 balance, on Stripe's signed webhook for a card, and by staff for cash paid
-at a store. A buyer sees only their own orders: anyone else's is a 404.
+at a store. Each payment button calls one workflow of app/onboarding/purchase.py;
+the card one runs its own units of work around the call to Stripe
+(`own_units_of_work`). A buyer sees only their own orders: anyone else's is a 404.
 
 GET pages never write: an order whose hold has run out is shown as expired
 and is marked so by the next action on it or by the scheduler.
@@ -32,13 +34,15 @@ from wtforms.validators import DataRequired, Length
 from app.auth.models import SubscriberAccount
 from app.charging.periods import period_for_display
 from app.core.clock import utcnow
-from app.core.errors import N_, DomainError
+from app.core.errors import DomainError
 from app.core.pii import PiiCipher
 from app.ledger import services as ledger
-from app.payments.errors import StripeNotConfigured
+from app.onboarding import orders, purchase
 from app.payments.models import Payment
+from app.payments.services import MoneyPolicy
 from app.payments.stripe_gateway import StripeGateway
-from app.subscribers import kyc, orders
+from app.payments.vouchers import VoucherPolicy
+from app.subscribers import kyc
 from app.subscribers.models import ID_TYPE_LABELS, ORDER_STATUS_LABELS, Customer, Line
 from app.subscribers.models import PurchaseOrder as Order
 from app.subscribers.services import ensure_customer_for_account, find_customer_for_account
@@ -47,13 +51,15 @@ from app.web.auth import SignedIn, authenticate_form, sign_in, subscriber_requir
 from app.web.context import (
     client_ip,
     current_actor,
+    database,
     db_session,
+    own_units_of_work,
     settings,
 )
 from app.web.formatting import qr_svg
 from app.web.forms import LoginForm, RegisterForm, StoreVoucherForm, attach_error
 from app.web.store import bp
-from app.web.store.money import card_checkout, redeem_from_form
+from app.web.store.money import stripe_locale
 from app.web.store.views import register_from_form
 from numbering import services as numbering
 from numbering.models import Sim
@@ -120,16 +126,9 @@ def _held_until(cart: dict[str, Any] | None, now: datetime) -> datetime | None:
     """When the cart's number hold ends, if it still holds one."""
     if not cart or not cart.get("msisdn"):
         return None
-    number = numbering.find_number(db_session(), str(cart["msisdn"]))
-    if (
-        number is None
-        or number.status != "reserved"
-        or number.reserved_by != orders.cart_holder(str(cart["token"]))
-        or number.reserved_until is None
-        or number.reserved_until <= now
-    ):
-        return None
-    return number.reserved_until
+    return orders.cart_hold_until(
+        db_session(), msisdn=str(cart["msisdn"]), token=str(cart["token"]), now=now
+    )
 
 
 def _is_subscriber() -> bool:
@@ -150,13 +149,6 @@ def _own_order(ref: str) -> Order:
         return orders.get_order_by_ref(db_session(), ref, account_id=current_user.id)
     except DomainError:
         abort(404)
-
-
-def _shown_status(order: Order, now: datetime) -> str:
-    """The status to show: an order whose hold ran out is expired, even before the job ran."""
-    if order.status == "awaiting_payment" and order.hold_until <= now:
-        return "expired"
-    return order.status
 
 
 # -- choosing a plan and a number ----------------------------------------------------------
@@ -386,7 +378,7 @@ def my_orders() -> Any:
     now = utcnow()
     return render_template(
         "store/orders.html",
-        rows=[(o, plans.get(o.plan_id), _shown_status(o, now)) for o in rows],
+        rows=[(o, plans.get(o.plan_id), orders.shown_status(o, now=now)) for o in rows],
         status_labels=ORDER_STATUS_LABELS,
     )
 
@@ -405,7 +397,7 @@ def _order_context(order: Order) -> dict[str, Any]:
     )
     balance = ledger.customer_balance(sess, customer_id=order.customer_id)
     payment = sess.get(Payment, order.payment_id) if order.payment_id else None
-    status = _shown_status(order, now)
+    status = orders.shown_status(order, now=now)
     card_pending = payment is not None and payment.status in ("created", "pending")
     return {
         "order": order,
@@ -462,30 +454,11 @@ def _render_order(order: Order, voucher: StoreVoucherForm | None = None, status:
     ), status
 
 
-def _posted_order(ref: str, *, expire: bool) -> Order:
-    """The buyer's own order an action button posted to (400 without a valid CSRF token).
-
-    With `expire`, an order whose hold ran out is marked expired first.
-    """
-    order = _open_order(ref) if expire else _own_order(ref)
+def _posted_order(ref: str) -> Order:
+    """The buyer's own order an action button posted to (400 without a valid CSRF token)."""
+    order = _own_order(ref)
     if not OrderActionForm().validate_on_submit():
         abort(400)
-    return order
-
-
-def _unpayable(order: Order) -> Any | None:
-    """A redirect back with a message when the order no longer takes payment, else None."""
-    if order.status != "awaiting_payment":
-        flash(_("This order can no longer be paid."), "error")
-        return _back(order)
-    return None
-
-
-def _open_order(ref: str) -> Order:
-    """The buyer's own order, expired first if its hold ran out; refused unless awaiting payment."""
-    order = _own_order(ref)
-    assert order.id is not None
-    order = orders.expire_due(db_session(), order_id=order.id, now=utcnow())
     return order
 
 
@@ -498,14 +471,7 @@ def _refused(order: Order, exc: DomainError) -> Any:
     return _back(order)
 
 
-def _complete(order: Order, method: str) -> Any:
-    assert order.id is not None
-    try:
-        orders.complete_order(
-            db_session(), order_id=order.id, actor=current_actor(), now=utcnow(), method=method
-        )
-    except DomainError as exc:
-        return _refused(order, exc)
+def _paid(order: Order) -> Any:
     flash(
         _("Thank you! Your order is paid. We are asking the network to activate your line."),
         "success",
@@ -516,89 +482,88 @@ def _complete(order: Order, method: str) -> Any:
 @bp.route("/orders/<ref>/pay-balance", methods=["POST"])
 @subscriber_required
 def order_pay_balance(ref: str) -> Any:
-    order = _posted_order(ref, expire=True)
-    if (refused := _unpayable(order)) is not None:
-        return refused
-    return _complete(order, "balance")
+    order = _posted_order(ref)
+    assert order.id is not None
+    try:
+        purchase.pay_from_balance(
+            db_session(), order_id=order.id, actor=current_actor(), now=utcnow()
+        )
+    except DomainError as exc:
+        return _refused(order, exc)
+    return _paid(order)
 
 
 @bp.route("/orders/<ref>/voucher", methods=["POST"])
 @subscriber_required
 def order_voucher(ref: str) -> Any:
-    order = _open_order(ref)
+    order = _own_order(ref)
     form = StoreVoucherForm()
-    if (refused := _unpayable(order)) is not None:
-        return refused
     if not form.validate_on_submit():
         return _render_order(order, form, 422)
-    sess = db_session()
+    assert order.id is not None
     try:
-        # The voucher pays this order: it must not renew a suspended line first.
-        redeem_from_form(sess, form, customer_id=order.customer_id, renew_suspended=False)
+        outcome = purchase.pay_by_voucher(
+            db_session(),
+            order_id=order.id,
+            serial=form.serial.data or "",
+            pin=form.pin.data or "",
+            ip=client_ip(),
+            actor=current_actor(),
+            now=utcnow(),
+            policy=MoneyPolicy.from_settings(settings()),
+            voucher_policy=VoucherPolicy(),
+        )
     except DomainError as exc:
+        if isinstance(exc, purchase.COMPLETION_REFUSALS):
+            return _refused(order, exc)
+        # A wrong PIN keeps its failed attempt; any other refusal is undone.
         attach_error(form, exc)
         return _render_order(order, form, exc.http_status)
-    shortfall = orders.shortfall_minor(sess, order)
-    if shortfall > 0:
+    if not outcome.paid:
         # The voucher's value stays on the balance; the order waits for the rest.
         flash(
             _(
                 "Voucher redeemed. Your balance is now %(balance)s;"
                 " %(shortfall)s more is needed for this order.",
-                balance=format_money_for_view(
-                    ledger.customer_balance(sess, customer_id=order.customer_id)
-                ),
-                shortfall=format_money_for_view(shortfall),
+                balance=format_money_for_view(outcome.balance_minor),
+                shortfall=format_money_for_view(outcome.shortfall_minor),
             ),
             "error",
         )
         return _back(order)
-    return _complete(order, "voucher")
+    return _paid(order)
 
 
 @bp.route("/orders/<ref>/card", methods=["POST"])
+@own_units_of_work
 @subscriber_required
 def order_card(ref: str) -> Any:
-    order = _posted_order(ref, expire=True)
-    if (refused := _unpayable(order)) is not None:
-        return refused
-    gateway = StripeGateway.from_settings(settings())
-    if gateway is None:
-        return _refused(
-            order, StripeNotConfigured(N_("Card payments (Stripe) are not configured."))
-        )
-    shortfall = orders.shortfall_minor(db_session(), order)
-    if shortfall <= 0:
-        return _complete(order, "balance")
-    order_id, ref_, customer_id = order.id, order.ref, order.customer_id
-    assert order_id is not None
+    order = _posted_order(ref)
+    assert order.id is not None
+    config = settings()
     try:
-        payment = card_checkout(
-            gateway,
-            customer_id=customer_id,
-            amount_minor=shortfall,
-            purpose="purchase",
-            urls=lambda _pid: (
-                url_for("store.order_page", ref=ref_, _external=True),
-                url_for("store.order_page", ref=ref_, _external=True),
-            ),
-            description=_("Order %(ref)s", ref=ref_),
+        checkout = purchase.pay_by_card(
+            database(),
+            StripeGateway.from_settings(config),
+            order_id=order.id,
+            actor=current_actor(),
+            now=utcnow(),
+            policy=MoneyPolicy.from_settings(config),
+            return_url=url_for("store.order_page", ref=order.ref, _external=True),
+            description=_("Order %(ref)s", ref=order.ref),
+            locale=stripe_locale(),
         )
     except DomainError as exc:
-        flash(localized(exc), "error")
-        return redirect(url_for("store.order_page", ref=ref_), code=303)
-    assert payment.id is not None
-    orders.link_payment(
-        db_session(), order_id=order_id, payment_id=payment.id, method="stripe", now=utcnow()
-    )
-    target = payment.checkout_url or url_for("store.order_page", ref=ref_)
-    return redirect(target, code=303)
+        return _refused(order, exc)
+    if checkout.paid:
+        return _paid(order)
+    return redirect(checkout.checkout_url or url_for("store.order_page", ref=order.ref), code=303)
 
 
 @bp.route("/orders/<ref>/pay-at-store", methods=["POST"])
 @subscriber_required
 def order_pay_at_store(ref: str) -> Any:
-    order = _posted_order(ref, expire=False)
+    order = _posted_order(ref)
     assert order.id is not None
     try:
         order = orders.choose_pay_at_store(
@@ -621,7 +586,7 @@ def order_pay_at_store(ref: str) -> Any:
 @bp.route("/orders/<ref>/cancel", methods=["POST"])
 @subscriber_required
 def order_cancel(ref: str) -> Any:
-    order = _posted_order(ref, expire=False)
+    order = _posted_order(ref)
     assert order.id is not None
     try:
         orders.cancel_order(db_session(), order_id=order.id, actor=current_actor(), now=utcnow())

@@ -12,14 +12,14 @@ from sqlmodel import func, select
 
 from app.core.db import Database
 from app.ledger import services as ledger
-from app.subscribers import orders
+from app.onboarding import purchase
 from app.subscribers.errors import NoSimStock
 from app.subscribers.models import Line, PurchaseOrder
 from numbering.models import Sim
 from tests.concurrency import fresh_database, race
 from tests.factories import NOW
+from tests.unit.onboarding.test_orders import BUYER, Buyer, add_sims, credit, place
 from tests.unit.subscribers.helpers import make_world
-from tests.unit.subscribers.test_orders import BUYER, Buyer, add_sims, credit, place
 
 THREADS = 8
 
@@ -33,7 +33,7 @@ def own_database(backend: str, tmp_path: Any) -> Any:
 def _complete_in_parallel(db: Database, order_ids: list[int]) -> Counter[str]:
     def complete(order_id: int) -> None:
         with db.transaction() as session:
-            orders.complete_order(session, order_id=order_id, actor=BUYER, now=NOW)
+            purchase.complete_order(session, order_id=order_id, actor=BUYER, now=NOW)
 
     return race(complete, order_ids, {NoSimStock: "no stock"})
 

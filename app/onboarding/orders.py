@@ -1,4 +1,4 @@
-"""Buying a plan in the store (DESIGN §10): purchase orders from hold to open line.
+"""Store purchase orders (DESIGN §10): the cart's hold, placing, reading and ending orders.
 
 Rules:
 
@@ -12,27 +12,15 @@ Rules:
   name and ID are on record (app/subscribers/kyc.py), and only when a SIM of
   the chosen kind is in stock on the plan's host — so nobody pays for a line
   that cannot be given out.
-* **Paid from the prepaid balance.** Whatever tops the balance up — a card
-  payment (Stripe), a voucher, cash at a store — completing the order
-  debits `total_minor` (plan price + the number's golden surcharge) from the
-  balance as plan revenue, idempotency key `order:<id>`. A balance that
-  already covers the total pays directly.
-* **Completion** (`complete_order`) locks the order row and is idempotent:
-  debit, number assigned, SIM of the kind taken from stock, line opened
-  `pending`, the `activate` event written for the host, an audit record and
-  the `order_paid` notice — all in the caller's transaction, so a refusal
-  (no SIM left, balance short) leaves nothing charged. The line's first
-  period opens when the host confirms the activation (lifecycle).
 * **Endings.** The buyer may cancel an order awaiting payment (the number
   is released). An order whose hold ran out is expired by
-  `expire_orders` (the scheduler) or when it is next acted on. A card
-  payment that arrives after expiry still completes the order when the
-  number is free again; otherwise the money stays on the balance.
+  `expire_orders` (the scheduler) or when it is next acted on
+  (`expire_due`). Paying and completing an order is
+  app/onboarding/purchase.py.
 """
 
 from __future__ import annotations
 
-import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,50 +30,45 @@ from sqlmodel import Session, col, func, select
 
 from app.core.audit import Actor, count_recent, record_audit
 from app.core.db import lock_by_id
-from app.core.errors import N_, DomainError, InvalidInput, clean_text
-from app.core.money import format_plain
-from app.ledger.services import charge_customer, customer_balance
-from app.payments.models import Payment
-from app.payments.services import MoneyPolicy, record_offline_payment
-from app.subscribers import lifecycle
+from app.core.errors import N_, InvalidInput
+from app.ledger.services import customer_balance
 from app.subscribers.errors import (
     HoldsThrottled,
     IdentityMissing,
     NoSimStock,
     OrderNotFound,
     OrderStateError,
-    OrderUnpaid,
 )
 from app.subscribers.models import ORDER_STATUSES, Customer, PurchaseOrder
-from app.subscribers.notices import notify_customer
-from app.subscribers.services import ensure_customer_for_account, open_line
+from app.subscribers.services import ensure_customer_for_account
 from numbering import services as numbering
-from numbering.errors import SimUnavailable
 from numbering.models import SIM_KINDS, NumberBlock, PhoneNumber, Sim
 from plans.models import Plan
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "HOLD_MINUTES",
     "STORE_HOLD_MINUTES",
     "OrderSummary",
+    "audit_order",
     "cancel_order",
+    "cart_hold_until",
     "cart_holder",
     "choose_pay_at_store",
-    "complete_order",
-    "complete_order_for_payment",
     "expire_due",
     "expire_orders",
     "get_order",
     "get_order_by_ref",
     "hold_number",
+    "link_payment",
     "list_orders",
+    "lock_open_order",
     "new_cart_token",
+    "no_stock",
     "order_holder",
     "place_order",
-    "record_store_payment",
+    "refusal",
     "shortfall_minor",
+    "shown_status",
     "sim_in_stock",
 ]
 
@@ -105,6 +88,28 @@ def cart_holder(token: str) -> str:
 
 def order_holder(ref: str) -> str:
     return f"order:{ref}"
+
+
+def cart_hold_until(session: Session, *, msisdn: str, token: str, now: datetime) -> datetime | None:
+    """When the cart's hold on `msisdn` ends, or None if the cart no longer holds it."""
+    number = numbering.find_number(session, msisdn)
+    if (
+        number is None
+        or number.status != "reserved"
+        or number.reserved_by != cart_holder(token)
+        or number.reserved_until is None
+        or number.reserved_until <= now
+    ):
+        return None
+    return number.reserved_until
+
+
+def shown_status(order: PurchaseOrder, *, now: datetime) -> str:
+    """The order's status as of `now`: one whose hold ran out is expired, even before
+    `expire_orders` or the next action on it marked it so (reads never write)."""
+    if order.status == "awaiting_payment" and order.hold_until <= now:
+        return "expired"
+    return order.status
 
 
 def _published_plan(session: Session, plan_id: int) -> Plan:
@@ -188,7 +193,8 @@ def sim_in_stock(session: Session, *, host_id: int, kind: str) -> int:
     ).one()
 
 
-def _no_stock(kind: str) -> NoSimStock:
+def no_stock(kind: str) -> NoSimStock:
+    """The refusal for an order of `kind` when no such SIM is in stock."""
     if kind == "esim":
         return NoSimStock(
             N_("Sorry, no eSIM is available for this plan right now. Nothing was charged."),
@@ -198,34 +204,6 @@ def _no_stock(kind: str) -> NoSimStock:
         N_("Sorry, no SIM card is available for this plan right now. Nothing was charged."),
         field="sim_kind",
     )
-
-
-def _take_sim(session: Session, *, host_id: int, kind: str, now: datetime) -> Sim:
-    """Take one in-stock SIM of `kind` for a line (oldest first).
-
-    Candidates are locked with SKIP LOCKED (PostgreSQL), so concurrent
-    buyers take different SIMs instead of waiting for each other; the
-    conditional UPDATE in numbering decides any race that remains.
-    :raises NoSimStock: none left.
-    """
-    for _attempt in range(3):
-        candidates = session.exec(
-            select(Sim.iccid)
-            .where(Sim.host_id == host_id, Sim.kind == kind, Sim.status == "in_stock")
-            .order_by(col(Sim.id))
-            .limit(5)
-            .with_for_update(skip_locked=True)
-        ).all()
-        if not candidates:
-            break
-        for iccid in candidates:
-            try:
-                return numbering.take_sim_from_stock(
-                    session, iccid=iccid, host_id=host_id, status="assigned", now=now
-                )
-            except SimUnavailable:
-                continue
-    raise _no_stock(kind)
 
 
 def _identity_required(customer: Customer) -> None:
@@ -262,7 +240,7 @@ def place_order(
     customer = ensure_customer_for_account(session, account_id=account_id, email=email, now=now)
     _identity_required(customer)
     if not sim_in_stock(session, host_id=plan.host_id, kind=sim_kind):
-        raise _no_stock(sim_kind)
+        raise no_stock(sim_kind)
     number = numbering.get_number(session, msisdn)
     if _host_of(session, number) != plan.host_id:
         raise InvalidInput(
@@ -302,7 +280,7 @@ def place_order(
     order.hold_until = held.reserved_until
     session.add(order)
     session.flush()
-    _audit(
+    audit_order(
         session,
         order,
         actor=actor,
@@ -393,15 +371,16 @@ def _lock(session: Session, order_id: int) -> PurchaseOrder:
     return order
 
 
-def _lock_open(session: Session, order_id: int) -> PurchaseOrder:
+def lock_open_order(session: Session, order_id: int) -> PurchaseOrder:
     """The order, locked. :raises OrderStateError: it was cancelled."""
     order = _lock(session, order_id)
     if order.status == "cancelled":
-        raise _refuse(order)
+        raise refusal(order)
     return order
 
 
-def _refuse(order: PurchaseOrder) -> OrderStateError:
+def refusal(order: PurchaseOrder) -> OrderStateError:
+    """Why an order that is not awaiting payment refuses an action (paid, cancelled, expired)."""
     if order.status == "paid":
         return OrderStateError(N_("Order %(ref)s is already paid."), field="status", ref=order.ref)
     if order.status == "cancelled":
@@ -413,7 +392,7 @@ def _refuse(order: PurchaseOrder) -> OrderStateError:
     )
 
 
-def _audit(
+def audit_order(
     session: Session,
     order: PurchaseOrder,
     *,
@@ -442,7 +421,9 @@ def _end(
     numbering.release_number(session, msisdn=order.msisdn, holder=order_holder(order.ref), now=now)
     session.flush()
     action = "order.expire" if status == "expired" else "order.cancel"
-    _audit(session, order, actor=actor, action=action, now=now, details={"msisdn": order.msisdn})
+    audit_order(
+        session, order, actor=actor, action=action, now=now, details={"msisdn": order.msisdn}
+    )
 
 
 def _expire_locked(session: Session, order: PurchaseOrder, now: datetime) -> None:
@@ -485,7 +466,7 @@ def cancel_order(session: Session, *, order_id: int, actor: Actor, now: datetime
     if order.status == "cancelled":
         return order
     if order.status != "awaiting_payment":
-        raise _refuse(order)
+        raise refusal(order)
     _end(session, order, status="cancelled", actor=actor, now=now)
     return order
 
@@ -500,7 +481,7 @@ def choose_pay_at_store(
     """
     order = expire_due(session, order_id=order_id, now=now)
     if order.status != "awaiting_payment":
-        raise _refuse(order)
+        raise refusal(order)
     held = numbering.reserve_number(
         session,
         msisdn=order.msisdn,
@@ -513,7 +494,7 @@ def choose_pay_at_store(
     order.hold_until = held.reserved_until
     session.add(order)
     session.flush()
-    _audit(
+    audit_order(
         session,
         order,
         actor=actor,
@@ -535,201 +516,6 @@ def link_payment(
         session.add(order)
         session.flush()
     return order
-
-
-def complete_order(
-    session: Session,
-    *,
-    order_id: int,
-    actor: Actor,
-    now: datetime,
-    method: str | None = None,
-) -> PurchaseOrder:
-    """Pay the order from the prepaid balance and open its line (see the module docstring).
-
-    Locks the order. Idempotent: a paid order is returned as it is. An
-    expired order is completed only if its number can be held again.
-    :raises OrderStateError: the order was cancelled.
-    :raises OrderUnpaid: the balance does not cover the total; names the shortfall.
-    :raises NumberUnavailable: the hold ran out and the number was taken.
-    :raises NoSimStock: no SIM of the order's kind is left; nothing is charged.
-    """
-    order = _lock_open(session, order_id)
-    if order.status == "paid":
-        return order
-    assert order.id is not None
-    plan = session.get(Plan, order.plan_id)
-    customer = session.get(Customer, order.customer_id)
-    assert plan is not None and customer is not None and customer.id is not None
-    balance = customer_balance(session, customer_id=customer.id)
-    if balance < order.total_minor:
-        raise OrderUnpaid(
-            N_(
-                "Your balance of %(balance)s does not cover the order total of %(total)s;"
-                " %(shortfall)s more is needed."
-            ),
-            field="payment",
-            balance=format_plain(balance),
-            total=format_plain(order.total_minor),
-            shortfall=format_plain(order.total_minor - balance),
-        )
-    holder = order_holder(order.ref)
-    # Holding again extends our own live hold or retakes a lapsed one that
-    # nobody else took; then the hold becomes the assignment.
-    numbering.reserve_number(session, msisdn=order.msisdn, holder=holder, now=now)
-    numbering.assign_number(session, msisdn=order.msisdn, holder=holder, now=now)
-    sim = _take_sim(session, host_id=plan.host_id, kind=order.sim_kind, now=now)
-    entry = None
-    if order.total_minor > 0:
-        entry = charge_customer(
-            session,
-            customer_id=customer.id,
-            amount_minor=order.total_minor,
-            revenue_kind="revenue_plans",
-            idempotency_key=f"order:{order.id}",
-            actor=actor,
-            now=now,
-            currency=order.currency,
-            memo=f"order {order.ref}: {plan.code} {order.msisdn}",
-            external_ref=order.ref,
-        )
-    line = open_line(
-        session,
-        customer_id=customer.id,
-        msisdn=order.msisdn,
-        plan_id=plan.id or order.plan_id,
-        sim_id=sim.id,
-        status="pending",
-        now=now,
-    )
-    assert line.id is not None
-    was = order.status
-    order.status = "paid"
-    order.line_id = line.id
-    order.entry_id = entry.id if entry is not None else None
-    order.paid_at = now
-    order.payment_method = method or order.payment_method or "balance"
-    session.add(order)
-    session.flush()
-    lifecycle.request_activation(session, line_id=line.id, actor=actor, now=now)
-    _audit(
-        session,
-        order,
-        actor=actor,
-        action="order.complete",
-        now=now,
-        details={
-            "customer": customer.ref,
-            "msisdn": order.msisdn,
-            "iccid": sim.iccid,
-            "line_id": line.id,
-            "entry_id": order.entry_id,
-            "total_minor": order.total_minor,
-            "method": order.payment_method,
-            "from": was,
-        },
-    )
-    notify_customer(
-        session,
-        customer,
-        kind="order_paid",
-        now=now,
-        data={
-            "order_ref": order.ref,
-            "msisdn": order.msisdn,
-            "plan": plan.code,
-            "amount_minor": order.total_minor,
-            "currency": order.currency,
-        },
-        dedupe_key=f"order_paid:{order.id}",
-        locale=_locale(session, order.account_id),
-    )
-    return order
-
-
-def _locale(session: Session, account_id: int) -> str:
-    from app.auth.models import SubscriberAccount
-
-    account = session.get(SubscriberAccount, account_id)
-    return account.locale if account is not None and account.locale else "zh_Hans"
-
-
-def complete_order_for_payment(
-    session: Session, *, payment_id: int, now: datetime
-) -> PurchaseOrder | None:
-    """After a card payment succeeded: complete the order it was made for, if any.
-
-    Runs in a savepoint: when the order cannot be completed (the number was
-    taken after the hold ran out, no SIM left) the money stays on the
-    buyer's balance, the payment stays booked, and the refusal is logged.
-    Idempotent.
-    """
-    order = session.exec(
-        select(PurchaseOrder).where(PurchaseOrder.payment_id == payment_id)
-    ).first()
-    payment = session.get(Payment, payment_id)
-    if order is None or payment is None or payment.status != "succeeded":
-        return None
-    if order.status == "paid":
-        return order
-    assert order.id is not None
-    try:
-        with session.begin_nested():
-            return complete_order(
-                session,
-                order_id=order.id,
-                actor=Actor.system(f"payment {payment_id}"),
-                now=now,
-                method="stripe",
-            )
-    except DomainError as exc:
-        log.warning("order %s not completed after payment %s: %s", order.ref, payment_id, exc)
-        return None
-
-
-def record_store_payment(
-    session: Session,
-    *,
-    order_id: int,
-    method: str,
-    reference: str,
-    actor: Actor,
-    now: datetime,
-    policy: MoneyPolicy,
-) -> PurchaseOrder:
-    """Staff record the money a buyer paid at a store for an order, which completes it.
-
-    The shortfall (the total less what the balance already holds) is
-    recorded as an offline payment (idempotent per method and reference)
-    and credited, then the order is completed from the balance. Locks the
-    order. Idempotent: a paid order is returned as it is.
-    :raises OrderStateError: the order was cancelled, or expired and its number was taken.
-    :raises InvalidInput, PaymentConflict, CapExceeded: from the payment.
-    """
-    reference = clean_text(reference, field="reference", max_length=200, required=True)
-    order = _lock_open(session, order_id)
-    if order.status == "paid":
-        return order
-    assert order.id is not None
-    shortfall = shortfall_minor(session, order)
-    if shortfall > 0:
-        payment = record_offline_payment(
-            session,
-            customer_id=order.customer_id,
-            amount_minor=shortfall,
-            method=method,
-            reference=reference,
-            actor=actor,
-            now=now,
-            policy=policy,
-            memo=f"order {order.ref}",
-            # The money is for this order: it must not renew a suspended line first.
-            renew_suspended=False,
-        )
-        order.payment_id = payment.id
-        session.add(order)
-        session.flush()
-    return complete_order(session, order_id=order.id, actor=actor, now=now, method="store")
 
 
 def order_expiry_of(order: PurchaseOrder, now: datetime) -> timedelta:

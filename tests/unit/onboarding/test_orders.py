@@ -1,4 +1,4 @@
-"""Store purchase orders (app/subscribers/orders.py): hold, real name, stock, payment, endings."""
+"""Store purchase orders (app/onboarding/orders.py): hold, real name, stock, payment, endings."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from app.ledger import services as ledger
 from app.ledger.models import JournalEntry
 from app.notifications.mailer import MailRenderer
 from app.notifications.models import Notification
+from app.onboarding import orders, purchase
 from app.payments.services import MoneyPolicy
 from app.payments.vouchers import VoucherPolicy, create_voucher_batch, redeem_voucher
 from app.provisioning.models import ProvisioningEvent
-from app.subscribers import kyc, lifecycle, orders
+from app.subscribers import kyc, lifecycle
 from app.subscribers.errors import (
     HoldsThrottled,
     IdentityMissing,
@@ -152,7 +153,7 @@ def credit(session: Session, buyer: Buyer, amount: int, key: str) -> None:
 
 def complete(session: Session, order: PurchaseOrder, now=NOW) -> PurchaseOrder:
     assert order.id is not None
-    return orders.complete_order(session, order_id=order.id, actor=BUYER, now=now)
+    return purchase.complete_order(session, order_id=order.id, actor=BUYER, now=now)
 
 
 def number(session: Session, msisdn: str) -> PhoneNumber:
@@ -454,7 +455,7 @@ def test_store_payment_credits_the_shortfall_and_completes(session: Session, wor
     chosen = orders.choose_pay_at_store(session, order_id=order.id, actor=BUYER, now=NOW)
     assert chosen.payment_method == "store"
     assert chosen.hold_until == NOW + timedelta(hours=24)
-    paid = orders.record_store_payment(
+    paid = purchase.record_store_payment(
         session,
         order_id=order.id,
         method="cash",
@@ -466,7 +467,7 @@ def test_store_payment_credits_the_shortfall_and_completes(session: Session, wor
     assert paid.status == "paid" and paid.payment_method == "store"
     assert paid.payment_id is not None
     assert ledger.customer_balance(session, customer_id=buyer.customer_id) == 0
-    again = orders.record_store_payment(
+    again = purchase.record_store_payment(
         session,
         order_id=order.id,
         method="cash",
