@@ -48,8 +48,8 @@ from sqlmodel import Session, col, select
 from app.core.audit import Actor, record_audit
 from app.core.errors import N_, DomainError, InvalidInput
 from app.core.money import format_plain, parse_micro, parse_minor
+from numbering.blocks import add_number_block
 from numbering.models import NumberBlock
-from numbering.services import add_number_block
 from plans.models import PLAN_STATUSES, AddOn, Plan
 from plans.services import (
     PlanInput,

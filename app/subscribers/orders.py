@@ -59,9 +59,11 @@ from app.subscribers.errors import (
 )
 from app.subscribers.models import ORDER_STATUSES, Customer, PurchaseOrder
 from app.subscribers.services import ensure_customer_for_account, open_line
-from numbering import services as numbering
 from numbering.errors import SimUnavailable
+from numbering.lifecycle import HOLD_MINUTES, assign_number, release_number, reserve_number
 from numbering.models import SIM_KINDS, NumberBlock, PhoneNumber, Sim
+from numbering.search import get_number
+from numbering.sims import take_sim_from_stock
 from plans.models import Plan
 
 log = logging.getLogger(__name__)
@@ -89,7 +91,6 @@ __all__ = [
     "sim_in_stock",
 ]
 
-HOLD_MINUTES = numbering.HOLD_MINUTES
 STORE_HOLD_MINUTES = 24 * 60
 MAX_REF = 20
 
@@ -147,7 +148,7 @@ def hold_number(
     :raises NumberNotFound, NumberUnavailable: from numbering.
     """
     plan = _published_plan(session, plan_id)
-    number = numbering.get_number(session, msisdn)
+    number = get_number(session, msisdn)
     if _host_of(session, number) != plan.host_id:
         raise InvalidInput(
             N_("Number %(msisdn)s is not on this plan's network."),
@@ -163,8 +164,8 @@ def hold_number(
                 N_("Too many numbers were held from your address. Please try again later.")
             )
     if previous and previous != number.msisdn:
-        numbering.release_number(session, msisdn=previous, holder=holder, now=now)
-    held = numbering.reserve_number(session, msisdn=number.msisdn, holder=holder, now=now)
+        release_number(session, msisdn=previous, holder=holder, now=now)
+    held = reserve_number(session, msisdn=number.msisdn, holder=holder, now=now)
     if not extending:
         record_audit(
             session,
@@ -220,7 +221,7 @@ def _take_sim(session: Session, *, host_id: int, kind: str, now: datetime) -> Si
             break
         for iccid in candidates:
             try:
-                return numbering.take_sim_from_stock(
+                return take_sim_from_stock(
                     session, iccid=iccid, host_id=host_id, status="assigned", now=now
                 )
             except SimUnavailable:
@@ -263,7 +264,7 @@ def place_order(
     _identity_required(customer)
     if not sim_in_stock(session, host_id=plan.host_id, kind=sim_kind):
         raise _no_stock(sim_kind)
-    number = numbering.get_number(session, msisdn)
+    number = get_number(session, msisdn)
     if _host_of(session, number) != plan.host_id:
         raise InvalidInput(
             N_("Number %(msisdn)s is not on this plan's network."),
@@ -292,10 +293,8 @@ def place_order(
     order.ref = f"O-{order.id:06d}"
     # Hand the hold over: the cart's hold is released and the order's taken in
     # one transaction, under the number's row lock.
-    numbering.release_number(session, msisdn=number.msisdn, holder=cart_holder(cart_token), now=now)
-    held = numbering.reserve_number(
-        session, msisdn=number.msisdn, holder=order_holder(order.ref), now=now
-    )
+    release_number(session, msisdn=number.msisdn, holder=cart_holder(cart_token), now=now)
+    held = reserve_number(session, msisdn=number.msisdn, holder=order_holder(order.ref), now=now)
     assert held.reserved_until is not None
     order.surcharge_minor = held.surcharge_minor
     order.total_minor = order.price_minor + held.surcharge_minor
@@ -439,7 +438,7 @@ def _end(
     """Expire or cancel a locked order awaiting payment: its number is released."""
     order.status = status
     session.add(order)
-    numbering.release_number(session, msisdn=order.msisdn, holder=order_holder(order.ref), now=now)
+    release_number(session, msisdn=order.msisdn, holder=order_holder(order.ref), now=now)
     session.flush()
     action = "order.expire" if status == "expired" else "order.cancel"
     _audit(session, order, actor=actor, action=action, now=now, details={"msisdn": order.msisdn})
@@ -501,7 +500,7 @@ def choose_pay_at_store(
     order = expire_due(session, order_id=order_id, now=now)
     if order.status != "awaiting_payment":
         raise _refuse(order)
-    held = numbering.reserve_number(
+    held = reserve_number(
         session,
         msisdn=order.msisdn,
         holder=order_holder(order.ref),
@@ -576,8 +575,8 @@ def complete_order(
     holder = order_holder(order.ref)
     # Holding again extends our own live hold or retakes a lapsed one that
     # nobody else took; then the hold becomes the assignment.
-    numbering.reserve_number(session, msisdn=order.msisdn, holder=holder, now=now)
-    numbering.assign_number(session, msisdn=order.msisdn, holder=holder, now=now)
+    reserve_number(session, msisdn=order.msisdn, holder=holder, now=now)
+    assign_number(session, msisdn=order.msisdn, holder=holder, now=now)
     sim = _take_sim(session, host_id=plan.host_id, kind=order.sim_kind, now=now)
     entry = None
     if order.total_minor > 0:

@@ -41,7 +41,11 @@ from app.web.api.supply_schemas import (
     TierOut,
 )
 from app.web.context import current_actor, db_session
-from numbering import services as numbering
+from numbering.blocks import add_number_block, list_blocks
+from numbering.search import search_numbers
+from numbering.sim_import import import_sims
+from numbering.sims import count_sims_by_status, list_sims
+from numbering.tiers import list_tiers, set_tier_surcharge
 from plans import services as plans
 from plans.errors import PlanNotFound
 from plans.models import Plan
@@ -149,7 +153,7 @@ def _block(summary: Any) -> dict[str, Any]:
 @bp.output(BlockList)
 def block_list() -> Any:
     """Number blocks with counts of numbers per status."""
-    return {"items": [_block(b) for b in numbering.list_blocks(db_session())]}
+    return {"items": [_block(b) for b in list_blocks(db_session())]}
 
 
 @bp.post("/number-blocks")
@@ -161,7 +165,7 @@ def block_add(data: dict[str, Any]) -> Any:
     """Load a contiguous block of numbers (at most 1,000,000; idempotent)."""
     session = db_session()
     host = wholesale.get_host_by_code(session, data["host"])
-    block = numbering.add_number_block(
+    block = add_number_block(
         session,
         host_id=host.id or 0,
         first=data["first"],
@@ -169,7 +173,7 @@ def block_add(data: dict[str, Any]) -> Any:
         actor=current_actor(),
         now=utcnow(),
     )
-    summary = next(b for b in numbering.list_blocks(session) if b.id == block.id)
+    summary = next(b for b in list_blocks(session) if b.id == block.id)
     return _block(summary)
 
 
@@ -179,7 +183,7 @@ def block_add(data: dict[str, Any]) -> Any:
 @bp.output(NumberPageOut)
 def number_search(query: dict[str, Any]) -> Any:
     """Numbers a buyer can take now, by digits (ends with / contains) and tier."""
-    page = numbering.search_numbers(db_session(), now=utcnow(), **query)
+    page = search_numbers(db_session(), now=utcnow(), **query)
     return {
         "items": page.items,
         "page": page.page,
@@ -193,7 +197,7 @@ def number_search(query: dict[str, Any]) -> Any:
 @bp.output(TierList)
 def tier_list() -> Any:
     """Golden-number tiers and their surcharges."""
-    return {"items": numbering.list_tiers(db_session())}
+    return {"items": list_tiers(db_session())}
 
 
 @bp.put("/golden-tiers/<code>")
@@ -203,7 +207,7 @@ def tier_list() -> Any:
 @bp.doc(responses={404: "No such tier"})
 def tier_put(code: str, data: dict[str, Any]) -> Any:
     """Set a tier's surcharge (applies to its available numbers at once)."""
-    return numbering.set_tier_surcharge(
+    return set_tier_surcharge(
         db_session(),
         code=code,
         surcharge_minor=data["surcharge_minor"],
@@ -223,8 +227,8 @@ def tier_put(code: str, data: dict[str, Any]) -> Any:
 def sim_list(query: dict[str, Any]) -> Any:
     """SIM inventory, filtered and paged, with counts per status."""
     session = db_session()
-    items, total = numbering.list_sims(session, **query)
-    return {"items": items, "total": total, "counts": numbering.count_sims_by_status(session)}
+    items, total = list_sims(session, **query)
+    return {"items": items, "total": total, "counts": count_sims_by_status(session)}
 
 
 @bp.post("/sims/import")
@@ -239,7 +243,7 @@ def sim_import(data: dict[str, Any]) -> Any:
     """
     session = db_session()
     host = wholesale.get_host_by_code(session, data["host"])
-    report = numbering.import_sims(
+    report = import_sims(
         session,
         text=data["csv"],
         filename=data["filename"],

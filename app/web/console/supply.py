@@ -28,8 +28,12 @@ from app.web.forms import (
     SimImportForm,
     attach_error,
 )
-from numbering import services as numbering
+from numbering.blocks import add_number_block, list_blocks
 from numbering.errors import SimImportRejected
+from numbering.search import search_numbers
+from numbering.sim_import import import_sims
+from numbering.sims import count_sims_by_status, list_sims
+from numbering.tiers import list_tiers, set_tier_surcharge
 from plans import services as plans
 from plans.errors import PlanNotFound
 from plans.models import Plan
@@ -62,8 +66,8 @@ def numbers() -> Any:
     block_form.host_id.choices = _host_choices()
     return render_template(
         "console/numbers.html",
-        blocks=numbering.list_blocks(session),
-        tiers=numbering.list_tiers(session),
+        blocks=list_blocks(session),
+        tiers=list_tiers(session),
         block_form=block_form,
         tier_form=GoldenTierForm(),
     )
@@ -76,7 +80,7 @@ def number_block_add() -> Any:
     form.host_id.choices = _host_choices()
     if form.validate_on_submit():
         try:
-            block = numbering.add_number_block(
+            block = add_number_block(
                 db_session(),
                 host_id=form.host_id.data or 0,
                 first=form.first.data or "",
@@ -100,8 +104,8 @@ def number_block_add() -> Any:
     session = db_session()
     return render_template(
         "console/numbers.html",
-        blocks=numbering.list_blocks(session),
-        tiers=numbering.list_tiers(session),
+        blocks=list_blocks(session),
+        tiers=list_tiers(session),
         block_form=form,
         tier_form=GoldenTierForm(),
     ), 422
@@ -116,7 +120,7 @@ def golden_tier_update(code: str) -> Any:
         errors = [*form.surcharge.errors] or [_("Give the surcharge as an amount like 88.00.")]
         flash("; ".join(str(e) for e in errors), "error")
     else:
-        numbering.set_tier_surcharge(
+        set_tier_surcharge(
             db_session(),
             code=code,
             surcharge_minor=surcharge,
@@ -133,13 +137,13 @@ def golden_tier_update(code: str) -> Any:
 def number_search() -> Any:
     session = db_session()
     form = NumberSearchForm(request.args)
-    form.tier.choices = [("", _("any"))] + [(t.code, t.code) for t in numbering.list_tiers(session)]
+    form.tier.choices = [("", _("any"))] + [(t.code, t.code) for t in list_tiers(session)]
     page = request.args.get("page", 1, type=int) or 1
     results = None
     status = 200
     if request.args and form.validate():
         try:
-            results = numbering.search_numbers(
+            results = search_numbers(
                 session,
                 pattern=form.pattern.data or "",
                 mode=form.mode.data or "ends_with",
@@ -163,7 +167,7 @@ def _render_sims(form: SimImportForm, rejects: Any, status: int) -> Any:
     filter_status = request.args.get("status") or None
     filter_kind = request.args.get("kind") or None
     try:
-        items, total = numbering.list_sims(
+        items, total = list_sims(
             session, status=filter_status, kind=filter_kind, page=page, per_page=50
         )
     except DomainError:
@@ -175,7 +179,7 @@ def _render_sims(form: SimImportForm, rejects: Any, status: int) -> Any:
         sims=items,
         total=total,
         page=page,
-        counts=numbering.count_sims_by_status(session),
+        counts=count_sims_by_status(session),
         filter_status=filter_status,
         filter_kind=filter_kind,
     ), status
@@ -199,7 +203,7 @@ def sims_import() -> Any:
         upload = form.file.data
         try:
             text = upload.read().decode("utf-8-sig")
-            report = numbering.import_sims(
+            report = import_sims(
                 db_session(),
                 text=text,
                 filename=upload.filename or "upload.csv",
