@@ -50,20 +50,11 @@ from app.core.errors import N_, DomainError, InvalidInput
 from app.core.money import format_plain, parse_micro, parse_minor
 from numbering.blocks import add_number_block
 from numbering.models import NumberBlock
+from plans.addons import upsert_addon, validate_addon_input
 from plans.models import PLAN_STATUSES, AddOn, Plan
-from plans.services import (
-    PlanInput,
-    create_plan,
-    find_plan_by_code,
-    margin_with_rate_card,
-    plan_terms,
-    publish_plan,
-    retire_plan,
-    update_plan,
-    upsert_addon,
-    validate_addon_input,
-    validate_plan_input,
-)
+from plans.pricing import margin_with_rate_card
+from plans.services import create_plan, find_plan_by_code, publish_plan, retire_plan, update_plan
+from plans.terms import PlanInput, plan_terms, validate_plan_input
 from wholesale.models import PRICE_UNITS, SERVICES, HostCarrier, RateCard
 from wholesale.services import (
     add_rate_card,

@@ -46,9 +46,20 @@ from numbering.search import search_numbers
 from numbering.sim_import import import_sims
 from numbering.sims import count_sims_by_status, list_sims
 from numbering.tiers import list_tiers, set_tier_surcharge
-from plans import services as plans
+from plans.addons import list_addons, set_addon_status, upsert_addon
 from plans.errors import PlanNotFound
 from plans.models import Plan
+from plans.pricing import plan_margin
+from plans.services import (
+    create_plan,
+    find_plan_by_code,
+    list_plan_versions,
+    list_plans,
+    publish_plan,
+    retire_plan,
+    update_plan,
+)
+from plans.terms import PlanInput
 from wholesale import services as wholesale
 from wholesale.models import SERVICES, RateCard
 
@@ -72,7 +83,7 @@ def _host(host: Any) -> dict[str, Any]:
 
 def _plan(plan: Plan) -> dict[str, Any]:
     try:
-        margin: Any = plans.plan_margin(db_session(), plan=plan, on=utcnow().date())
+        margin: Any = plan_margin(db_session(), plan=plan, on=utcnow().date())
     except DomainError:
         margin = None
     return {**plan.model_dump(), "margin": margin}
@@ -257,14 +268,14 @@ def sim_import(data: dict[str, Any]) -> Any:
 # -- plans ----------------------------------------------------------------------------------
 
 
-def _plan_input(code: str, data: dict[str, Any]) -> plans.PlanInput:
+def _plan_input(code: str, data: dict[str, Any]) -> PlanInput:
     host = wholesale.get_host_by_code(db_session(), data["host"])
     fields = {k: v for k, v in data.items() if k != "host"}
-    return plans.PlanInput(code=code, host_id=host.id or 0, **fields)
+    return PlanInput(code=code, host_id=host.id or 0, **fields)
 
 
 def _latest(code: str) -> Plan:
-    plan = plans.find_plan_by_code(db_session(), code)
+    plan = find_plan_by_code(db_session(), code)
     if plan is None:
         raise PlanNotFound(N_("No plan %(code)s."), code=code)
     return plan
@@ -276,7 +287,7 @@ def _latest(code: str) -> Plan:
 @bp.output(PlanList)
 def plan_list(query: dict[str, Any]) -> Any:
     """The latest version of every plan, with its margin."""
-    return {"items": [_plan(p) for p in plans.list_plans(db_session(), status=query.get("status"))]}
+    return {"items": [_plan(p) for p in list_plans(db_session(), status=query.get("status"))]}
 
 
 @bp.get("/plans/<code>")
@@ -286,7 +297,7 @@ def plan_list(query: dict[str, Any]) -> Any:
 def plan_get(code: str) -> Any:
     """A plan's latest version, its margin and every version."""
     plan = _latest(code)
-    versions = [_plan(v) for v in plans.list_plan_versions(db_session(), code=code)]
+    versions = [_plan(v) for v in list_plan_versions(db_session(), code=code)]
     return {**_plan(plan), "versions": versions}
 
 
@@ -299,12 +310,10 @@ def plan_put(code: str, data: dict[str, Any]) -> Any:
     """Create a draft plan, or change one: a published plan gets a new draft version."""
     session = db_session()
     plan_data = _plan_input(code, data)
-    if plans.find_plan_by_code(session, code) is None:
-        plan = plans.create_plan(session, data=plan_data, actor=current_actor(), now=utcnow())
+    if find_plan_by_code(session, code) is None:
+        plan = create_plan(session, data=plan_data, actor=current_actor(), now=utcnow())
     else:
-        plan = plans.update_plan(
-            session, code=code, data=plan_data, actor=current_actor(), now=utcnow()
-        )
+        plan = update_plan(session, code=code, data=plan_data, actor=current_actor(), now=utcnow())
     return _plan(plan)
 
 
@@ -315,9 +324,7 @@ def plan_put(code: str, data: dict[str, Any]) -> Any:
 @bp.doc(responses={409: "Negative margin without override, or not a draft"})
 def plan_publish(plan_id: int, data: dict[str, Any]) -> Any:
     """Put a draft version on sale (retires the version sold until now)."""
-    plan = plans.publish_plan(
-        db_session(), plan_id=plan_id, actor=current_actor(), now=utcnow(), **data
-    )
+    plan = publish_plan(db_session(), plan_id=plan_id, actor=current_actor(), now=utcnow(), **data)
     return _plan(plan)
 
 
@@ -327,9 +334,7 @@ def plan_publish(plan_id: int, data: dict[str, Any]) -> Any:
 @bp.doc(responses={409: "Not published"})
 def plan_retire(plan_id: int) -> Any:
     """Stop selling a version; its subscribers keep its terms."""
-    return _plan(
-        plans.retire_plan(db_session(), plan_id=plan_id, actor=current_actor(), now=utcnow())
-    )
+    return _plan(retire_plan(db_session(), plan_id=plan_id, actor=current_actor(), now=utcnow()))
 
 
 # -- add-ons --------------------------------------------------------------------------------
@@ -340,7 +345,7 @@ def plan_retire(plan_id: int) -> Any:
 @bp.output(AddOnList)
 def addon_list() -> Any:
     """Add-ons (data packs) and their status."""
-    return {"items": plans.list_addons(db_session())}
+    return {"items": list_addons(db_session())}
 
 
 @bp.put("/addons/<code>")
@@ -350,8 +355,8 @@ def addon_list() -> Any:
 def addon_put(code: str, data: dict[str, Any]) -> Any:
     """Create an add-on as a draft, or change one (its status is kept)."""
     session = db_session()
-    current = {a.code: a for a in plans.list_addons(session)}.get(code)
-    return plans.upsert_addon(
+    current = {a.code: a for a in list_addons(session)}.get(code)
+    return upsert_addon(
         session,
         code=code,
         names=data["names"],
@@ -370,6 +375,6 @@ def addon_put(code: str, data: dict[str, Any]) -> Any:
 @bp.doc(responses={404: "No such add-on"})
 def addon_set_status(code: str, data: dict[str, Any]) -> Any:
     """Put an add-on on sale, withdraw it, or return it to draft."""
-    return plans.set_addon_status(
+    return set_addon_status(
         db_session(), code=code, status=data["status"], actor=current_actor(), now=utcnow()
     )

@@ -34,9 +34,21 @@ from numbering.search import search_numbers
 from numbering.sim_import import import_sims
 from numbering.sims import count_sims_by_status, list_sims
 from numbering.tiers import list_tiers, set_tier_surcharge
-from plans import services as plans
+from plans.addons import list_addons, set_addon_status, upsert_addon
 from plans.errors import PlanNotFound
 from plans.models import Plan
+from plans.pricing import plan_margin
+from plans.services import (
+    create_plan,
+    find_plan_by_code,
+    get_plan,
+    list_plan_versions,
+    list_plans,
+    publish_plan,
+    retire_plan,
+    update_plan,
+)
+from plans.terms import PlanInput, validate_plan_input
 from wholesale import services as wholesale
 from wholesale.models import SERVICES
 
@@ -323,7 +335,7 @@ def rate_card_add(code: str) -> Any:
 # -- plans --------------------------------------------------------------------------------
 
 
-def _plan_input(form: PlanForm) -> plans.PlanInput | None:
+def _plan_input(form: PlanForm) -> PlanInput | None:
     price = _parse(form, "price", parse_minor)
     overage = {
         name: _parse(form, name, parse_minor)
@@ -337,7 +349,7 @@ def _plan_input(form: PlanForm) -> plans.PlanInput | None:
         for k, v in (("zh_Hans", form.description_zh.data), ("en", form.description_en.data))
         if v
     }
-    return plans.PlanInput(
+    return PlanInput(
         code=form.code.data or "",
         names=names,
         descriptions=descriptions,
@@ -357,7 +369,7 @@ def _plan_input(form: PlanForm) -> plans.PlanInput | None:
 
 def _margin_or_none(plan: Plan) -> Any:
     try:
-        return plans.plan_margin(db_session(), plan=plan, on=utcnow().date())
+        return plan_margin(db_session(), plan=plan, on=utcnow().date())
     except DomainError:
         return None
 
@@ -365,12 +377,12 @@ def _margin_or_none(plan: Plan) -> Any:
 @bp.route("/plans")
 @staff_required("plans.view")
 def plan_list() -> Any:
-    rows = [(plan, _margin_or_none(plan)) for plan in plans.list_plans(db_session())]
+    rows = [(plan, _margin_or_none(plan)) for plan in list_plans(db_session())]
     return render_template("console/plans.html", rows=rows)
 
 
 def _render_editor(form: PlanForm, plan: Plan | None, status: int) -> Any:
-    versions = plans.list_plan_versions(db_session(), code=plan.code) if plan else []
+    versions = list_plan_versions(db_session(), code=plan.code) if plan else []
     return render_template(
         "console/plan_edit.html",
         form=form,
@@ -391,9 +403,7 @@ def plan_new() -> Any:
         data = _plan_input(form)
         if data is not None:
             try:
-                plan = plans.create_plan(
-                    db_session(), data=data, actor=current_actor(), now=utcnow()
-                )
+                plan = create_plan(db_session(), data=data, actor=current_actor(), now=utcnow())
             except DomainError as exc:
                 attach_error(form, exc)
             else:
@@ -404,7 +414,7 @@ def plan_new() -> Any:
 
 
 def _latest_plan(code: str) -> Plan:
-    plan = plans.find_plan_by_code(db_session(), code)
+    plan = find_plan_by_code(db_session(), code)
     if plan is None:
         raise PlanNotFound(N_("No plan %(code)s."), code=code)
     return plan
@@ -430,7 +440,7 @@ def plan_save(code: str) -> Any:
         data = _plan_input(form)
         if data is not None:
             try:
-                updated = plans.update_plan(
+                updated = update_plan(
                     db_session(), code=code, data=data, actor=current_actor(), now=utcnow()
                 )
             except DomainError as exc:
@@ -488,9 +498,9 @@ def plan_margin_preview() -> Any:
     if data is None:
         return jsonify({"ok": False, "message": _("Enter a price like 39.00.")}), 422
     try:
-        plans.validate_plan_input(data)
+        validate_plan_input(data)
         preview = Plan(**data.model_dump(), created_at=utcnow())
-        margin = plans.plan_margin(db_session(), plan=preview, on=utcnow().date())
+        margin = plan_margin(db_session(), plan=preview, on=utcnow().date())
     except (DomainError, InvalidInput) as exc:
         return jsonify({"ok": False, "message": exc.message}), 422
     return jsonify(
@@ -507,9 +517,9 @@ def plan_margin_preview() -> Any:
 @staff_required("plans.manage")
 def plan_publish(plan_id: int) -> Any:
     form = PublishForm()
-    plan = plans.get_plan(db_session(), plan_id)
+    plan = get_plan(db_session(), plan_id)
     try:
-        plans.publish_plan(
+        publish_plan(
             db_session(),
             plan_id=plan_id,
             override_negative_margin=bool(form.override_negative_margin.data),
@@ -527,7 +537,7 @@ def plan_publish(plan_id: int) -> Any:
 @bp.route("/plans/versions/<int:plan_id>/retire", methods=["POST"])
 @staff_required("plans.manage")
 def plan_retire(plan_id: int) -> Any:
-    plan = plans.retire_plan(db_session(), plan_id=plan_id, actor=current_actor(), now=utcnow())
+    plan = retire_plan(db_session(), plan_id=plan_id, actor=current_actor(), now=utcnow())
     flash(
         _(
             "Version %(v)s of %(code)s retired; its subscribers keep its terms.",
@@ -545,7 +555,7 @@ def plan_retire(plan_id: int) -> Any:
 def _render_addons(form: AddOnForm, status: int) -> Any:
     return render_template(
         "console/addons.html",
-        addons=plans.list_addons(db_session()),
+        addons=list_addons(db_session()),
         form=form,
         action_form=ActionForm(),
     ), status
@@ -568,8 +578,8 @@ def addon_save() -> Any:
                 k: v for k, v in (("zh_Hans", form.name_zh.data), ("en", form.name_en.data)) if v
             }
             try:
-                existing = {a.code: a for a in plans.list_addons(db_session())}
-                addon = plans.upsert_addon(
+                existing = {a.code: a for a in list_addons(db_session())}
+                addon = upsert_addon(
                     db_session(),
                     code=form.code.data or "",
                     names=names,
@@ -592,7 +602,7 @@ def addon_save() -> Any:
 @bp.route("/addons/<code>/status", methods=["POST"])
 @staff_required("plans.manage")
 def addon_status(code: str) -> Any:
-    addon = plans.set_addon_status(
+    addon = set_addon_status(
         db_session(),
         code=code,
         status=request.form.get("status", ""),
