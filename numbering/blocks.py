@@ -69,9 +69,16 @@ def _parse_e164(value: str, *, name: str) -> phonenumbers.PhoneNumber:
             name=name,
             value=value,
         )
-    number = phonenumbers.parse(text_value, None)
-    canonical = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    if canonical != text_value or not phonenumbers.is_valid_number(number):
+    try:
+        number: phonenumbers.PhoneNumber | None = phonenumbers.parse(text_value, None)
+    except phonenumbers.NumberParseException:
+        # E.164-shaped text whose digits start with no country calling code.
+        number = None
+    if (
+        number is None
+        or phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) != text_value
+        or not phonenumbers.is_valid_number(number)
+    ):
         raise BlockInvalid(
             N_("%(name)s: %(value)s is not a valid phone number."),
             field=name,

@@ -170,6 +170,8 @@ def test_a_reversed_block_is_refused(session, add_block):
         ("+86138", "+86139", "first"),  # too short to be a number
         ("+8617012340000", "+861701234009999", "last"),  # too long for China
         ("+0617012340000", "+8617012340099", "first"),  # no country code 0
+        ("+8617012340000", "+9991234567890", "last"),  # no country calling code 999
+        ("+2801234567", "+8617012340099", "first"),  # no country calling code 28
     ],
 )
 def test_ill_formed_or_invalid_ends_are_refused_naming_the_field(
