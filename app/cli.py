@@ -126,7 +126,7 @@ def db_upgrade(revision: str) -> None:
         settings().instance_path.mkdir(parents=True, exist_ok=True)
     upgrade(db.engine, revision)
     if revision == "head":
-        from numbering.services import ensure_default_tiers
+        from numbering.tiers import ensure_default_tiers
 
         # Configuration rows with defaults: golden-number tiers and their surcharges.
         with db.transaction() as session:
@@ -328,7 +328,7 @@ def sims_import(file: str, host_code: str, as_json: bool, now: datetime) -> None
     """Import FILE.csv (iccid,imsi,kind,lpa); any bad row imports nothing."""
     from app.core.audit import Actor
     from numbering.errors import SimImportRejected
-    from numbering.services import import_sims
+    from numbering.sim_import import import_sims
     from wholesale.services import get_host_by_code
 
     text = read_text_file(file)

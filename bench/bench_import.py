@@ -58,7 +58,7 @@ from app.subscribers.importer import HEADER, import_subscribers
 from app.subscribers.models import Customer, Line
 from bench.common import BACKENDS, fresh_database, print_table, timed
 from numbering.models import PhoneNumber, Sim
-from numbering.services import import_sims
+from numbering.sim_import import import_sims
 from plans.models import Plan
 from wholesale.models import HostCarrier
 

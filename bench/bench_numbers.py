@@ -49,9 +49,11 @@ from bench.common import (
     print_table,
     timed,
 )
+from numbering.blocks import add_number_block
 from numbering.errors import NumberUnavailable
+from numbering.lifecycle import reserve_number
 from numbering.models import NumberBlock
-from numbering.services import add_number_block, reserve_number, search_numbers
+from numbering.search import search_numbers
 from wholesale.models import HostCarrier
 
 NOW = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""Scheduled work of the numbering package (the lead lists it in app/jobs.py JOBS)."""
+"""Scheduled work of the numbering package (listed in the job table, app/jobs.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from numbering.services import release_expired
+from numbering.lifecycle import release_expired
 
 
 def release_expired_numbers(session: Session, now: datetime) -> dict[str, int]:

@@ -20,8 +20,8 @@ from app.catalog.checking import Checker
 from app.catalog.hosts import host_id
 from app.catalog.rows import BlockRow, Rows
 from app.core.audit import Actor
+from numbering.blocks import add_number_block
 from numbering.models import NumberBlock
-from numbering.services import add_number_block
 from wholesale.models import HostCarrier
 
 MAX_BLOCK_SIZE = 1_000_000

@@ -21,20 +21,11 @@ from app.catalog.hosts import host_id, transient_card
 from app.catalog.rows import AddOnRow, PlanRow, Rows
 from app.core.audit import Actor
 from app.core.money import format_plain, parse_minor
+from plans.addons import upsert_addon, validate_addon_input
 from plans.models import PLAN_STATUSES, AddOn, Plan
-from plans.services import (
-    PlanInput,
-    create_plan,
-    find_plan_by_code,
-    margin_with_rate_card,
-    plan_terms,
-    publish_plan,
-    retire_plan,
-    update_plan,
-    upsert_addon,
-    validate_addon_input,
-    validate_plan_input,
-)
+from plans.pricing import margin_with_rate_card
+from plans.services import create_plan, find_plan_by_code, publish_plan, retire_plan, update_plan
+from plans.terms import PlanInput, plan_terms, validate_plan_input
 from wholesale.models import HostCarrier, RateCard
 from wholesale.services import local_date, rate_card_on
 

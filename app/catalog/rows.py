@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from plans.services import PlanInput
+from plans.terms import PlanInput
 
 TABLES = ("hosts", "rate_cards", "number_blocks", "plans", "addons")
 

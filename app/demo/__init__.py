@@ -52,7 +52,7 @@ def _load_demo_sims(session: Session, *, actor: Actor, now: datetime) -> int:
     from sqlmodel import select
 
     from numbering.models import Sim
-    from numbering.services import import_sims
+    from numbering.sim_import import import_sims
     from wholesale.services import get_host_by_code
 
     text = (DEMO_DIR / "sims.csv").read_text(encoding="utf-8")
@@ -88,7 +88,7 @@ def _load_demo_stock(session: Session, *, actor: Actor, now: datetime) -> int:
     from sqlmodel import select
 
     from numbering.models import Sim
-    from numbering.services import import_sims
+    from numbering.sim_import import import_sims
     from wholesale.services import get_host_by_code
 
     text = _demo_stock_csv()

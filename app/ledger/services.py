@@ -48,7 +48,7 @@ from app.ledger.errors import CapExceeded, IdempotencyConflict, InsufficientBala
 from app.ledger.models import ACCOUNT_KINDS, JournalEntry, LedgerAccount, Posting
 from app.subscribers.models import FINAL_LINE_STATUSES, Customer, Line
 from plans.models import Plan
-from plans.services import monthly_fee_minor, monthly_fee_of
+from plans.pricing import monthly_fee_minor, monthly_fee_of
 
 CUSTOMER_PREPAID = "customer_prepaid"
 CREDIT_SOURCES = ("cash_offline", "cash_stripe", "voucher_float", "adjustments")

@@ -41,8 +41,9 @@ from app.subscribers.errors import (
 )
 from app.subscribers.models import ORDER_STATUSES, Customer, PurchaseOrder
 from app.subscribers.services import ensure_customer_for_account
-from numbering import services as numbering
+from numbering.lifecycle import HOLD_MINUTES, release_number, reserve_number
 from numbering.models import SIM_KINDS, NumberBlock, PhoneNumber, Sim
+from numbering.search import find_number, get_number
 from plans.models import Plan
 
 __all__ = [
@@ -72,7 +73,6 @@ __all__ = [
     "sim_in_stock",
 ]
 
-HOLD_MINUTES = numbering.HOLD_MINUTES
 STORE_HOLD_MINUTES = 24 * 60
 MAX_REF = 20
 
@@ -92,7 +92,7 @@ def order_holder(ref: str) -> str:
 
 def cart_hold_until(session: Session, *, msisdn: str, token: str, now: datetime) -> datetime | None:
     """When the cart's hold on `msisdn` ends, or None if the cart no longer holds it."""
-    number = numbering.find_number(session, msisdn)
+    number = find_number(session, msisdn)
     if (
         number is None
         or number.status != "reserved"
@@ -152,7 +152,7 @@ def hold_number(
     :raises NumberNotFound, NumberUnavailable: from numbering.
     """
     plan = _published_plan(session, plan_id)
-    number = numbering.get_number(session, msisdn)
+    number = get_number(session, msisdn)
     if _host_of(session, number) != plan.host_id:
         raise InvalidInput(
             N_("Number %(msisdn)s is not on this plan's network."),
@@ -168,8 +168,8 @@ def hold_number(
                 N_("Too many numbers were held from your address. Please try again later.")
             )
     if previous and previous != number.msisdn:
-        numbering.release_number(session, msisdn=previous, holder=holder, now=now)
-    held = numbering.reserve_number(session, msisdn=number.msisdn, holder=holder, now=now)
+        release_number(session, msisdn=previous, holder=holder, now=now)
+    held = reserve_number(session, msisdn=number.msisdn, holder=holder, now=now)
     if not extending:
         record_audit(
             session,
@@ -241,7 +241,7 @@ def place_order(
     _identity_required(customer)
     if not sim_in_stock(session, host_id=plan.host_id, kind=sim_kind):
         raise no_stock(sim_kind)
-    number = numbering.get_number(session, msisdn)
+    number = get_number(session, msisdn)
     if _host_of(session, number) != plan.host_id:
         raise InvalidInput(
             N_("Number %(msisdn)s is not on this plan's network."),
@@ -270,10 +270,8 @@ def place_order(
     order.ref = f"O-{order.id:06d}"
     # Hand the hold over: the cart's hold is released and the order's taken in
     # one transaction, under the number's row lock.
-    numbering.release_number(session, msisdn=number.msisdn, holder=cart_holder(cart_token), now=now)
-    held = numbering.reserve_number(
-        session, msisdn=number.msisdn, holder=order_holder(order.ref), now=now
-    )
+    release_number(session, msisdn=number.msisdn, holder=cart_holder(cart_token), now=now)
+    held = reserve_number(session, msisdn=number.msisdn, holder=order_holder(order.ref), now=now)
     assert held.reserved_until is not None
     order.surcharge_minor = held.surcharge_minor
     order.total_minor = order.price_minor + held.surcharge_minor
@@ -418,7 +416,7 @@ def _end(
     """Expire or cancel a locked order awaiting payment: its number is released."""
     order.status = status
     session.add(order)
-    numbering.release_number(session, msisdn=order.msisdn, holder=order_holder(order.ref), now=now)
+    release_number(session, msisdn=order.msisdn, holder=order_holder(order.ref), now=now)
     session.flush()
     action = "order.expire" if status == "expired" else "order.cancel"
     audit_order(
@@ -482,7 +480,7 @@ def choose_pay_at_store(
     order = expire_due(session, order_id=order_id, now=now)
     if order.status != "awaiting_payment":
         raise refusal(order)
-    held = numbering.reserve_number(
+    held = reserve_number(
         session,
         msisdn=order.msisdn,
         holder=order_holder(order.ref),

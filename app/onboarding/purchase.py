@@ -63,9 +63,10 @@ from app.subscribers.errors import (
 from app.subscribers.models import Customer, PurchaseOrder
 from app.subscribers.notices import notify_customer
 from app.subscribers.services import open_line
-from numbering import services as numbering
 from numbering.errors import NumberUnavailable, SimUnavailable
+from numbering.lifecycle import assign_number, reserve_number
 from numbering.models import Sim
+from numbering.sims import take_sim_from_stock
 from plans.models import Plan
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def _take_sim(session: Session, *, host_id: int, kind: str, now: datetime) -> Si
             break
         for iccid in candidates:
             try:
-                return numbering.take_sim_from_stock(
+                return take_sim_from_stock(
                     session, iccid=iccid, host_id=host_id, status="assigned", now=now
                 )
             except SimUnavailable:
@@ -160,8 +161,8 @@ def complete_order(
     holder = order_holder(order.ref)
     # Holding again extends our own live hold or retakes a lapsed one that
     # nobody else took; then the hold becomes the assignment.
-    numbering.reserve_number(session, msisdn=order.msisdn, holder=holder, now=now)
-    numbering.assign_number(session, msisdn=order.msisdn, holder=holder, now=now)
+    reserve_number(session, msisdn=order.msisdn, holder=holder, now=now)
+    assign_number(session, msisdn=order.msisdn, holder=holder, now=now)
     sim = _take_sim(session, host_id=plan.host_id, kind=order.sim_kind, now=now)
     entry = None
     if order.total_minor > 0:

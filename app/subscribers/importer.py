@@ -83,7 +83,8 @@ from app.subscribers.kyc import normalize_id
 from app.subscribers.models import FINAL_LINE_STATUSES, ID_TYPES, Customer, Line
 from numbering.models import NumberBlock, PhoneNumber, Sim
 from plans.models import Plan
-from plans.services import PLAN_CODE_RE, monthly_fee_minor
+from plans.pricing import monthly_fee_minor
+from plans.terms import PLAN_CODE_RE
 from wholesale.models import HostCarrier
 
 __all__ = [

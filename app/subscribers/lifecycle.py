@@ -56,8 +56,10 @@ from app.subscribers.errors import LineNotFound, LineStateError
 from app.subscribers.events import LineActivated
 from app.subscribers.models import FINAL_LINE_STATUSES, Customer, Line, PurchaseOrder
 from app.subscribers.notices import notify_customer
-from numbering import services as numbering
+from numbering.lifecycle import port_out_number, quarantine_number
 from numbering.models import Sim
+from numbering.search import find_number
+from numbering.sims import set_sim_status, take_sim_from_stock
 from plans.models import Plan
 
 __all__ = [
@@ -239,7 +241,7 @@ def activate_line(session: Session, *, line_id: int, actor: Actor, now: datetime
     _set_status(line, "active", now)
     details: dict[str, Any] = {"from": before, "to": "active"}
     if line.sim_id is not None:
-        details["sim"] = numbering.set_sim_status(
+        details["sim"] = set_sim_status(
             session, sim_id=line.sim_id, status="active", now=now
         ).status
     if line.period_end is None:
@@ -349,18 +351,18 @@ def resume_line(
 
 
 def _quarantine(session: Session, line: Line, *, now: datetime, days: int) -> str:
-    number = numbering.find_number(session, line.msisdn)
+    number = find_number(session, line.msisdn)
     if number is None:
         return "not_ours"
     if number.status == "assigned":
-        number = numbering.quarantine_number(session, msisdn=line.msisdn, now=now, days=days)
+        number = quarantine_number(session, msisdn=line.msisdn, now=now, days=days)
     return number.status
 
 
 def _retire_sim(session: Session, line: Line, now: datetime) -> str | None:
     if line.sim_id is None:
         return None
-    return numbering.set_sim_status(session, sim_id=line.sim_id, status="retired", now=now).status
+    return set_sim_status(session, sim_id=line.sim_id, status="retired", now=now).status
 
 
 def terminate_line(
@@ -455,9 +457,9 @@ def port_out_line(
         return line
     _set_status(line, "ported_out", now)
     line.next_plan_id = None
-    number = numbering.find_number(session, line.msisdn)
+    number = find_number(session, line.msisdn)
     if number is not None and number.status == "assigned":
-        number = numbering.port_out_number(session, msisdn=line.msisdn, now=now)
+        number = port_out_number(session, msisdn=line.msisdn, now=now)
     details = {
         "from": before,
         "to": "ported_out",
@@ -553,7 +555,7 @@ def swap_sim(
     old = session.get(Sim, line.sim_id) if line.sim_id is not None else None
     if old is not None and wanted and old.iccid == wanted:
         return line
-    new = numbering.take_sim_from_stock(
+    new = take_sim_from_stock(
         session,
         iccid=wanted,
         host_id=_host_id(session, line),
@@ -562,7 +564,7 @@ def swap_sim(
     )
     old_status = None
     if old is not None and old.id is not None:
-        old_status = numbering.set_sim_status(
+        old_status = set_sim_status(
             session, sim_id=old.id, status="blocked" if lost else "retired", now=now
         ).status
     line.sim_id = new.id

@@ -48,7 +48,7 @@ MAX_ROW_ID = 2**31 - 1
 def _path_parameter_schemas() -> dict[str, dict[str, Any]]:
     """What each string path parameter accepts, by the path's first segment after /api/v1."""
     from numbering.golden import TIER_CODES
-    from plans.services import PLAN_CODE_RE
+    from plans.terms import PLAN_CODE_RE
     from wholesale.services import HOST_CODE_RE
 
     return {

@@ -9,7 +9,8 @@ from sqlmodel import Session
 from app.auth import api_keys
 from app.auth import services as auth
 from app.core.audit import list_audit
-from numbering.services import count_sims_by_status, list_blocks
+from numbering.blocks import list_blocks
+from numbering.sims import count_sims_by_status
 from plans.services import published_plans
 
 

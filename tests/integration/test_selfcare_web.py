@@ -19,7 +19,7 @@ from app.provisioning.models import ProvisioningEvent
 from app.subscribers.errors import LineStateError
 from app.subscribers.models import Line
 from app.subscribers.services import create_customer, set_auto_renew
-from plans import services as plans
+from plans.addons import upsert_addon
 from plans.models import AddOn
 from tests.conftest import csrf_token
 from tests.factories import PASSWORD, make_api_key, make_subscriber
@@ -82,7 +82,7 @@ def _fund(session: Session, world: World, amount: int) -> None:
 
 
 def _addon(session: Session, *, code: str = "DATA5G", price: int = 1500) -> AddOn:
-    addon = plans.upsert_addon(
+    addon = upsert_addon(
         session,
         code=code,
         names={"zh_Hans": "5GB 流量包", "en": "5 GB pack"},

@@ -12,8 +12,9 @@ from app.catalog.rows import HostRow
 from app.core.audit import AuditEntry
 from numbering.errors import BlockOverlap
 from numbering.models import NumberBlock, PhoneNumber
-from plans import services as plans
 from plans.models import AddOn, Plan
+from plans.pricing import plan_margin
+from plans.services import find_plan_by_code, list_plan_versions
 from tests.factories import NOW
 from tests.unit.wholesale.helpers import ACTOR, make_host, make_rate_card
 from wholesale.models import HostCarrier, RateCard
@@ -132,7 +133,7 @@ def test_the_example_catalog_loads(session):
         plan.overage_sms_minor,
     ) == (5, 15, 10)
     assert plan.auto_renew_default is True
-    assert plans.plan_margin(session, plan=plan, on=date(2026, 11, 1)).margin_minor == 270
+    assert plan_margin(session, plan=plan, on=date(2026, 11, 1)).margin_minor == 270
     summary = session.exec(select(AuditEntry).where(AuditEntry.action == "catalog.load")).one()
     assert summary.details["file"] == "catalog.toml"
     assert summary.details["counts"]["plans"] == created
@@ -160,7 +161,7 @@ def test_a_reload_with_new_terms_publishes_version_2_and_retires_version_1(sessi
     load(session, EXAMPLE)
     report = load(session, EXAMPLE.replace('price = "39.00"', 'price = "42.00"'), now=LATER)
     assert report.counts["plans"] == {"created": 0, "updated": 1, "unchanged": 0}
-    versions = plans.list_plan_versions(session, code="LITE30")
+    versions = list_plan_versions(session, code="LITE30")
     assert [(p.version, p.status, p.price_minor) for p in versions] == [
         (2, "published", 4200),
         (1, "retired", 3900),
@@ -171,7 +172,7 @@ def test_a_reload_with_status_retired_retires_the_plan(session):
     load(session, EXAMPLE)
     report = load(session, EXAMPLE.replace('status = "published"', 'status = "retired"'), now=LATER)
     assert report.counts["plans"] == {"created": 0, "updated": 1, "unchanged": 0}
-    plan = plans.find_plan_by_code(session, "LITE30")
+    plan = find_plan_by_code(session, "LITE30")
     assert (plan.version, plan.status, plan.retired_at) == (1, "retired", LATER)
 
 
@@ -186,7 +187,7 @@ def test_a_plan_without_host_uses_the_only_host_in_the_database(session):
     load(session, HOST + RATE_CARD)
     report = load(session, PLAN)
     assert report.counts["plans"]["created"] == 1
-    plan = plans.find_plan_by_code(session, "BASIC")
+    plan = find_plan_by_code(session, "BASIC")
     assert (plan.status, plan.host_id) == ("published", session.exec(select(HostCarrier)).one().id)
 
 
@@ -211,7 +212,7 @@ status = "published"
     assert second.counts["plans"] == {"created": 0, "updated": 0, "unchanged": 1}
     addon = session.exec(select(AddOn)).one()
     assert (addon.price_minor, addon.data_mb, addon.status) == (1000, 1024, "published")
-    assert plans.find_plan_by_code(session, "BASIC").status == "draft"
+    assert find_plan_by_code(session, "BASIC").status == "draft"
 
 
 # -- problems ------------------------------------------------------------------------

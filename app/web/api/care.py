@@ -51,9 +51,9 @@ from app.web.api.lines_schemas import LineActionIn, LineOut
 from app.web.api.security import requires
 from app.web.context import client_ip, current_actor, db_session, settings
 from numbering.models import Sim
-from plans import services as plans
 from plans.errors import PlanNotFound
 from plans.models import Plan
+from plans.services import list_plan_versions
 from wholesale import services as wholesale
 
 
@@ -186,7 +186,7 @@ def _plan_id_for(line: Line, code: str) -> int:
     current = session.get(Plan, line.plan_id)
     if current is not None and current.code == code and current.id is not None:
         return current.id
-    for plan in plans.list_plan_versions(session, code=code):
+    for plan in list_plan_versions(session, code=code):
         if plan.status == "published" and plan.id is not None:
             return plan.id
     raise PlanNotFound(N_("No plan on sale with code %(code)s."), field="plan", code=code)

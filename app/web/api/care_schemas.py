@@ -12,7 +12,7 @@ from app.web.api.lines_schemas import LineActionIn, LineOut
 from app.web.api.schemas import NON_BLANK_TEXT, PLAIN_TEXT, JsonBool, WholeNumber
 from app.web.api.supply_schemas import StrictQuery
 from numbering.models import SIM_KINDS, SIM_STATUSES
-from plans.services import PLAN_CODE_RE
+from plans.terms import PLAN_CODE_RE
 
 
 class CustomerQuery(StrictQuery):

@@ -10,7 +10,7 @@ from app.notifications.models import CHANNELS, NOTIFICATION_KINDS, NOTIFICATION_
 from app.subscribers.models import LINE_STATUSES
 from app.web.api.schemas import JsonBool, WholeNumber
 from app.web.api.supply_schemas import StrictQuery
-from plans.services import PLAN_CODE_RE
+from plans.terms import PLAN_CODE_RE
 
 ADDON_KEY = Regexp(r"^[\x21-\x7e]{1,64}$", error="1 to 64 printable ASCII characters, no spaces")
 

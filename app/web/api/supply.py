@@ -41,10 +41,25 @@ from app.web.api.supply_schemas import (
     TierOut,
 )
 from app.web.context import current_actor, db_session
-from numbering import services as numbering
-from plans import services as plans
+from numbering.blocks import add_number_block, list_blocks
+from numbering.search import search_numbers
+from numbering.sim_import import import_sims
+from numbering.sims import count_sims_by_status, list_sims
+from numbering.tiers import list_tiers, set_tier_surcharge
+from plans.addons import list_addons, set_addon_status, upsert_addon
 from plans.errors import PlanNotFound
 from plans.models import Plan
+from plans.pricing import plan_margin
+from plans.services import (
+    create_plan,
+    find_plan_by_code,
+    list_plan_versions,
+    list_plans,
+    publish_plan,
+    retire_plan,
+    update_plan,
+)
+from plans.terms import PlanInput
 from wholesale import services as wholesale
 from wholesale.models import SERVICES, RateCard
 
@@ -68,7 +83,7 @@ def _host(host: Any) -> dict[str, Any]:
 
 def _plan(plan: Plan) -> dict[str, Any]:
     try:
-        margin: Any = plans.plan_margin(db_session(), plan=plan, on=utcnow().date())
+        margin: Any = plan_margin(db_session(), plan=plan, on=utcnow().date())
     except DomainError:
         margin = None
     return {**plan.model_dump(), "margin": margin}
@@ -149,7 +164,7 @@ def _block(summary: Any) -> dict[str, Any]:
 @bp.output(BlockList)
 def block_list() -> Any:
     """Number blocks with counts of numbers per status."""
-    return {"items": [_block(b) for b in numbering.list_blocks(db_session())]}
+    return {"items": [_block(b) for b in list_blocks(db_session())]}
 
 
 @bp.post("/number-blocks")
@@ -161,7 +176,7 @@ def block_add(data: dict[str, Any]) -> Any:
     """Load a contiguous block of numbers (at most 1,000,000; idempotent)."""
     session = db_session()
     host = wholesale.get_host_by_code(session, data["host"])
-    block = numbering.add_number_block(
+    block = add_number_block(
         session,
         host_id=host.id or 0,
         first=data["first"],
@@ -169,7 +184,7 @@ def block_add(data: dict[str, Any]) -> Any:
         actor=current_actor(),
         now=utcnow(),
     )
-    summary = next(b for b in numbering.list_blocks(session) if b.id == block.id)
+    summary = next(b for b in list_blocks(session) if b.id == block.id)
     return _block(summary)
 
 
@@ -179,7 +194,7 @@ def block_add(data: dict[str, Any]) -> Any:
 @bp.output(NumberPageOut)
 def number_search(query: dict[str, Any]) -> Any:
     """Numbers a buyer can take now, by digits (ends with / contains) and tier."""
-    page = numbering.search_numbers(db_session(), now=utcnow(), **query)
+    page = search_numbers(db_session(), now=utcnow(), **query)
     return {
         "items": page.items,
         "page": page.page,
@@ -193,7 +208,7 @@ def number_search(query: dict[str, Any]) -> Any:
 @bp.output(TierList)
 def tier_list() -> Any:
     """Golden-number tiers and their surcharges."""
-    return {"items": numbering.list_tiers(db_session())}
+    return {"items": list_tiers(db_session())}
 
 
 @bp.put("/golden-tiers/<code>")
@@ -203,7 +218,7 @@ def tier_list() -> Any:
 @bp.doc(responses={404: "No such tier"})
 def tier_put(code: str, data: dict[str, Any]) -> Any:
     """Set a tier's surcharge (applies to its available numbers at once)."""
-    return numbering.set_tier_surcharge(
+    return set_tier_surcharge(
         db_session(),
         code=code,
         surcharge_minor=data["surcharge_minor"],
@@ -223,8 +238,8 @@ def tier_put(code: str, data: dict[str, Any]) -> Any:
 def sim_list(query: dict[str, Any]) -> Any:
     """SIM inventory, filtered and paged, with counts per status."""
     session = db_session()
-    items, total = numbering.list_sims(session, **query)
-    return {"items": items, "total": total, "counts": numbering.count_sims_by_status(session)}
+    items, total = list_sims(session, **query)
+    return {"items": items, "total": total, "counts": count_sims_by_status(session)}
 
 
 @bp.post("/sims/import")
@@ -239,7 +254,7 @@ def sim_import(data: dict[str, Any]) -> Any:
     """
     session = db_session()
     host = wholesale.get_host_by_code(session, data["host"])
-    report = numbering.import_sims(
+    report = import_sims(
         session,
         text=data["csv"],
         filename=data["filename"],
@@ -253,14 +268,14 @@ def sim_import(data: dict[str, Any]) -> Any:
 # -- plans ----------------------------------------------------------------------------------
 
 
-def _plan_input(code: str, data: dict[str, Any]) -> plans.PlanInput:
+def _plan_input(code: str, data: dict[str, Any]) -> PlanInput:
     host = wholesale.get_host_by_code(db_session(), data["host"])
     fields = {k: v for k, v in data.items() if k != "host"}
-    return plans.PlanInput(code=code, host_id=host.id or 0, **fields)
+    return PlanInput(code=code, host_id=host.id or 0, **fields)
 
 
 def _latest(code: str) -> Plan:
-    plan = plans.find_plan_by_code(db_session(), code)
+    plan = find_plan_by_code(db_session(), code)
     if plan is None:
         raise PlanNotFound(N_("No plan %(code)s."), code=code)
     return plan
@@ -272,7 +287,7 @@ def _latest(code: str) -> Plan:
 @bp.output(PlanList)
 def plan_list(query: dict[str, Any]) -> Any:
     """The latest version of every plan, with its margin."""
-    return {"items": [_plan(p) for p in plans.list_plans(db_session(), status=query.get("status"))]}
+    return {"items": [_plan(p) for p in list_plans(db_session(), status=query.get("status"))]}
 
 
 @bp.get("/plans/<code>")
@@ -282,7 +297,7 @@ def plan_list(query: dict[str, Any]) -> Any:
 def plan_get(code: str) -> Any:
     """A plan's latest version, its margin and every version."""
     plan = _latest(code)
-    versions = [_plan(v) for v in plans.list_plan_versions(db_session(), code=code)]
+    versions = [_plan(v) for v in list_plan_versions(db_session(), code=code)]
     return {**_plan(plan), "versions": versions}
 
 
@@ -295,12 +310,10 @@ def plan_put(code: str, data: dict[str, Any]) -> Any:
     """Create a draft plan, or change one: a published plan gets a new draft version."""
     session = db_session()
     plan_data = _plan_input(code, data)
-    if plans.find_plan_by_code(session, code) is None:
-        plan = plans.create_plan(session, data=plan_data, actor=current_actor(), now=utcnow())
+    if find_plan_by_code(session, code) is None:
+        plan = create_plan(session, data=plan_data, actor=current_actor(), now=utcnow())
     else:
-        plan = plans.update_plan(
-            session, code=code, data=plan_data, actor=current_actor(), now=utcnow()
-        )
+        plan = update_plan(session, code=code, data=plan_data, actor=current_actor(), now=utcnow())
     return _plan(plan)
 
 
@@ -311,9 +324,7 @@ def plan_put(code: str, data: dict[str, Any]) -> Any:
 @bp.doc(responses={409: "Negative margin without override, or not a draft"})
 def plan_publish(plan_id: int, data: dict[str, Any]) -> Any:
     """Put a draft version on sale (retires the version sold until now)."""
-    plan = plans.publish_plan(
-        db_session(), plan_id=plan_id, actor=current_actor(), now=utcnow(), **data
-    )
+    plan = publish_plan(db_session(), plan_id=plan_id, actor=current_actor(), now=utcnow(), **data)
     return _plan(plan)
 
 
@@ -323,9 +334,7 @@ def plan_publish(plan_id: int, data: dict[str, Any]) -> Any:
 @bp.doc(responses={409: "Not published"})
 def plan_retire(plan_id: int) -> Any:
     """Stop selling a version; its subscribers keep its terms."""
-    return _plan(
-        plans.retire_plan(db_session(), plan_id=plan_id, actor=current_actor(), now=utcnow())
-    )
+    return _plan(retire_plan(db_session(), plan_id=plan_id, actor=current_actor(), now=utcnow()))
 
 
 # -- add-ons --------------------------------------------------------------------------------
@@ -336,7 +345,7 @@ def plan_retire(plan_id: int) -> Any:
 @bp.output(AddOnList)
 def addon_list() -> Any:
     """Add-ons (data packs) and their status."""
-    return {"items": plans.list_addons(db_session())}
+    return {"items": list_addons(db_session())}
 
 
 @bp.put("/addons/<code>")
@@ -346,8 +355,8 @@ def addon_list() -> Any:
 def addon_put(code: str, data: dict[str, Any]) -> Any:
     """Create an add-on as a draft, or change one (its status is kept)."""
     session = db_session()
-    current = {a.code: a for a in plans.list_addons(session)}.get(code)
-    return plans.upsert_addon(
+    current = {a.code: a for a in list_addons(session)}.get(code)
+    return upsert_addon(
         session,
         code=code,
         names=data["names"],
@@ -366,6 +375,6 @@ def addon_put(code: str, data: dict[str, Any]) -> Any:
 @bp.doc(responses={404: "No such add-on"})
 def addon_set_status(code: str, data: dict[str, Any]) -> Any:
     """Put an add-on on sale, withdraw it, or return it to draft."""
-    return plans.set_addon_status(
+    return set_addon_status(
         db_session(), code=code, status=data["status"], actor=current_actor(), now=utcnow()
     )

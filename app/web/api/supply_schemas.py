@@ -13,7 +13,7 @@ from babel.numbers import list_currencies
 from app.web.api.schemas import NON_BLANK_TEXT, PLAIN_TEXT, JsonBool, WholeNumber
 from numbering.golden import TIER_CODES
 from numbering.models import NUMBER_STATUSES, SIM_KINDS, SIM_STATUSES
-from numbering.services import MAX_SURCHARGE_MINOR
+from numbering.tiers import MAX_SURCHARGE_MINOR
 from plans.models import MAX_VALIDITY_DAYS, PLAN_STATUSES
 from wholesale.models import SERVICES
 

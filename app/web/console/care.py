@@ -46,8 +46,8 @@ from app.web.console import bp
 from app.web.context import client_ip, current_actor, db_session, settings
 from app.web.formatting import data_text, minutes_text, number_text, qr_svg
 from numbering.models import Sim
-from plans import services as plans
 from plans.models import Plan
+from plans.services import published_plans
 from wholesale import services as wholesale
 from wholesale.models import HostCarrier
 
@@ -137,7 +137,7 @@ def customer_care(customer: Customer) -> dict[str, Any]:
     assert customer.id is not None
     lines = subscribers.lines_of_customers(session, customer_ids=[customer.id])[customer.id]
     now = utcnow()
-    on_sale = plans.published_plans(session)
+    on_sale = published_plans(session)
     details: dict[int, dict[str, Any]] = {}
     for line in lines:
         assert line.id is not None

@@ -28,11 +28,27 @@ from app.web.forms import (
     SimImportForm,
     attach_error,
 )
-from numbering import services as numbering
+from numbering.blocks import add_number_block, list_blocks
 from numbering.errors import SimImportRejected
-from plans import services as plans
+from numbering.search import search_numbers
+from numbering.sim_import import import_sims
+from numbering.sims import count_sims_by_status, list_sims
+from numbering.tiers import list_tiers, set_tier_surcharge
+from plans.addons import list_addons, set_addon_status, upsert_addon
 from plans.errors import PlanNotFound
 from plans.models import Plan
+from plans.pricing import plan_margin
+from plans.services import (
+    create_plan,
+    find_plan_by_code,
+    get_plan,
+    list_plan_versions,
+    list_plans,
+    publish_plan,
+    retire_plan,
+    update_plan,
+)
+from plans.terms import PlanInput, validate_plan_input
 from wholesale import services as wholesale
 from wholesale.models import SERVICES
 
@@ -62,8 +78,8 @@ def numbers() -> Any:
     block_form.host_id.choices = _host_choices()
     return render_template(
         "console/numbers.html",
-        blocks=numbering.list_blocks(session),
-        tiers=numbering.list_tiers(session),
+        blocks=list_blocks(session),
+        tiers=list_tiers(session),
         block_form=block_form,
         tier_form=GoldenTierForm(),
     )
@@ -76,7 +92,7 @@ def number_block_add() -> Any:
     form.host_id.choices = _host_choices()
     if form.validate_on_submit():
         try:
-            block = numbering.add_number_block(
+            block = add_number_block(
                 db_session(),
                 host_id=form.host_id.data or 0,
                 first=form.first.data or "",
@@ -100,8 +116,8 @@ def number_block_add() -> Any:
     session = db_session()
     return render_template(
         "console/numbers.html",
-        blocks=numbering.list_blocks(session),
-        tiers=numbering.list_tiers(session),
+        blocks=list_blocks(session),
+        tiers=list_tiers(session),
         block_form=form,
         tier_form=GoldenTierForm(),
     ), 422
@@ -116,7 +132,7 @@ def golden_tier_update(code: str) -> Any:
         errors = [*form.surcharge.errors] or [_("Give the surcharge as an amount like 88.00.")]
         flash("; ".join(str(e) for e in errors), "error")
     else:
-        numbering.set_tier_surcharge(
+        set_tier_surcharge(
             db_session(),
             code=code,
             surcharge_minor=surcharge,
@@ -133,13 +149,13 @@ def golden_tier_update(code: str) -> Any:
 def number_search() -> Any:
     session = db_session()
     form = NumberSearchForm(request.args)
-    form.tier.choices = [("", _("any"))] + [(t.code, t.code) for t in numbering.list_tiers(session)]
+    form.tier.choices = [("", _("any"))] + [(t.code, t.code) for t in list_tiers(session)]
     page = request.args.get("page", 1, type=int) or 1
     results = None
     status = 200
     if request.args and form.validate():
         try:
-            results = numbering.search_numbers(
+            results = search_numbers(
                 session,
                 pattern=form.pattern.data or "",
                 mode=form.mode.data or "ends_with",
@@ -163,7 +179,7 @@ def _render_sims(form: SimImportForm, rejects: Any, status: int) -> Any:
     filter_status = request.args.get("status") or None
     filter_kind = request.args.get("kind") or None
     try:
-        items, total = numbering.list_sims(
+        items, total = list_sims(
             session, status=filter_status, kind=filter_kind, page=page, per_page=50
         )
     except DomainError:
@@ -175,7 +191,7 @@ def _render_sims(form: SimImportForm, rejects: Any, status: int) -> Any:
         sims=items,
         total=total,
         page=page,
-        counts=numbering.count_sims_by_status(session),
+        counts=count_sims_by_status(session),
         filter_status=filter_status,
         filter_kind=filter_kind,
     ), status
@@ -199,7 +215,7 @@ def sims_import() -> Any:
         upload = form.file.data
         try:
             text = upload.read().decode("utf-8-sig")
-            report = numbering.import_sims(
+            report = import_sims(
                 db_session(),
                 text=text,
                 filename=upload.filename or "upload.csv",
@@ -319,7 +335,7 @@ def rate_card_add(code: str) -> Any:
 # -- plans --------------------------------------------------------------------------------
 
 
-def _plan_input(form: PlanForm) -> plans.PlanInput | None:
+def _plan_input(form: PlanForm) -> PlanInput | None:
     price = _parse(form, "price", parse_minor)
     overage = {
         name: _parse(form, name, parse_minor)
@@ -333,7 +349,7 @@ def _plan_input(form: PlanForm) -> plans.PlanInput | None:
         for k, v in (("zh_Hans", form.description_zh.data), ("en", form.description_en.data))
         if v
     }
-    return plans.PlanInput(
+    return PlanInput(
         code=form.code.data or "",
         names=names,
         descriptions=descriptions,
@@ -353,7 +369,7 @@ def _plan_input(form: PlanForm) -> plans.PlanInput | None:
 
 def _margin_or_none(plan: Plan) -> Any:
     try:
-        return plans.plan_margin(db_session(), plan=plan, on=utcnow().date())
+        return plan_margin(db_session(), plan=plan, on=utcnow().date())
     except DomainError:
         return None
 
@@ -361,12 +377,12 @@ def _margin_or_none(plan: Plan) -> Any:
 @bp.route("/plans")
 @staff_required("plans.view")
 def plan_list() -> Any:
-    rows = [(plan, _margin_or_none(plan)) for plan in plans.list_plans(db_session())]
+    rows = [(plan, _margin_or_none(plan)) for plan in list_plans(db_session())]
     return render_template("console/plans.html", rows=rows)
 
 
 def _render_editor(form: PlanForm, plan: Plan | None, status: int) -> Any:
-    versions = plans.list_plan_versions(db_session(), code=plan.code) if plan else []
+    versions = list_plan_versions(db_session(), code=plan.code) if plan else []
     return render_template(
         "console/plan_edit.html",
         form=form,
@@ -387,9 +403,7 @@ def plan_new() -> Any:
         data = _plan_input(form)
         if data is not None:
             try:
-                plan = plans.create_plan(
-                    db_session(), data=data, actor=current_actor(), now=utcnow()
-                )
+                plan = create_plan(db_session(), data=data, actor=current_actor(), now=utcnow())
             except DomainError as exc:
                 attach_error(form, exc)
             else:
@@ -400,7 +414,7 @@ def plan_new() -> Any:
 
 
 def _latest_plan(code: str) -> Plan:
-    plan = plans.find_plan_by_code(db_session(), code)
+    plan = find_plan_by_code(db_session(), code)
     if plan is None:
         raise PlanNotFound(N_("No plan %(code)s."), code=code)
     return plan
@@ -426,7 +440,7 @@ def plan_save(code: str) -> Any:
         data = _plan_input(form)
         if data is not None:
             try:
-                updated = plans.update_plan(
+                updated = update_plan(
                     db_session(), code=code, data=data, actor=current_actor(), now=utcnow()
                 )
             except DomainError as exc:
@@ -484,9 +498,9 @@ def plan_margin_preview() -> Any:
     if data is None:
         return jsonify({"ok": False, "message": _("Enter a price like 39.00.")}), 422
     try:
-        plans.validate_plan_input(data)
+        validate_plan_input(data)
         preview = Plan(**data.model_dump(), created_at=utcnow())
-        margin = plans.plan_margin(db_session(), plan=preview, on=utcnow().date())
+        margin = plan_margin(db_session(), plan=preview, on=utcnow().date())
     except (DomainError, InvalidInput) as exc:
         return jsonify({"ok": False, "message": exc.message}), 422
     return jsonify(
@@ -503,9 +517,9 @@ def plan_margin_preview() -> Any:
 @staff_required("plans.manage")
 def plan_publish(plan_id: int) -> Any:
     form = PublishForm()
-    plan = plans.get_plan(db_session(), plan_id)
+    plan = get_plan(db_session(), plan_id)
     try:
-        plans.publish_plan(
+        publish_plan(
             db_session(),
             plan_id=plan_id,
             override_negative_margin=bool(form.override_negative_margin.data),
@@ -523,7 +537,7 @@ def plan_publish(plan_id: int) -> Any:
 @bp.route("/plans/versions/<int:plan_id>/retire", methods=["POST"])
 @staff_required("plans.manage")
 def plan_retire(plan_id: int) -> Any:
-    plan = plans.retire_plan(db_session(), plan_id=plan_id, actor=current_actor(), now=utcnow())
+    plan = retire_plan(db_session(), plan_id=plan_id, actor=current_actor(), now=utcnow())
     flash(
         _(
             "Version %(v)s of %(code)s retired; its subscribers keep its terms.",
@@ -541,7 +555,7 @@ def plan_retire(plan_id: int) -> Any:
 def _render_addons(form: AddOnForm, status: int) -> Any:
     return render_template(
         "console/addons.html",
-        addons=plans.list_addons(db_session()),
+        addons=list_addons(db_session()),
         form=form,
         action_form=ActionForm(),
     ), status
@@ -564,8 +578,8 @@ def addon_save() -> Any:
                 k: v for k, v in (("zh_Hans", form.name_zh.data), ("en", form.name_en.data)) if v
             }
             try:
-                existing = {a.code: a for a in plans.list_addons(db_session())}
-                addon = plans.upsert_addon(
+                existing = {a.code: a for a in list_addons(db_session())}
+                addon = upsert_addon(
                     db_session(),
                     code=form.code.data or "",
                     names=names,
@@ -588,7 +602,7 @@ def addon_save() -> Any:
 @bp.route("/addons/<code>/status", methods=["POST"])
 @staff_required("plans.manage")
 def addon_status(code: str) -> Any:
-    addon = plans.set_addon_status(
+    addon = set_addon_status(
         db_session(),
         code=code,
         status=request.form.get("status", ""),

@@ -61,8 +61,8 @@ from app.web.forms import LoginForm, RegisterForm, StoreVoucherForm, attach_erro
 from app.web.store import bp
 from app.web.store.money import stripe_locale
 from app.web.store.views import register_from_form
-from numbering import services as numbering
 from numbering.models import Sim
+from numbering.search import SEARCH_MODES, find_number, search_numbers
 from plans.models import Plan
 from plans.services import published_plans
 
@@ -159,16 +159,12 @@ def buy_number(code: str) -> Any:
     plan = _plan_by_code(code[:40])
     now = utcnow()
     pattern = (request.args.get("q") or "").strip()[:11]
-    mode = (
-        request.args.get("mode")
-        if request.args.get("mode") in numbering.SEARCH_MODES
-        else "ends_with"
-    )
+    mode = request.args.get("mode") if request.args.get("mode") in SEARCH_MODES else "ends_with"
     page = request.args.get("page", default=1, type=int) or 1
     error = None
     results = None
     try:
-        results = numbering.search_numbers(
+        results = search_numbers(
             db_session(), pattern=pattern, mode=mode, page=page, per_page=PER_PAGE, now=now
         )
     except DomainError as exc:
@@ -228,7 +224,7 @@ def _cart_view(now: datetime) -> dict[str, Any] | None:
     if cart is None or not cart.get("msisdn"):
         return None
     plan = db_session().get(Plan, int(cart["plan_id"]))
-    number = numbering.find_number(db_session(), str(cart["msisdn"]))
+    number = find_number(db_session(), str(cart["msisdn"]))
     if plan is None or number is None:
         return None
     return {

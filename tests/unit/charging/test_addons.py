@@ -24,7 +24,7 @@ from app.ledger.errors import IdempotencyConflict, InsufficientBalance
 from app.ledger.models import JournalEntry
 from app.subscribers.errors import LineNotFound
 from app.subscribers.models import Line
-from plans import services as plans
+from plans.addons import upsert_addon
 from plans.models import AddOn
 from tests.factories import NOW
 from tests.unit.charging.helpers import fund
@@ -47,7 +47,7 @@ def _addon(
     mb: int = 5120,
     status: str = "published",
 ) -> AddOn:
-    return plans.upsert_addon(
+    return upsert_addon(
         session,
         code=code,
         names={"zh_Hans": "5GB 流量包", "en": "5 GB pack"},

@@ -17,7 +17,7 @@ from app.core.audit import Actor
 from app.core.db import Database
 from app.ledger import services as ledger
 from app.ledger.errors import InsufficientBalance
-from plans import services as plans
+from plans.addons import upsert_addon
 from tests.concurrency import fresh_database, race
 from tests.factories import NOW
 from tests.unit.subscribers.helpers import STAFF, make_line, make_world
@@ -38,7 +38,7 @@ def _setup(db: Database, balance: int) -> tuple[int, int, int, int]:
         world = make_world(session, code="CONC")
         line = make_line(session, world)
         period = open_period(session, line=line, plan=world.plan, start=NOW, now=NOW)
-        addon = plans.upsert_addon(
+        addon = upsert_addon(
             session,
             code="DATA1G",
             names={"en": "1 GB"},

@@ -35,7 +35,7 @@ from app.subscribers import lifecycle
 from app.subscribers import services as subscribers
 from app.subscribers.models import Line
 from numbering.models import PhoneNumber
-from plans import services as plans
+from plans.services import retire_plan
 from tests.concurrency import fresh_database
 from tests.factories import NOW
 from tests.unit.charging.helpers import fund
@@ -290,7 +290,7 @@ def test_next_plan_that_the_balance_does_not_cover_suspends_and_stays_pending(
 
 def test_a_retired_plan_keeps_its_terms(session: Session, world: World) -> None:
     line = _line(session, world, balance=PRICE)
-    plans.retire_plan(session, plan_id=world.plan.id or 0, actor=PLAN_ACTOR, now=NOW)
+    retire_plan(session, plan_id=world.plan.id or 0, actor=PLAN_ACTOR, now=NOW)
 
     _run(session, END)
 

@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session
 
 from app.core.audit import Actor
-from numbering import services
+from numbering.blocks import add_number_block
 from numbering.models import NumberBlock
 from tests.factories import NOW
 from wholesale.models import HostCarrier
@@ -36,7 +36,7 @@ def add_block(session: Session, host: HostCarrier) -> Callable[..., NumberBlock]
 
     def add(first: str, last: str, *, host_id: int | None = None) -> NumberBlock:
         assert host.id is not None
-        return services.add_number_block(
+        return add_number_block(
             session,
             host_id=host_id if host_id is not None else host.id,
             first=first,

@@ -1,4 +1,4 @@
-"""Number blocks and golden-tier configuration (numbering/services.py)."""
+"""Number blocks and golden-tier configuration (numbering/blocks.py, numbering/tiers.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ from sqlmodel import col, func, select
 from app.core.audit import AuditEntry
 from app.core.db import Database
 from app.core.errors import InvalidInput
-from numbering import services
+from numbering.blocks import add_number_block, list_blocks
 from numbering.errors import BlockInvalid, BlockOverlap, HostNotFound, TierNotFound
 from numbering.golden import DEFAULT_TIERS, TIER_CODES
+from numbering.lifecycle import assign_number, reserve_number
 from numbering.models import GoldenTier, NumberBlock, PhoneNumber
+from numbering.search import get_number, search_numbers
+from numbering.tiers import ensure_default_tiers, list_tiers, set_tier_surcharge
 from tests.factories import NOW
 from tests.unit.numbering.conftest import STAFF, make_host
 from wholesale.models import HostCarrier
@@ -167,6 +170,8 @@ def test_a_reversed_block_is_refused(session, add_block):
         ("+86138", "+86139", "first"),  # too short to be a number
         ("+8617012340000", "+861701234009999", "last"),  # too long for China
         ("+0617012340000", "+8617012340099", "first"),  # no country code 0
+        ("+8617012340000", "+9991234567890", "last"),  # no country calling code 999
+        ("+2801234567", "+8617012340099", "first"),  # no country calling code 28
     ],
 )
 def test_ill_formed_or_invalid_ends_are_refused_naming_the_field(
@@ -208,7 +213,7 @@ def test_an_unknown_host_is_refused(session, add_block):
 def test_a_large_block_loads_in_bulk_and_is_searchable(session, add_block):
     block = add_block("+8617012300000", "+8617012319999")  # 20,000: several batches, ANALYZE
     assert count_numbers(session) == 20_000
-    page = services.search_numbers(session, pattern="8888", now=NOW)
+    page = search_numbers(session, pattern="8888", now=NOW)
     assert [n.msisdn for n in page.items] == ["+8617012308888", "+8617012318888"]
     assert all(n.block_id == block.id for n in page.items)
 
@@ -220,11 +225,11 @@ def test_blocks_are_listed_with_their_host_and_counts_per_status(session, host, 
     first = add_block("+8617012340000", "+8617012340009")
     other = make_host(session, "HOSTB")
     second = add_block("+8617012350000", "+8617012350004", host_id=other.id)
-    services.reserve_number(session, msisdn="+8617012340001", holder="order-1", now=NOW)
-    services.reserve_number(session, msisdn="+8617012340002", holder="order-2", now=NOW)
-    services.assign_number(session, msisdn="+8617012340002", holder="order-2", now=NOW)
+    reserve_number(session, msisdn="+8617012340001", holder="order-1", now=NOW)
+    reserve_number(session, msisdn="+8617012340002", holder="order-2", now=NOW)
+    assign_number(session, msisdn="+8617012340002", holder="order-2", now=NOW)
 
-    summaries = services.list_blocks(session)
+    summaries = list_blocks(session)
 
     assert [(s.id, s.host_code) for s in summaries] == [(first.id, "HOSTA"), (second.id, "HOSTB")]
     assert summaries[0].counts == {
@@ -245,85 +250,85 @@ def test_blocks_are_listed_with_their_host_and_counts_per_status(session, host, 
 
 
 def test_no_blocks_list_empty(session):
-    assert services.list_blocks(session) == []
+    assert list_blocks(session) == []
 
 
 # -- golden tiers -----------------------------------------------------------------------
 
 
 def test_default_tiers_are_inserted_once(session):
-    services.ensure_default_tiers(session, now=NOW)
-    services.ensure_default_tiers(session, now=NOW + timedelta(days=1))
+    ensure_default_tiers(session, now=NOW)
+    ensure_default_tiers(session, now=NOW + timedelta(days=1))
 
-    tiers = services.list_tiers(session)
+    tiers = list_tiers(session)
     assert [t.code for t in tiers] == list(TIER_CODES)
     assert {t.code: t.surcharge_minor for t in tiers} == DEFAULT_TIERS
     assert all(t.enabled and t.updated_at == NOW for t in tiers)
 
 
 def test_ensuring_defaults_keeps_a_configured_surcharge(session):
-    services.set_tier_surcharge(
+    set_tier_surcharge(
         session, code="aaaa", surcharge_minor=100, enabled=True, actor=STAFF, now=NOW
     )
-    services.ensure_default_tiers(session, now=NOW)
+    ensure_default_tiers(session, now=NOW)
     assert session.get(GoldenTier, "aaaa").surcharge_minor == 100
 
 
 def test_a_new_surcharge_reprices_the_numbers_buyers_can_take(session, add_block):
     add_block("+8617012348880", "+8617012348889")
     add_block("+8617020356660", "+8617020356669")  # +86 170 2035 6666: aaaa too
-    services.reserve_number(session, msisdn="+8617020356666", holder="order-1", now=NOW)
+    reserve_number(session, msisdn="+8617020356666", holder="order-1", now=NOW)
 
-    tier = services.set_tier_surcharge(
+    tier = set_tier_surcharge(
         session, code="aaaa", surcharge_minor=50000, enabled=True, actor=STAFF, now=NOW
     )
 
     assert (tier.surcharge_minor, tier.enabled, tier.updated_at) == (50000, True, NOW)
-    assert services.get_number(session, "+8617012348888").surcharge_minor == 50000
+    assert get_number(session, "+8617012348888").surcharge_minor == 50000
     # A live hold keeps the price its buyer saw.
-    held = services.get_number(session, "+8617020356666")
+    held = get_number(session, "+8617020356666")
     assert held.surcharge_minor == DEFAULT_TIERS["aaaa"]
     # Other tiers are untouched.
-    assert services.get_number(session, "+8617012348880").surcharge_minor == DEFAULT_TIERS["abcd"]
+    assert get_number(session, "+8617012348880").surcharge_minor == DEFAULT_TIERS["abcd"]
 
 
 def test_an_expired_hold_is_repriced_like_an_available_number(session, add_block):
     add_block("+8617012348888", "+8617012348888")
-    services.reserve_number(session, msisdn="+8617012348888", holder="order-1", now=NOW)
+    reserve_number(session, msisdn="+8617012348888", holder="order-1", now=NOW)
     later = NOW + timedelta(minutes=30)
-    services.set_tier_surcharge(
+    set_tier_surcharge(
         session, code="aaaa", surcharge_minor=1, enabled=True, actor=STAFF, now=later
     )
-    assert services.get_number(session, "+8617012348888").surcharge_minor == 1
+    assert get_number(session, "+8617012348888").surcharge_minor == 1
 
 
 def test_a_disabled_tier_keeps_its_numbers_tier_and_charges_nothing(session, add_block):
     add_block("+8617012348888", "+8617012348888")
-    services.set_tier_surcharge(
+    set_tier_surcharge(
         session, code="aaaa", surcharge_minor=28800, enabled=False, actor=STAFF, now=NOW
     )
-    number = services.get_number(session, "+8617012348888")
+    number = get_number(session, "+8617012348888")
     assert (number.tier, number.surcharge_minor) == ("aaaa", 0)
 
-    services.set_tier_surcharge(
+    set_tier_surcharge(
         session, code="aaaa", surcharge_minor=30000, enabled=True, actor=STAFF, now=NOW
     )
-    assert services.get_number(session, "+8617012348888").surcharge_minor == 30000
+    assert get_number(session, "+8617012348888").surcharge_minor == 30000
 
 
 def test_a_block_loaded_while_a_tier_is_disabled_charges_nothing_for_it(session, add_block):
-    services.set_tier_surcharge(
+    set_tier_surcharge(
         session, code="end_88", surcharge_minor=880, enabled=False, actor=STAFF, now=NOW
     )
     add_block("+8617020351488", "+8617020351488")
-    number = services.get_number(session, "+8617020351488")
+    number = get_number(session, "+8617020351488")
     assert (number.tier, number.surcharge_minor) == ("end_88", 0)
 
 
 def test_a_tier_change_is_audited_and_a_repeat_changes_nothing(session, add_block):
     add_block("+8617012348888", "+8617012348888")
     for _ in range(2):
-        services.set_tier_surcharge(
+        set_tier_surcharge(
             session, code="aaaa", surcharge_minor=100, enabled=True, actor=STAFF, now=NOW
         )
     entries = audits(session, "golden_tier.update")
@@ -339,7 +344,7 @@ def test_a_tier_change_is_audited_and_a_repeat_changes_nothing(session, add_bloc
 
 def test_an_unknown_tier_is_refused(session):
     with pytest.raises(TierNotFound):
-        services.set_tier_surcharge(
+        set_tier_surcharge(
             session, code="lucky7", surcharge_minor=1, enabled=True, actor=STAFF, now=NOW
         )
 
@@ -347,7 +352,7 @@ def test_an_unknown_tier_is_refused(session):
 @pytest.mark.parametrize("surcharge", [-1, 100_000_001, True, 1.5, "100"])
 def test_a_bad_surcharge_is_refused(session, surcharge):
     with pytest.raises(InvalidInput) as info:
-        services.set_tier_surcharge(
+        set_tier_surcharge(
             session, code="aaaa", surcharge_minor=surcharge, enabled=True, actor=STAFF, now=NOW
         )
     assert info.value.field == "surcharge_minor"
@@ -397,7 +402,7 @@ def test_concurrent_overlapping_block_loads_let_exactly_one_through(app):
             gate.wait()
             try:
                 with database.transaction() as session:
-                    services.add_number_block(
+                    add_number_block(
                         session,
                         host_id=host_id,
                         first=f"+86170999{8000 + shift:05d}",

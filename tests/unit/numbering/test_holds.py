@@ -1,4 +1,4 @@
-"""Holds, assignment, quarantine and their expiry (numbering/services.py)."""
+"""Holds, assignment, quarantine and their expiry (numbering/lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,19 @@ from sqlmodel import select
 from app.core.audit import Actor
 from app.core.db import Database
 from app.core.errors import InvalidInput
-from numbering import services
+from numbering.blocks import add_number_block
 from numbering.errors import NumberNotFound, NumberUnavailable
 from numbering.jobs import release_expired_numbers
+from numbering.lifecycle import (
+    assign_number,
+    quarantine_number,
+    release_expired,
+    release_number,
+    reserve_number,
+)
 from numbering.models import GoldenTier, PhoneNumber
+from numbering.search import get_number
+from numbering.tiers import set_tier_surcharge
 from tests.factories import NOW
 from tests.unit.numbering.conftest import STAFF
 
@@ -32,75 +41,75 @@ def block(add_block):
 
 
 def test_reserving_holds_the_number_for_fifteen_minutes(session, block):
-    number = services.reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
+    number = reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
     assert (number.msisdn, number.status, number.reserved_by) == (MSISDN, "reserved", "order-1")
     assert number.reserved_until == NOW + timedelta(minutes=15)
     assert number.status_changed_at == NOW
 
 
 def test_a_hold_can_be_given_another_length(session, block):
-    number = services.reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW, minutes=30)
+    number = reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW, minutes=30)
     assert number.reserved_until == NOW + timedelta(minutes=30)
 
 
 def test_reserving_again_by_the_same_holder_extends_the_hold(session, block):
-    services.reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
-    again = services.reserve_number(session, msisdn=MSISDN, holder="order-1", now=LATER)
+    reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
+    again = reserve_number(session, msisdn=MSISDN, holder="order-1", now=LATER)
     assert (again.status, again.reserved_by) == ("reserved", "order-1")
     assert again.reserved_until == LATER + timedelta(minutes=15)
 
 
 def test_another_holder_is_refused_while_the_hold_lasts(session, block):
-    services.reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
+    reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
     with pytest.raises(NumberUnavailable) as info:
-        services.reserve_number(session, msisdn=MSISDN, holder="order-2", now=LATER)
+        reserve_number(session, msisdn=MSISDN, holder="order-2", now=LATER)
     assert (info.value.code, info.value.http_status, info.value.field) == (
         "number_unavailable",
         409,
         "msisdn",
     )
-    assert services.get_number(session, MSISDN).reserved_by == "order-1"
+    assert get_number(session, MSISDN).reserved_by == "order-1"
 
 
 def test_an_expired_hold_can_be_taken_by_another_holder(session, block):
-    services.reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
-    number = services.reserve_number(session, msisdn=MSISDN, holder="order-2", now=EXPIRED)
+    reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
+    number = reserve_number(session, msisdn=MSISDN, holder="order-2", now=EXPIRED)
     assert number.reserved_by == "order-2"
     assert number.reserved_until == EXPIRED + timedelta(minutes=15)
 
 
 def test_an_assigned_number_cannot_be_reserved(session, block):
-    services.reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
-    services.assign_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
+    reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
+    assign_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
     for holder in ("order-1", "order-2"):
         with pytest.raises(NumberUnavailable):
-            services.reserve_number(session, msisdn=MSISDN, holder=holder, now=EXPIRED)
+            reserve_number(session, msisdn=MSISDN, holder=holder, now=EXPIRED)
 
 
 def test_an_unknown_number_is_not_found(session, block):
     with pytest.raises(NumberNotFound) as info:
-        services.reserve_number(session, msisdn="+8617020359999", holder="order-1", now=NOW)
+        reserve_number(session, msisdn="+8617020359999", holder="order-1", now=NOW)
     assert info.value.http_status == 404
 
 
 @pytest.mark.parametrize("msisdn", ["", "8617020351314", "+86 170 2035 1314", "+86170abc"])
 def test_an_ill_formed_number_is_refused(session, block, msisdn):
     with pytest.raises(InvalidInput) as info:
-        services.reserve_number(session, msisdn=msisdn, holder="order-1", now=NOW)
+        reserve_number(session, msisdn=msisdn, holder="order-1", now=NOW)
     assert info.value.field == "msisdn"
 
 
 @pytest.mark.parametrize("holder", ["", "   ", "x" * 65, "order\x00"])
 def test_a_bad_holder_is_refused(session, block, holder):
     with pytest.raises(InvalidInput) as info:
-        services.reserve_number(session, msisdn=MSISDN, holder=holder, now=NOW)
+        reserve_number(session, msisdn=MSISDN, holder=holder, now=NOW)
     assert info.value.field == "holder"
 
 
 @pytest.mark.parametrize("minutes", [0, -5, 24 * 60 + 1, True])
 def test_a_bad_hold_length_is_refused(session, block, minutes):
     with pytest.raises(InvalidInput) as info:
-        services.reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW, minutes=minutes)
+        reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW, minutes=minutes)
     assert info.value.field == "minutes"
 
 
@@ -108,37 +117,37 @@ def test_a_bad_hold_length_is_refused(session, block, minutes):
 
 
 def test_the_holder_can_release_its_hold(session, block):
-    services.reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
-    services.release_number(session, msisdn=MSISDN, holder="order-1", now=LATER)
-    number = services.get_number(session, MSISDN)
+    reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
+    release_number(session, msisdn=MSISDN, holder="order-1", now=LATER)
+    number = get_number(session, MSISDN)
     assert (number.status, number.reserved_by, number.reserved_until) == ("available", None, None)
     assert number.status_changed_at == LATER
 
 
 def test_releasing_twice_is_harmless(session, block):
-    services.reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
-    services.release_number(session, msisdn=MSISDN, holder="order-1", now=LATER)
-    services.release_number(session, msisdn=MSISDN, holder="order-1", now=LATER)
-    assert services.get_number(session, MSISDN).status == "available"
+    reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
+    release_number(session, msisdn=MSISDN, holder="order-1", now=LATER)
+    release_number(session, msisdn=MSISDN, holder="order-1", now=LATER)
+    assert get_number(session, MSISDN).status == "available"
 
 
 def test_another_holder_cannot_release_a_hold(session, block):
-    services.reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
-    services.release_number(session, msisdn=MSISDN, holder="order-2", now=LATER)
-    assert services.get_number(session, MSISDN).reserved_by == "order-1"
+    reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
+    release_number(session, msisdn=MSISDN, holder="order-2", now=LATER)
+    assert get_number(session, MSISDN).reserved_by == "order-1"
 
 
 def test_releasing_an_unknown_number_is_not_found(session, block):
     with pytest.raises(NumberNotFound):
-        services.release_number(session, msisdn="+8617020359999", holder="order-1", now=NOW)
+        release_number(session, msisdn="+8617020359999", holder="order-1", now=NOW)
 
 
 # -- assignment -------------------------------------------------------------------------
 
 
 def test_the_holder_can_turn_its_hold_into_an_assignment(session, block):
-    services.reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
-    number = services.assign_number(session, msisdn=MSISDN, holder="order-1", now=LATER)
+    reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
+    number = assign_number(session, msisdn=MSISDN, holder="order-1", now=LATER)
     assert (number.status, number.reserved_by, number.reserved_until) == (
         "assigned",
         "order-1",
@@ -148,9 +157,9 @@ def test_the_holder_can_turn_its_hold_into_an_assignment(session, block):
 
 
 def test_assigning_again_by_the_same_holder_is_idempotent(session, block):
-    services.reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
-    services.assign_number(session, msisdn=MSISDN, holder="order-1", now=LATER)
-    again = services.assign_number(session, msisdn=MSISDN, holder="order-1", now=EXPIRED)
+    reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
+    assign_number(session, msisdn=MSISDN, holder="order-1", now=LATER)
+    again = assign_number(session, msisdn=MSISDN, holder="order-1", now=EXPIRED)
     assert again.status == "assigned"
     assert again.status_changed_at == LATER
 
@@ -167,65 +176,65 @@ def test_assignment_needs_the_holders_own_live_hold(
     session, block, reserve_by, assign_by, assign_at
 ):
     if reserve_by:
-        services.reserve_number(session, msisdn=MSISDN, holder=reserve_by, now=NOW)
+        reserve_number(session, msisdn=MSISDN, holder=reserve_by, now=NOW)
     with pytest.raises(NumberUnavailable):
-        services.assign_number(session, msisdn=MSISDN, holder=assign_by, now=assign_at)
-    assert services.get_number(session, MSISDN).status != "assigned"
+        assign_number(session, msisdn=MSISDN, holder=assign_by, now=assign_at)
+    assert get_number(session, MSISDN).status != "assigned"
 
 
 def test_another_holder_cannot_assign_an_assigned_number(session, block):
-    services.reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
-    services.assign_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
+    reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
+    assign_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
     with pytest.raises(NumberUnavailable):
-        services.assign_number(session, msisdn=MSISDN, holder="order-2", now=NOW)
+        assign_number(session, msisdn=MSISDN, holder="order-2", now=NOW)
 
 
 # -- quarantine and expiry --------------------------------------------------------------
 
 
 def assigned(session, msisdn=MSISDN, holder="order-1"):
-    services.reserve_number(session, msisdn=msisdn, holder=holder, now=NOW)
-    return services.assign_number(session, msisdn=msisdn, holder=holder, now=NOW)
+    reserve_number(session, msisdn=msisdn, holder=holder, now=NOW)
+    return assign_number(session, msisdn=msisdn, holder=holder, now=NOW)
 
 
 def test_an_assigned_number_is_quarantined_for_the_given_days(session, block):
     assigned(session)
-    number = services.quarantine_number(session, msisdn=MSISDN, now=LATER, days=90)
+    number = quarantine_number(session, msisdn=MSISDN, now=LATER, days=90)
     assert (number.status, number.reserved_by) == ("quarantined", None)
     assert number.quarantine_until == LATER + timedelta(days=90)
 
 
 def test_quarantining_again_keeps_the_first_end_date(session, block):
     assigned(session)
-    services.quarantine_number(session, msisdn=MSISDN, now=NOW, days=90)
-    again = services.quarantine_number(session, msisdn=MSISDN, now=LATER, days=90)
+    quarantine_number(session, msisdn=MSISDN, now=NOW, days=90)
+    again = quarantine_number(session, msisdn=MSISDN, now=LATER, days=90)
     assert again.quarantine_until == NOW + timedelta(days=90)
 
 
 @pytest.mark.parametrize("hold", [False, True])
 def test_only_an_assigned_number_can_be_quarantined(session, block, hold):
     if hold:
-        services.reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
+        reserve_number(session, msisdn=MSISDN, holder="order-1", now=NOW)
     with pytest.raises(NumberUnavailable, match="only an assigned number"):
-        services.quarantine_number(session, msisdn=MSISDN, now=NOW, days=90)
+        quarantine_number(session, msisdn=MSISDN, now=NOW, days=90)
 
 
 def test_negative_quarantine_days_are_refused(session, block):
     assigned(session)
     with pytest.raises(InvalidInput):
-        services.quarantine_number(session, msisdn=MSISDN, now=NOW, days=-1)
+        quarantine_number(session, msisdn=MSISDN, now=NOW, days=-1)
 
 
 def test_release_expired_frees_ended_holds_and_quarantines_only(session, block):
-    services.reserve_number(session, msisdn="+8617020351310", holder="a", now=NOW)  # expires
-    services.reserve_number(session, msisdn="+8617020351311", holder="b", now=LATER)  # lives
+    reserve_number(session, msisdn="+8617020351310", holder="a", now=NOW)  # expires
+    reserve_number(session, msisdn="+8617020351311", holder="b", now=LATER)  # lives
     assigned(session, "+8617020351312", "c")
-    services.quarantine_number(session, msisdn="+8617020351312", now=NOW, days=0)  # ended
+    quarantine_number(session, msisdn="+8617020351312", now=NOW, days=0)  # ended
     assigned(session, "+8617020351313", "d")
-    services.quarantine_number(session, msisdn="+8617020351313", now=NOW, days=90)  # lasts
+    quarantine_number(session, msisdn="+8617020351313", now=NOW, days=90)  # lasts
     assigned(session, MSISDN, "e")  # stays assigned
 
-    result = services.release_expired(session, now=EXPIRED)
+    result = release_expired(session, now=EXPIRED)
 
     assert result == {"holds_released": 1, "quarantines_ended": 1}
     statuses = {
@@ -237,7 +246,7 @@ def test_release_expired_frees_ended_holds_and_quarantines_only(session, block):
     assert statuses["+8617020351312"] == ("available", None, None, None)
     assert statuses["+8617020351313"][0] == "quarantined"
     assert statuses[MSISDN][0] == "assigned"
-    assert services.release_expired(session, now=EXPIRED) == {
+    assert release_expired(session, now=EXPIRED) == {
         "holds_released": 0,
         "quarantines_ended": 0,
     }
@@ -245,17 +254,17 @@ def test_release_expired_frees_ended_holds_and_quarantines_only(session, block):
 
 def test_a_number_back_from_quarantine_costs_the_current_surcharge(session, block):
     assigned(session, "+8617020351314")  # end_1314
-    services.quarantine_number(session, msisdn="+8617020351314", now=NOW, days=1)
-    services.set_tier_surcharge(
+    quarantine_number(session, msisdn="+8617020351314", now=NOW, days=1)
+    set_tier_surcharge(
         session, code="end_1314", surcharge_minor=13140, enabled=True, actor=STAFF, now=NOW
     )
-    assert services.get_number(session, "+8617020351314").surcharge_minor == 5200
+    assert get_number(session, "+8617020351314").surcharge_minor == 5200
 
     release_expired_numbers(session, NOW + timedelta(days=1))
 
-    number = services.get_number(session, "+8617020351314")
+    number = get_number(session, "+8617020351314")
     assert (number.status, number.surcharge_minor) == ("available", 13140)
-    plain = services.get_number(session, "+8617020351317")
+    plain = get_number(session, "+8617020351317")
     assert (plain.tier, plain.surcharge_minor) == (None, 0)
 
 
@@ -306,7 +315,7 @@ def test_concurrent_reservations_never_hand_a_number_to_two_holders(app):
             host = HostCarrier(code=RACE_HOST, name="Race host", created_at=NOW)
             session.add(host)
             session.flush()
-            services.add_number_block(
+            add_number_block(
                 session,
                 host_id=host.id,
                 first=RACE_FIRST,
@@ -329,7 +338,7 @@ def test_concurrent_reservations_never_hand_a_number_to_two_holders(app):
                 holder = f"thread-{index}-{attempt}"
                 try:
                     with database.transaction() as session:
-                        services.reserve_number(session, msisdn=msisdn, holder=holder, now=NOW)
+                        reserve_number(session, msisdn=msisdn, holder=holder, now=NOW)
                     with lock:
                         successes.append((msisdn, holder))
                 except NumberUnavailable:

@@ -1,4 +1,4 @@
-"""SIM stock: all-or-nothing import, listing and counts (numbering/services.py)."""
+"""SIM stock: all-or-nothing import, listing and counts (numbering/sim_import.py, sims.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from stdnum import luhn
 
 from app.core.audit import AuditEntry
 from app.core.errors import InvalidInput
-from numbering import services
 from numbering.errors import HostNotFound, Reject, SimImportRejected
 from numbering.models import Sim
+from numbering.sim_import import import_sims
+from numbering.sims import count_sims_by_status, list_sims
 from tests.factories import NOW
 from tests.unit.numbering.conftest import STAFF
 
@@ -43,9 +44,7 @@ def csv_file(*rows: str) -> str:
 
 
 def import_text(session, host, text, filename="sims.csv"):
-    return services.import_sims(
-        session, text=text, filename=filename, host_id=host.id, actor=STAFF, now=NOW
-    )
+    return import_sims(session, text=text, filename=filename, host_id=host.id, actor=STAFF, now=NOW)
 
 
 def sim_count(session):
@@ -242,7 +241,7 @@ def test_a_bad_file_is_refused_with_a_clear_reason(session, host, text, line, re
 
 def test_an_unknown_host_is_refused(session, host):
     with pytest.raises(HostNotFound):
-        services.import_sims(
+        import_sims(
             session,
             text=csv_file(physical(1)),
             filename="f.csv",
@@ -262,28 +261,28 @@ def test_a_reject_is_a_plain_value():
 def test_sims_are_listed_in_import_order_filtered_and_paged(session, host):
     import_text(session, host, csv_file(*(physical(n) for n in range(1, 6)), esim(6), esim(7)))
 
-    everything, total = services.list_sims(session)
+    everything, total = list_sims(session)
     assert total == 7
     assert [s.iccid for s in everything] == [iccid(n) for n in range(1, 8)]
 
-    esims, total = services.list_sims(session, kind="esim")
+    esims, total = list_sims(session, kind="esim")
     assert (total, [s.iccid for s in esims]) == (2, [iccid(6), iccid(7)])
 
-    page, total = services.list_sims(session, kind="physical", page=2, per_page=2)
+    page, total = list_sims(session, kind="physical", page=2, per_page=2)
     assert (total, [s.iccid for s in page]) == (5, [iccid(3), iccid(4)])
 
-    assert services.list_sims(session, status="active") == ([], 0)
+    assert list_sims(session, status="active") == ([], 0)
 
 
 @pytest.mark.parametrize(("name", "value"), [("status", "lost"), ("kind", "micro")])
 def test_listing_by_an_unknown_status_or_kind_is_refused(session, name, value):
     with pytest.raises(InvalidInput) as info:
-        services.list_sims(session, **{name: value})
+        list_sims(session, **{name: value})
     assert info.value.field == name
 
 
 def test_sims_are_counted_per_status(session, host):
-    assert services.count_sims_by_status(session) == {
+    assert count_sims_by_status(session) == {
         "in_stock": 0,
         "assigned": 0,
         "active": 0,
@@ -295,10 +294,10 @@ def test_sims_are_counted_per_status(session, host):
     sim.status = "assigned"
     session.add(sim)
     session.flush()
-    counts = services.count_sims_by_status(session)
+    counts = count_sims_by_status(session)
     assert (counts["in_stock"], counts["assigned"], counts["active"]) == (2, 1, 0)
 
 
 def test_an_absurd_sim_page_is_empty_rather_than_an_error(session, host):
     import_text(session, host, csv_file(physical(1)))
-    assert services.list_sims(session, page=10**30) == ([], 1)
+    assert list_sims(session, page=10**30) == ([], 1)

@@ -32,9 +32,10 @@ from app.subscribers.errors import (
 )
 from app.subscribers.models import Customer, Line, PurchaseOrder
 from app.subscribers.services import ensure_customer_for_account
-from numbering import services as numbering
 from numbering.errors import NumberUnavailable
 from numbering.models import PhoneNumber, Sim
+from numbering.search import find_number
+from numbering.tiers import set_tier_surcharge
 from tests.factories import NOW, make_subscriber
 from tests.unit.subscribers.helpers import FIRST, World, make_world
 
@@ -157,7 +158,7 @@ def complete(session: Session, order: PurchaseOrder, now=NOW) -> PurchaseOrder:
 
 
 def number(session: Session, msisdn: str) -> PhoneNumber:
-    found = numbering.find_number(session, msisdn)
+    found = find_number(session, msisdn)
     assert found is not None
     session.refresh(found)
     return found
@@ -219,7 +220,7 @@ def test_golden_surcharge_is_part_of_the_total(session: Session, world: World) -
     add_sims(session, world, "esim")
     buyer = Buyer(session)
     msisdn = free_msisdn()
-    numbering.set_tier_surcharge(
+    set_tier_surcharge(
         session,
         code=number(session, msisdn).tier or "abcd",
         surcharge_minor=1234,

@@ -8,14 +8,15 @@ from typing import Any
 
 from sqlmodel import Session
 
-from plans import services as plans
 from plans.models import Plan
+from plans.services import create_plan, publish_plan
+from plans.terms import PlanInput
 from tests.factories import NOW
 from tests.unit.wholesale.helpers import ACTOR
 
 
-def lite30(host_id: int, /, **changes: Any) -> plans.PlanInput:
-    base = plans.PlanInput(
+def lite30(host_id: int, /, **changes: Any) -> PlanInput:
+    base = PlanInput(
         code="LITE30",
         names={"zh_Hans": "轻享套餐", "en": "Lite"},
         descriptions={"en": "10 GB, 200 minutes and 100 SMS a month"},
@@ -33,9 +34,9 @@ def lite30(host_id: int, /, **changes: Any) -> plans.PlanInput:
 
 
 def make_plan(session: Session, *, host_id: int, now: datetime = NOW, **changes: Any) -> Plan:
-    return plans.create_plan(session, data=lite30(host_id, **changes), actor=ACTOR, now=now)
+    return create_plan(session, data=lite30(host_id, **changes), actor=ACTOR, now=now)
 
 
 def publish(session: Session, plan: Plan, *, now: datetime = NOW, **kwargs: Any) -> Plan:
     assert plan.id is not None
-    return plans.publish_plan(session, plan_id=plan.id, actor=ACTOR, now=now, **kwargs)
+    return publish_plan(session, plan_id=plan.id, actor=ACTOR, now=now, **kwargs)

@@ -4,9 +4,15 @@ from datetime import date
 
 import pytest
 
-from plans import services as plans
 from plans.errors import NoRateCard
 from plans.models import Plan
+from plans.pricing import (
+    PlanMargin,
+    margin_with_rate_card,
+    micro_to_minor,
+    monthly_fee_minor,
+    plan_margin,
+)
 from tests.factories import NOW
 from tests.unit.plans.helpers import make_plan
 from tests.unit.wholesale.helpers import make_host, make_rate_card
@@ -18,9 +24,9 @@ def test_margin_of_lite30_at_hosta_prices_is_2_70(session):
     host = make_host(session)
     card = make_rate_card(session, host=host)
     plan = make_plan(session, host_id=host.id)
-    margin = plans.plan_margin(session, plan=plan, on=ON)
+    margin = plan_margin(session, plan=plan, on=ON)
     # data 10240 MB × 0.0025 + voice 200 min × 0.04 + sms 100 × 0.015 + line 1.20 = 36.30
-    assert margin == plans.PlanMargin(
+    assert margin == PlanMargin(
         price_minor=3900,
         data_cost_minor=2560,
         voice_cost_minor=800,
@@ -37,7 +43,7 @@ def test_margin_without_a_rate_card_on_that_date_cannot_be_computed(session):
     make_rate_card(session, host=host, effective_from=date(2027, 1, 1))
     plan = make_plan(session, host_id=host.id)
     with pytest.raises(NoRateCard) as info:
-        plans.plan_margin(session, plan=plan, on=ON)
+        plan_margin(session, plan=plan, on=ON)
     assert info.value.http_status == 409
     assert "LITE30" in info.value.message
 
@@ -47,8 +53,8 @@ def test_margin_uses_the_card_in_force_on_the_date(session):
     make_rate_card(session, host=host, effective_from=date(2026, 1, 1))
     make_rate_card(session, host=host, effective_from=date(2026, 12, 1), data=3_000)
     plan = make_plan(session, host_id=host.id)
-    assert plans.plan_margin(session, plan=plan, on=ON).data_cost_minor == 2560
-    assert plans.plan_margin(session, plan=plan, on=date(2026, 12, 1)).data_cost_minor == 3072
+    assert plan_margin(session, plan=plan, on=ON).data_cost_minor == 2560
+    assert plan_margin(session, plan=plan, on=date(2026, 12, 1)).data_cost_minor == 3072
 
 
 def card(**prices_micro: int) -> object:
@@ -76,7 +82,7 @@ def plan(**terms: int) -> Plan:
     [(0, 0), (4_999, 0), (5_000, 1), (14_999, 1), (15_000, 2), (25_600_000, 2560)],
 )
 def test_micro_to_minor_rounds_half_up(micro, minor):
-    assert plans.micro_to_minor(micro) == minor
+    assert micro_to_minor(micro) == minor
 
 
 @pytest.mark.parametrize(
@@ -90,13 +96,13 @@ def test_micro_to_minor_rounds_half_up(micro, minor):
     ],
 )
 def test_each_allowance_cost_is_rounded_half_up_to_minor_units(data_mb, price_micro, cost_minor):
-    margin = plans.margin_with_rate_card(plan(data_mb=data_mb), card(data=price_micro))
+    margin = margin_with_rate_card(plan(data_mb=data_mb), card(data=price_micro))
     assert margin.data_cost_minor == cost_minor
 
 
 def test_components_are_rounded_separately():
     # Each of data, voice and sms costs half a fen: each rounds up on its own.
-    margin = plans.margin_with_rate_card(
+    margin = margin_with_rate_card(
         plan(price_minor=100, data_mb=1, voice_min=1, sms=1),
         card(data=5_000, voice=5_000, sms=5_000),
     )
@@ -120,12 +126,12 @@ def test_components_are_rounded_separately():
     ],
 )
 def test_the_line_fee_is_pro_rated_by_days_with_one_rounding(line_micro, validity_days, fee_minor):
-    margin = plans.margin_with_rate_card(plan(validity_days=validity_days), card(line=line_micro))
+    margin = margin_with_rate_card(plan(validity_days=validity_days), card(line=line_micro))
     assert margin.line_fee_minor == fee_minor
 
 
 def test_the_number_price_is_not_part_of_the_margin():
-    margin = plans.margin_with_rate_card(plan(price_minor=500), card(number=1_000_000))
+    margin = margin_with_rate_card(plan(price_minor=500), card(number=1_000_000))
     assert margin.margin_minor == 500
 
 
@@ -148,6 +154,6 @@ def test_the_number_price_is_not_part_of_the_margin():
 def test_monthly_fee_is_price_times_30_over_validity_rounded_half_up(
     price_minor, validity_days, fee_minor
 ):
-    assert plans.monthly_fee_minor(plan(price_minor=price_minor, validity_days=validity_days)) == (
+    assert monthly_fee_minor(plan(price_minor=price_minor, validity_days=validity_days)) == (
         fee_minor
     )

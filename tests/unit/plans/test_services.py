@@ -5,7 +5,7 @@ from sqlmodel import select
 
 from app.core.audit import AuditEntry
 from app.core.errors import InvalidInput
-from plans import services as plans
+from plans.addons import list_addons, set_addon_status, upsert_addon
 from plans.errors import (
     AddOnNotFound,
     NegativeMargin,
@@ -15,6 +15,17 @@ from plans.errors import (
     PlanStatusConflict,
 )
 from plans.models import AddOn, Plan
+from plans.services import (
+    find_plan_by_code,
+    get_plan,
+    list_plan_versions,
+    list_plans,
+    publish_plan,
+    published_plans,
+    retire_plan,
+    update_plan,
+)
+from plans.terms import PlanInput, validate_plan_input
 from tests.factories import NOW
 from tests.unit.plans.helpers import lite30, make_plan, publish
 from tests.unit.wholesale.helpers import ACTOR, make_host, make_rate_card
@@ -75,13 +86,13 @@ def host(session):
 )
 def test_bad_plan_input_is_refused_naming_the_field(changes, field):
     with pytest.raises(InvalidInput) as info:
-        plans.validate_plan_input(lite30(1, **changes))
+        validate_plan_input(lite30(1, **changes))
     assert info.value.field == field
 
 
 def test_validity_over_730_days_is_refused_naming_the_limit():
     with pytest.raises(InvalidInput) as info:
-        plans.validate_plan_input(lite30(1, validity_days=731))
+        validate_plan_input(lite30(1, validity_days=731))
     assert "730" in info.value.message
     assert "731" in info.value.message
 
@@ -99,11 +110,11 @@ def test_validity_over_730_days_is_refused_naming_the_limit():
     ],
 )
 def test_edge_plan_input_is_accepted(changes):
-    assert plans.validate_plan_input(lite30(1, **changes))
+    assert validate_plan_input(lite30(1, **changes))
 
 
 def test_validation_trims_texts_and_drops_empty_descriptions():
-    data = plans.validate_plan_input(
+    data = validate_plan_input(
         lite30(1, code=" LITE30 ", names={"en": "  Lite "}, descriptions={"en": " ", "zh_Hans": ""})
     )
     assert (data.code, data.names, data.descriptions) == ("LITE30", {"en": "Lite"}, {})
@@ -137,7 +148,7 @@ def test_a_plan_for_an_unknown_host_is_refused(session):
 
 def test_editing_a_draft_changes_it_in_place(session, host):
     plan = make_plan(session, host_id=host.id)
-    edited = plans.update_plan(
+    edited = update_plan(
         session, code="LITE30", data=lite30(host.id, price_minor=4200), actor=ACTOR, now=LATER
     )
     assert (edited.id, edited.version, edited.price_minor) == (plan.id, 1, 4200)
@@ -147,14 +158,14 @@ def test_editing_a_draft_changes_it_in_place(session, host):
 
 def test_an_edit_that_changes_nothing_writes_nothing(session, host):
     plan = make_plan(session, host_id=host.id)
-    same = plans.update_plan(session, code="LITE30", data=lite30(host.id), actor=ACTOR, now=LATER)
+    same = update_plan(session, code="LITE30", data=lite30(host.id), actor=ACTOR, now=LATER)
     assert same is plan
     assert audits(session, "plan.update") == []
 
 
 def test_editing_a_published_plan_makes_version_2_and_leaves_version_1_alone(session, host):
     v1 = publish(session, make_plan(session, host_id=host.id))
-    v2 = plans.update_plan(
+    v2 = update_plan(
         session,
         code="LITE30",
         data=lite30(host.id, price_minor=4500, data_mb=20480),
@@ -166,7 +177,7 @@ def test_editing_a_published_plan_makes_version_2_and_leaves_version_1_alone(ses
     session.expire_all()
     v1 = session.get(Plan, v1.id)
     assert (v1.status, v1.price_minor, v1.data_mb) == ("published", 3900, 10240)
-    assert plans.find_plan_by_code(session, "LITE30").id == v2.id
+    assert find_plan_by_code(session, "LITE30").id == v2.id
     [audit] = audits(session, "plan.new_version")
     assert audit.details["previous_version"] == 1
     assert set(audit.details["changes"]) == {"price_minor", "data_mb"}
@@ -174,17 +185,15 @@ def test_editing_a_published_plan_makes_version_2_and_leaves_version_1_alone(ses
 
 def test_editing_a_retired_plan_makes_a_new_draft_version(session, host):
     v1 = publish(session, make_plan(session, host_id=host.id))
-    plans.retire_plan(session, plan_id=v1.id, actor=ACTOR, now=LATER)
-    v2 = plans.update_plan(
-        session, code="LITE30", data=lite30(host.id, sms=200), actor=ACTOR, now=LATER
-    )
+    retire_plan(session, plan_id=v1.id, actor=ACTOR, now=LATER)
+    v2 = update_plan(session, code="LITE30", data=lite30(host.id, sms=200), actor=ACTOR, now=LATER)
     assert (v2.version, v2.status, v1.status) == (2, "draft", "retired")
 
 
 def test_the_code_of_a_plan_cannot_change_in_an_update(session, host):
     make_plan(session, host_id=host.id)
     with pytest.raises(InvalidInput) as info:
-        plans.update_plan(
+        update_plan(
             session, code="LITE30", data=lite30(host.id, code="LITE31"), actor=ACTOR, now=LATER
         )
     assert info.value.field == "code"
@@ -192,7 +201,7 @@ def test_the_code_of_a_plan_cannot_change_in_an_update(session, host):
 
 def test_updating_an_unknown_plan_is_refused(session, host):
     with pytest.raises(PlanNotFound):
-        plans.update_plan(session, code="LITE30", data=lite30(host.id), actor=ACTOR, now=LATER)
+        update_plan(session, code="LITE30", data=lite30(host.id), actor=ACTOR, now=LATER)
 
 
 # -- publish and retire --------------------------------------------------------------
@@ -208,7 +217,7 @@ def test_publishing_a_draft_records_the_margin(session, host):
 
 def test_publishing_a_new_version_retires_the_previous_one(session, host):
     v1 = publish(session, make_plan(session, host_id=host.id))
-    v2 = plans.update_plan(
+    v2 = update_plan(
         session, code="LITE30", data=lite30(host.id, price_minor=3800), actor=ACTOR, now=LATER
     )
     publish(session, v2, now=LATER)
@@ -216,7 +225,7 @@ def test_publishing_a_new_version_retires_the_previous_one(session, host):
     v1, v2 = session.get(Plan, v1.id), session.get(Plan, v2.id)
     assert (v1.status, v1.retired_at) == ("retired", LATER)
     assert (v2.status, v2.published_at) == ("published", LATER)
-    assert [p.id for p in plans.published_plans(session)] == [v2.id]
+    assert [p.id for p in published_plans(session)] == [v2.id]
     [retired] = audits(session, "plan.retire")
     assert retired.details == {"code": "LITE30", "version": 1, "superseded_by": 2}
 
@@ -225,7 +234,7 @@ def test_only_a_draft_can_be_published(session, host):
     plan = publish(session, make_plan(session, host_id=host.id))
     with pytest.raises(PlanStatusConflict):
         publish(session, plan)
-    plans.retire_plan(session, plan_id=plan.id, actor=ACTOR, now=LATER)
+    retire_plan(session, plan_id=plan.id, actor=ACTOR, now=LATER)
     with pytest.raises(PlanStatusConflict):
         publish(session, plan)
 
@@ -288,10 +297,10 @@ def test_publishing_uses_the_card_in_force_on_the_hosts_date(session):
 
 def test_retiring_a_published_plan(session, host):
     plan = publish(session, make_plan(session, host_id=host.id))
-    retired = plans.retire_plan(session, plan_id=plan.id, actor=ACTOR, now=LATER)
+    retired = retire_plan(session, plan_id=plan.id, actor=ACTOR, now=LATER)
     assert (retired.status, retired.retired_at) == ("retired", LATER)
-    assert plans.published_plans(session) == []
-    again = plans.retire_plan(session, plan_id=plan.id, actor=ACTOR, now=LATER + timedelta(1))
+    assert published_plans(session) == []
+    again = retire_plan(session, plan_id=plan.id, actor=ACTOR, now=LATER + timedelta(1))
     assert again.retired_at == LATER
     assert len(audits(session, "plan.retire")) == 1
 
@@ -299,14 +308,14 @@ def test_retiring_a_published_plan(session, host):
 def test_a_draft_cannot_be_retired(session, host):
     plan = make_plan(session, host_id=host.id)
     with pytest.raises(PlanStatusConflict):
-        plans.retire_plan(session, plan_id=plan.id, actor=ACTOR, now=LATER)
+        retire_plan(session, plan_id=plan.id, actor=ACTOR, now=LATER)
 
 
 def test_publish_and_retire_of_an_unknown_plan_are_refused(session):
     with pytest.raises(PlanNotFound):
-        plans.publish_plan(session, plan_id=999_999, actor=ACTOR, now=NOW)
+        publish_plan(session, plan_id=999_999, actor=ACTOR, now=NOW)
     with pytest.raises(PlanNotFound):
-        plans.retire_plan(session, plan_id=999_999, actor=ACTOR, now=NOW)
+        retire_plan(session, plan_id=999_999, actor=ACTOR, now=NOW)
 
 
 # -- readers -------------------------------------------------------------------------
@@ -314,22 +323,20 @@ def test_publish_and_retire_of_an_unknown_plan_are_refused(session):
 
 def test_plan_readers(session, host):
     v1 = publish(session, make_plan(session, host_id=host.id))
-    v2 = plans.update_plan(
-        session, code="LITE30", data=lite30(host.id, sms=150), actor=ACTOR, now=LATER
-    )
+    v2 = update_plan(session, code="LITE30", data=lite30(host.id, sms=150), actor=ACTOR, now=LATER)
     basic = make_plan(session, host_id=host.id, code="BASIC10", price_minor=1000)
-    assert plans.get_plan(session, v1.id) is v1
+    assert get_plan(session, v1.id) is v1
     with pytest.raises(PlanNotFound):
-        plans.get_plan(session, 999_999)
-    assert plans.find_plan_by_code(session, "LITE30") is v2
-    assert plans.find_plan_by_code(session, "NOPE") is None
-    assert plans.list_plans(session) == [basic, v2]
-    assert plans.list_plans(session, status="draft") == [basic, v2]
-    assert plans.list_plans(session, status="published") == []
-    assert plans.list_plan_versions(session, code="LITE30") == [v2, v1]
-    assert plans.published_plans(session) == [v1]
+        get_plan(session, 999_999)
+    assert find_plan_by_code(session, "LITE30") is v2
+    assert find_plan_by_code(session, "NOPE") is None
+    assert list_plans(session) == [basic, v2]
+    assert list_plans(session, status="draft") == [basic, v2]
+    assert list_plans(session, status="published") == []
+    assert list_plan_versions(session, code="LITE30") == [v2, v1]
+    assert published_plans(session) == [v1]
     with pytest.raises(InvalidInput):
-        plans.list_plans(session, status="deleted")
+        list_plans(session, status="deleted")
 
 
 # -- add-ons -------------------------------------------------------------------------
@@ -337,15 +344,15 @@ def test_plan_readers(session, host):
 
 def test_upsert_addon_creates_updates_and_skips_unchanged(session):
     names = {"en": "1 GB pack"}
-    addon = plans.upsert_addon(
+    addon = upsert_addon(
         session, code="DATA1G", names=names, price_minor=1000, data_mb=1024, actor=ACTOR, now=NOW
     )
     assert (addon.status, addon.currency, addon.price_minor) == ("draft", "CNY", 1000)
-    plans.upsert_addon(
+    upsert_addon(
         session, code="DATA1G", names=names, price_minor=1000, data_mb=1024, actor=ACTOR, now=NOW
     )
     assert audits(session, "addon.update") == []
-    updated = plans.upsert_addon(
+    updated = upsert_addon(
         session,
         code="DATA1G",
         names=names,
@@ -377,28 +384,28 @@ def test_upsert_addon_creates_updates_and_skips_unchanged(session):
 def test_bad_addon_input_is_refused(session, changes, field):
     kwargs = {"code": "DATA1G", "names": {"en": "1 GB"}, "price_minor": 1000, "data_mb": 1024}
     with pytest.raises(InvalidInput) as info:
-        plans.upsert_addon(session, **{**kwargs, **changes}, actor=ACTOR, now=NOW)
+        upsert_addon(session, **{**kwargs, **changes}, actor=ACTOR, now=NOW)
     assert info.value.field == field
 
 
 def test_addon_status_and_listing(session):
     for code in ("DATA5G", "DATA1G"):
-        plans.upsert_addon(
+        upsert_addon(
             session, code=code, names={"en": code}, price_minor=1, data_mb=1, actor=ACTOR, now=NOW
         )
-    addon = plans.set_addon_status(session, code="DATA1G", status="published", actor=ACTOR, now=NOW)
-    plans.set_addon_status(session, code="DATA1G", status="published", actor=ACTOR, now=NOW)
+    addon = set_addon_status(session, code="DATA1G", status="published", actor=ACTOR, now=NOW)
+    set_addon_status(session, code="DATA1G", status="published", actor=ACTOR, now=NOW)
     assert addon.status == "published"
     assert len(audits(session, "addon.status")) == 1
-    assert [a.code for a in plans.list_addons(session)] == ["DATA1G", "DATA5G"]
-    assert [a.code for a in plans.list_addons(session, status="published")] == ["DATA1G"]
+    assert [a.code for a in list_addons(session)] == ["DATA1G", "DATA5G"]
+    assert [a.code for a in list_addons(session, status="published")] == ["DATA1G"]
     with pytest.raises(AddOnNotFound):
-        plans.set_addon_status(session, code="NOPE", status="published", actor=ACTOR, now=NOW)
+        set_addon_status(session, code="NOPE", status="published", actor=ACTOR, now=NOW)
     with pytest.raises(InvalidInput):
-        plans.set_addon_status(session, code="DATA1G", status="gone", actor=ACTOR, now=NOW)
+        set_addon_status(session, code="DATA1G", status="gone", actor=ACTOR, now=NOW)
 
 
 def test_plan_input_dumps_to_the_keyword_arguments_of_a_plan():
     data = lite30(7)
-    assert plans.PlanInput(**data.model_dump()) == data
+    assert PlanInput(**data.model_dump()) == data
     assert Plan(**data.model_dump(), created_at=NOW).price_minor == 3900

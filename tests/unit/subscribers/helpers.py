@@ -11,7 +11,8 @@ from sqlmodel import Session
 from app.core.audit import Actor
 from app.subscribers import services as subscribers
 from app.subscribers.models import Customer, Line
-from numbering import services as numbering
+from numbering.blocks import add_number_block
+from numbering.lifecycle import assign_number, reserve_number
 from numbering.models import Sim
 from plans.models import Plan
 from tests.factories import NOW
@@ -41,7 +42,7 @@ def make_world(session: Session, *, code: str = "HOSTA", **host: str | None) -> 
     other = publish(
         session, make_plan(session, host_id=host_row.id, code="MAX60", price_minor=6900)
     )
-    numbering.add_number_block(
+    add_number_block(
         session,
         host_id=host_row.id,
         first=f"+{FIRST}",
@@ -76,8 +77,8 @@ def make_line(
     """A line with an assigned number of the block and an assigned SIM."""
     msisdn = f"+{FIRST + next(_numbers) % 200}"
     holder = f"test:{msisdn}"
-    numbering.reserve_number(session, msisdn=msisdn, holder=holder, now=now)
-    numbering.assign_number(session, msisdn=msisdn, holder=holder, now=now)
+    reserve_number(session, msisdn=msisdn, holder=holder, now=now)
+    assign_number(session, msisdn=msisdn, holder=holder, now=now)
     assert world.host.id is not None and world.customer.id is not None
     assert world.plan.id is not None
     sim = _sim(session, world.host.id, now)

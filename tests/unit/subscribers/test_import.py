@@ -24,8 +24,11 @@ from app.subscribers.errors import SubscriberImportRejected
 from app.subscribers.importer import HEADER, import_subscribers
 from app.subscribers.kyc import id_check_digit_ok, normalize_id
 from app.subscribers.models import Customer, Line
-from numbering import services as numbering
+from numbering.blocks import add_number_block
+from numbering.lifecycle import assign_number, reserve_number
 from numbering.models import PhoneNumber, Sim
+from numbering.search import get_number
+from numbering.sim_import import import_sims
 from tests.factories import NOW
 from tests.unit.plans.helpers import make_plan
 from tests.unit.subscribers.helpers import FIRST, World, make_world
@@ -56,7 +59,7 @@ def add_sims(session: Session, host: HostCarrier, count: int) -> list[str]:
     iccids = [iccid() for _ in range(count)]
     lines = [f"{code},4600{code[-11:]},physical," for code in iccids]
     assert host.id is not None
-    numbering.import_sims(
+    import_sims(
         session,
         text="\n".join(["iccid,imsi,kind,lpa", *lines]),
         filename="sims.csv",
@@ -152,7 +155,7 @@ def load_sample_supply(session: Session) -> None:
         now=NOW,
     )
     host = session.exec(select(HostCarrier).where(HostCarrier.code == "HOSTA")).one()
-    numbering.import_sims(
+    import_sims(
         session,
         text=(FIXTURES / "sims.csv").read_text(encoding="utf-8"),
         filename="sims.csv",
@@ -200,7 +203,7 @@ def test_the_sample_file_imports_with_its_check_digits_as_warnings(session, fold
     assert (period.price_minor, period.entry_id) == (3900, None)
     sim = session.get(Sim, line.sim_id)
     assert sim is not None and (sim.iccid, sim.status) == ("8986012600000000013", "active")
-    number = numbering.get_number(session, "+8617012340001")
+    number = get_number(session, "+8617012340001")
     assert number.status == "assigned"
 
     li_na = session.exec(select(Customer).where(Customer.ref == "C-0002")).one()
@@ -384,10 +387,10 @@ def test_a_bad_field_refuses_the_file_with_its_reason(session, world, sims, valu
 
 def test_a_number_or_sim_that_is_not_free_is_refused(session, world, sims):
     taken = msisdn(3)
-    numbering.reserve_number(session, msisdn=taken, holder="order-1", now=NOW)
-    numbering.assign_number(session, msisdn=taken, holder="order-1", now=NOW)
+    reserve_number(session, msisdn=taken, holder="order-1", now=NOW)
+    assign_number(session, msisdn=taken, holder="order-1", now=NOW)
     held = msisdn(4)
-    numbering.reserve_number(session, msisdn=held, holder="order-2", now=NOW)
+    reserve_number(session, msisdn=held, holder="order-2", now=NOW)
     sim = session.exec(select(Sim).where(Sim.iccid == sims[2])).one()
     sim.status = "assigned"
     session.add(sim)
@@ -412,16 +415,16 @@ def test_a_number_or_sim_that_is_not_free_is_refused(session, world, sims):
 
 def test_a_number_whose_hold_ran_out_is_free(session, world, sims):
     held = msisdn(4)
-    numbering.reserve_number(session, msisdn=held, holder="order-2", now=NOW - timedelta(hours=1))
+    reserve_number(session, msisdn=held, holder="order-2", now=NOW - timedelta(hours=1))
     run(session, csv_text(row(msisdn=held, iccid=sims[0])))
-    number = numbering.get_number(session, held)
+    number = get_number(session, held)
     assert (number.status, number.reserved_until) == ("assigned", None)
 
 
 def test_numbers_and_sims_must_be_on_the_plans_host(session, world, sims):
     other = make_host(session, code="HOSTB")
     assert other.id is not None
-    numbering.add_number_block(
+    add_number_block(
         session,
         host_id=other.id,
         first="+8617099990000",
@@ -453,7 +456,7 @@ def test_a_plan_that_is_not_on_sale_is_refused(session, world, sims):
 def test_a_number_that_already_had_a_line_is_refused(session, world, sims):
     """A number back from quarantine is available, but `line.msisdn` is unique."""
     run(session, csv_text(row(iccid=sims[0])))
-    number = numbering.get_number(session, msisdn(1))
+    number = get_number(session, msisdn(1))
     number.status = "available"
     session.add(number)
     session.flush()
@@ -561,7 +564,7 @@ def test_a_number_taken_after_the_checks_refuses_the_file(session, world, sims, 
             real(*args)
 
     monkeypatch.setattr(importer, "_check_numbers", first_check_sees_it_free)
-    numbering.reserve_number(session, msisdn=msisdn(2), holder="order-9", now=NOW)
+    reserve_number(session, msisdn=msisdn(2), holder="order-9", now=NOW)
     before = snapshot(session)
     error = refused(
         session,
@@ -570,7 +573,7 @@ def test_a_number_taken_after_the_checks_refuses_the_file(session, world, sims, 
     assert len(calls) == 2
     assert [(p.row, p.field) for p in error.rejects] == [(3, "msisdn")]
     assert snapshot(session) == before
-    assert numbering.get_number(session, msisdn(1)).status == "available"
+    assert get_number(session, msisdn(1)).status == "available"
 
 
 @pytest.mark.parametrize(
@@ -598,4 +601,4 @@ def test_a_ref_created_after_the_checks_refuses_the_file(session, world, sims, m
     assert len(calls) == 2
     assert [(p.row, p.field) for p in error.rejects] == [(2, "customer_ref")]
     assert snapshot(session) == before
-    assert numbering.get_number(session, msisdn(2)).status == "available"
+    assert get_number(session, msisdn(2)).status == "available"
