@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy import String, cast, func, literal
 from sqlmodel import Session, col, select
 
-from app.charging.renewals import renew_suspended_lines
+from app.charging.unpaid_lines import renew_suspended_lines
 from app.core.audit import Actor, record_audit
 from app.core.db import Database, insert_unique, lock_by_id
 from app.core.errors import N_, InvalidInput, clean_text

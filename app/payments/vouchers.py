@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, func, select
 
-from app.charging.renewals import renew_suspended_lines
+from app.charging.unpaid_lines import renew_suspended_lines
 from app.core.audit import Actor, record_audit
 from app.core.errors import N_, InvalidInput, clean_text
 from app.core.money import check_amount

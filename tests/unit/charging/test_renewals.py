@@ -14,16 +14,12 @@ from sqlmodel import Session, col, select
 
 from app.care.models import Notification
 from app.charging.errors import RenewalRefused
+from app.charging.line_renewal import renew_now
 from app.charging.models import LinePeriod
 from app.charging.periods import open_period
-from app.charging.renewals import (
-    ENTRY_KIND,
-    RenewalReport,
-    renew_now,
-    renew_suspended_lines,
-    renewal_key,
-    run_renewals,
-)
+from app.charging.renewal_terms import ENTRY_KIND, RenewalReport, renewal_key
+from app.charging.renewals import run_renewals
+from app.charging.unpaid_lines import renew_suspended_lines
 from app.core.audit import Actor, AuditEntry
 from app.core.db import Database
 from app.ledger import services as ledger
