@@ -37,11 +37,12 @@ from typing import Any
 from sqlalchemy import String, cast, func, literal
 from sqlmodel import Session, col, select
 
-from app.charging.unpaid_lines import renew_suspended_lines
 from app.core.audit import Actor, record_audit
 from app.core.db import Database, insert_unique, lock_by_id
 from app.core.errors import N_, InvalidInput, clean_text
+from app.core.events import emit
 from app.core.money import check_amount
+from app.ledger.events import CustomerCredited
 from app.ledger.models import JournalEntry, LedgerAccount
 from app.ledger.services import adjust_balance as ledger_adjust_balance
 from app.ledger.services import (
@@ -122,9 +123,10 @@ def record_offline_payment(
 ) -> Payment:
     """Record cash or a bank transfer received by staff, and credit it.
 
-    The credit then renews and resumes the customer's lines suspended for an
-    unpaid renewal (app/charging/renewals.py), unless `renew_suspended` is
-    False: money paid for a store order must reach the order first.
+    The credit is then announced (`CustomerCredited`, in this transaction:
+    charging renews and resumes the lines an unpaid renewal suspended),
+    unless `renew_suspended` is False: money paid for a store order must
+    reach the order first.
     Idempotent per (method, reference): recording the same payment again
     returns the first one.
     :raises InvalidInput: bad method, amount or reference.
@@ -198,7 +200,7 @@ def record_offline_payment(
     )
     session.flush()
     if renew_suspended:
-        renew_suspended_lines(session, customer_id=customer_id, actor=actor, now=now)
+        emit(session, CustomerCredited(customer_id=customer_id, actor=actor, now=now))
     return payment
 
 
@@ -214,8 +216,8 @@ def adjust_balance(
     policy: MoneyPolicy,
 ) -> JournalEntry:
     """A staff correction of a balance (ledger `adjust_balance`: signed, with a reason,
-    audited); a positive one is a credit, so it then renews and resumes the customer's
-    lines suspended for an unpaid renewal.
+    audited); a positive one is a credit, so it is then announced (`CustomerCredited`:
+    charging renews and resumes the lines an unpaid renewal suspended).
 
     :raises InvalidInput, CapExceeded, InsufficientBalance, IdempotencyConflict: refused.
     """
@@ -231,7 +233,7 @@ def adjust_balance(
         **policy.cap_kwargs(),
     )
     if amount_minor > 0:
-        renew_suspended_lines(session, customer_id=customer_id, actor=actor, now=now)
+        emit(session, CustomerCredited(customer_id=customer_id, actor=actor, now=now))
     return entry
 
 
@@ -404,8 +406,9 @@ def complete_stripe_payment(
     """Book a paid Checkout Session. Idempotent; wins over an earlier expiry.
 
     Credited up to the cap; any excess is queued as a refund to this payment.
-    A top-up then renews and resumes the customer's lines suspended for an
-    unpaid renewal (a purchase's money goes to its order first).
+    A top-up is then announced (`CustomerCredited`: charging renews and
+    resumes the lines an unpaid renewal suspended); a purchase's money goes
+    to its order first.
     """
     payment = _lock_payment(session, payment_id)
     if payment.status == "succeeded":
@@ -460,7 +463,7 @@ def complete_stripe_payment(
             details={"payment_id": payment.id, "amount_minor": refund.amount_minor},
         )
     if payment.purpose == "topup":
-        renew_suspended_lines(session, customer_id=payment.customer_id, actor=actor, now=now)
+        emit(session, CustomerCredited(customer_id=payment.customer_id, actor=actor, now=now))
     return payment
 
 

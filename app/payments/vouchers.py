@@ -37,11 +37,12 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, func, select
 
-from app.charging.unpaid_lines import renew_suspended_lines
 from app.core.audit import Actor, record_audit
 from app.core.errors import N_, InvalidInput, clean_text
+from app.core.events import emit
 from app.core.money import check_amount
 from app.core.throttle import locked_until
+from app.ledger.events import CustomerCredited
 from app.ledger.models import JournalEntry
 from app.ledger.services import credit_customer
 from app.payments.errors import (
@@ -233,9 +234,10 @@ def redeem_voucher(
 ) -> JournalEntry:
     """Credit a voucher's value to the customer's prepaid balance; usable once.
 
-    The credit then renews and resumes the customer's lines suspended for an
-    unpaid renewal (app/charging/renewals.py), unless `renew_suspended` is
-    False: a voucher redeemed to pay a store order must reach the order first.
+    The credit is then announced (`CustomerCredited`, in this transaction:
+    charging renews and resumes the lines an unpaid renewal suspended),
+    unless `renew_suspended` is False: a voucher redeemed to pay a store
+    order must reach the order first.
 
     Checks the lockouts, then locks the voucher row and verifies the PIN in
     constant time. The credit's idempotency key is `voucher:<id>`.
@@ -310,7 +312,7 @@ def redeem_voucher(
     )
     session.flush()
     if renew_suspended:
-        renew_suspended_lines(session, customer_id=customer_id, actor=actor, now=now)
+        emit(session, CustomerCredited(customer_id=customer_id, actor=actor, now=now))
     return entry
 
 
