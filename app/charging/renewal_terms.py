@@ -82,10 +82,12 @@ class RenewalReport:
     terminated: int = 0
 
     def add(self, other: RenewalReport) -> None:
+        """Add the due-line counts of another part of the run (not resumed, terminated)."""
         for name in ("lines_seen", "renewed", "periods_opened", "suspended", "unpaid"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def as_dict(self) -> dict[str, Any]:
+        """The counts and `now` (ISO, UTC), as `mvno renewals run --json` prints them."""
         return {
             "now": utc_iso(self.now),
             "lines_seen": self.lines_seen,

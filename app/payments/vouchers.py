@@ -272,14 +272,7 @@ def redeem_voucher(
         session.add(VoucherAttempt(customer_id=customer_id, ip=ip, success=False, at=now))
         session.flush()
         raise VoucherInvalid(N_("Wrong voucher serial or PIN."), field="pin")
-    if voucher.status == "void":
-        raise VoucherVoid(N_("This voucher has been cancelled."), field="serial")
-    if voucher.status == "redeemed":
-        raise VoucherAlreadyRedeemed(N_("This voucher has already been used."), field="serial")
-    batch = session.get(VoucherBatch, voucher.batch_id)
-    assert batch is not None and voucher.id is not None
-    if now >= batch.expires_at:
-        raise VoucherExpired(N_("This voucher has expired."), field="serial")
+    batch = _redeemable_batch(session, voucher, now=now)
     entry = credit_customer(
         session,
         customer_id=customer_id,
@@ -314,6 +307,22 @@ def redeem_voucher(
     if renew_suspended:
         emit(session, CustomerCredited(customer_id=customer_id, actor=actor, now=now))
     return entry
+
+
+def _redeemable_batch(session: Session, voucher: Voucher, *, now: datetime) -> VoucherBatch:
+    """The batch of a voucher that may be redeemed at `now`.
+
+    :raises VoucherVoid, VoucherAlreadyRedeemed, VoucherExpired: it may not.
+    """
+    if voucher.status == "void":
+        raise VoucherVoid(N_("This voucher has been cancelled."), field="serial")
+    if voucher.status == "redeemed":
+        raise VoucherAlreadyRedeemed(N_("This voucher has already been used."), field="serial")
+    batch = session.get(VoucherBatch, voucher.batch_id)
+    assert batch is not None and voucher.id is not None
+    if now >= batch.expires_at:
+        raise VoucherExpired(N_("This voucher has expired."), field="serial")
+    return batch
 
 
 def void_voucher(session: Session, *, serial: str, actor: Actor, now: datetime) -> Voucher:

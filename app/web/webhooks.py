@@ -16,8 +16,9 @@ from typing import Any
 from flask import Blueprint, abort, request
 
 from app.core.clock import utcnow
-from app.payments.services import MoneyPolicy, handle_stripe_event
+from app.payments.services import MoneyPolicy
 from app.payments.stripe_gateway import StripeGateway
+from app.payments.webhooks import handle_stripe_event
 from app.subscribers.orders import complete_order_for_payment
 from app.web.context import db_session, settings
 

@@ -751,7 +751,7 @@ def test_a_positive_adjustment_resumes_and_a_negative_one_does_not(
 def test_a_card_top_up_resumes_but_a_card_purchase_pays_its_order_first(
     session: Session, world: World, purpose: str, resumed: bool
 ) -> None:
-    from app.payments.services import complete_stripe_payment, create_stripe_payment
+    from app.payments.stripe_payments import complete_stripe_payment, create_stripe_payment
 
     line = _suspended_line(session, world)
     payment = create_stripe_payment(
