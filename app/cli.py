@@ -677,7 +677,7 @@ refunds_cli = AppGroup("refunds", help="Refunds: send queued card refunds to Str
 @refusals
 def refunds_send(as_json: bool, now: datetime) -> None:
     """Send queued card refunds and check those still processing (as the scheduler does)."""
-    from app.payments.services import send_pending_refunds, sync_processing_refunds
+    from app.payments.refunds import send_pending_refunds, sync_processing_refunds
     from app.payments.stripe_gateway import StripeGateway
 
     gateway = StripeGateway.from_settings(settings())

@@ -59,7 +59,7 @@ class Job:
 
 def _send_refunds(db: Database, settings: Settings, now: datetime) -> dict[str, int]:
     """Send queued card refunds and ask Stripe about those still processing."""
-    from app.payments.services import send_pending_refunds, sync_processing_refunds
+    from app.payments.refunds import send_pending_refunds, sync_processing_refunds
     from app.payments.stripe_gateway import StripeGateway
 
     gateway = StripeGateway.from_settings(settings)

@@ -51,7 +51,8 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from app.charging.models import LinePeriod
-from app.charging.renewals import DEFAULT_WORKERS, ENTRY_KIND, RenewalReport, run_renewals
+from app.charging.renewal_terms import ENTRY_KIND, RenewalReport
+from app.charging.renewals import DEFAULT_WORKERS, run_renewals
 from app.core.audit import Actor, AuditEntry
 from app.core.db import Database
 from app.core.floors import discover

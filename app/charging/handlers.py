@@ -1,11 +1,18 @@
-"""What app/charging does when a floor below it announces an event (app/core/events.py)."""
+"""What charging does when something happens below it (app/core/events.py).
+
+Handlers run in the announcing transaction, before its commit: a refusal
+here rolls the credit or the activation back with it, and a change rolled
+back leaves no follow-up behind.
+"""
 
 from __future__ import annotations
 
 from sqlmodel import Session
 
 from app.charging.periods import open_period
+from app.charging.unpaid_lines import renew_suspended_lines
 from app.core.events import on
+from app.ledger.events import CustomerCredited
 from app.subscribers.events import LineActivated
 from app.subscribers.models import Line
 from plans.models import Plan
@@ -31,3 +38,14 @@ def open_first_period(session: Session, event: LineActivated) -> None:
         price_minor=plan.price_minor,
         entry_id=event.entry_id,
     )
+
+
+@on(CustomerCredited)
+def renew_lines_after_credit(session: Session, event: CustomerCredited) -> None:
+    """Renew and resume the customer's lines suspended for an unpaid renewal.
+
+    Locks the customer's prepaid account, then those lines (see
+    `renew_suspended_lines`); a second delivery of the same credit finds
+    them active and does nothing.
+    """
+    renew_suspended_lines(session, customer_id=event.customer_id, actor=event.actor, now=event.now)

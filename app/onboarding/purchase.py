@@ -50,8 +50,9 @@ from app.onboarding.orders import (
 )
 from app.payments.errors import StripeNotConfigured
 from app.payments.models import Payment
-from app.payments.services import MoneyPolicy, begin_checkout, record_offline_payment
+from app.payments.services import MoneyPolicy, record_offline_payment
 from app.payments.stripe_gateway import StripeGateway
+from app.payments.stripe_payments import begin_checkout
 from app.payments.vouchers import VoucherPolicy, redeem_voucher
 from app.subscribers import lifecycle
 from app.subscribers.errors import (

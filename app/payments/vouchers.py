@@ -37,11 +37,12 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, func, select
 
-from app.charging.renewals import renew_suspended_lines
 from app.core.audit import Actor, record_audit
 from app.core.errors import N_, InvalidInput, clean_text
+from app.core.events import emit
 from app.core.money import check_amount
 from app.core.throttle import locked_until
+from app.ledger.events import CustomerCredited
 from app.ledger.models import JournalEntry
 from app.ledger.services import credit_customer
 from app.payments.errors import (
@@ -233,9 +234,10 @@ def redeem_voucher(
 ) -> JournalEntry:
     """Credit a voucher's value to the customer's prepaid balance; usable once.
 
-    The credit then renews and resumes the customer's lines suspended for an
-    unpaid renewal (app/charging/renewals.py), unless `renew_suspended` is
-    False: a voucher redeemed to pay a store order must reach the order first.
+    The credit is then announced (`CustomerCredited`, in this transaction:
+    charging renews and resumes the lines an unpaid renewal suspended),
+    unless `renew_suspended` is False: a voucher redeemed to pay a store
+    order must reach the order first.
 
     Checks the lockouts, then locks the voucher row and verifies the PIN in
     constant time. The credit's idempotency key is `voucher:<id>`.
@@ -270,14 +272,7 @@ def redeem_voucher(
         session.add(VoucherAttempt(customer_id=customer_id, ip=ip, success=False, at=now))
         session.flush()
         raise VoucherInvalid(N_("Wrong voucher serial or PIN."), field="pin")
-    if voucher.status == "void":
-        raise VoucherVoid(N_("This voucher has been cancelled."), field="serial")
-    if voucher.status == "redeemed":
-        raise VoucherAlreadyRedeemed(N_("This voucher has already been used."), field="serial")
-    batch = session.get(VoucherBatch, voucher.batch_id)
-    assert batch is not None and voucher.id is not None
-    if now >= batch.expires_at:
-        raise VoucherExpired(N_("This voucher has expired."), field="serial")
+    batch = _redeemable_batch(session, voucher, now=now)
     entry = credit_customer(
         session,
         customer_id=customer_id,
@@ -310,8 +305,24 @@ def redeem_voucher(
     )
     session.flush()
     if renew_suspended:
-        renew_suspended_lines(session, customer_id=customer_id, actor=actor, now=now)
+        emit(session, CustomerCredited(customer_id=customer_id, actor=actor, now=now))
     return entry
+
+
+def _redeemable_batch(session: Session, voucher: Voucher, *, now: datetime) -> VoucherBatch:
+    """The batch of a voucher that may be redeemed at `now`.
+
+    :raises VoucherVoid, VoucherAlreadyRedeemed, VoucherExpired: it may not.
+    """
+    if voucher.status == "void":
+        raise VoucherVoid(N_("This voucher has been cancelled."), field="serial")
+    if voucher.status == "redeemed":
+        raise VoucherAlreadyRedeemed(N_("This voucher has already been used."), field="serial")
+    batch = session.get(VoucherBatch, voucher.batch_id)
+    assert batch is not None and voucher.id is not None
+    if now >= batch.expires_at:
+        raise VoucherExpired(N_("This voucher has expired."), field="serial")
+    return batch
 
 
 def void_voucher(session: Session, *, serial: str, actor: Actor, now: datetime) -> Voucher:

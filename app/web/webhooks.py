@@ -18,8 +18,9 @@ from typing import Any
 from flask import Blueprint, abort, request
 
 from app.core.clock import utcnow
-from app.payments.services import MoneyPolicy, handle_stripe_event
+from app.payments.services import MoneyPolicy
 from app.payments.stripe_gateway import StripeGateway
+from app.payments.webhooks import handle_stripe_event
 from app.web.context import db_session, settings
 
 log = logging.getLogger(__name__)

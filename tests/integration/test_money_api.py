@@ -11,6 +11,7 @@ from app.core.audit import Actor
 from app.core.clock import utcnow
 from app.ledger.models import JournalEntry
 from app.payments import services as payments
+from app.payments import stripe_payments
 from app.payments.models import Refund, VoucherAttempt
 from app.payments.stripe_gateway import StripeGateway
 from tests.factories import make_api_key
@@ -412,7 +413,7 @@ def test_card_refund_is_sent_to_stripe_failed_retried_and_sent_again(
         secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET, api_base=stripe_on.base_url
     )
     policy = payments.MoneyPolicy(currency="CNY", cap_months=24, reference_monthly_minor=5000)
-    payment = payments.begin_checkout(
+    payment = stripe_payments.begin_checkout(
         db,
         gateway,
         customer_id=customer.id,

@@ -12,8 +12,9 @@ from sqlmodel import col, func, select
 from app.core.audit import Actor, AuditEntry
 from app.ledger import services as ledger
 from app.ledger.models import JournalEntry
+from app.payments import refunds as payment_refunds
 from app.payments import services as payments
-from app.payments import vouchers
+from app.payments import stripe_payments, vouchers
 from app.payments.models import Payment, Refund, Voucher, VoucherAttempt
 from app.subscribers import services as subscribers
 from tests.conftest import csrf_token
@@ -317,7 +318,7 @@ def test_staff_refund_needs_a_note_and_the_balance(finance, session, customer):
 
 def test_refund_paid_by_hand(finance, session, customer):
     give(session, customer, 10_000)
-    [refund] = payments.request_refund(
+    [refund] = payment_refunds.request_refund(
         session,
         customer_id=customer.id,
         amount_minor=2_000,
@@ -361,7 +362,7 @@ def test_card_refund_cannot_be_sent_without_stripe(finance, session, customer):
     )
     session.add(payment)
     give(session, customer, 5_000)
-    [refund] = payments.request_refund(
+    [refund] = payment_refunds.request_refund(
         session,
         customer_id=customer.id,
         amount_minor=1_000,
@@ -397,7 +398,7 @@ def test_send_now_refunds_a_card_payment_at_stripe(finance, session, db, custome
         secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET, api_base=stripe_on.base_url
     )
     session.commit()
-    payment = payments.begin_checkout(
+    payment = stripe_payments.begin_checkout(
         db,
         gateway,
         customer_id=customer.id,
@@ -433,7 +434,7 @@ def test_send_now_refunds_a_card_payment_at_stripe(finance, session, db, custome
 
 def test_retry_only_a_failed_card_refund(finance, session, customer):
     give(session, customer, 5_000)
-    [refund] = payments.request_refund(
+    [refund] = payment_refunds.request_refund(
         session,
         customer_id=customer.id,
         amount_minor=1_000,

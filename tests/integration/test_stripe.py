@@ -18,7 +18,9 @@ from app.core.db import Database
 from app.ledger import services as ledger
 from app.ledger.errors import CapExceeded
 from app.ledger.models import JournalEntry
+from app.payments import refunds as payment_refunds
 from app.payments import services as payments
+from app.payments import stripe_payments
 from app.payments.errors import PaymentProviderError
 from app.payments.models import Payment, Refund, StripeEvent
 from app.payments.stripe_gateway import StripeGateway
@@ -39,7 +41,7 @@ def gateway(stripe_on):
 
 
 def checkout(db: Database, gateway, customer_id: int, amount: int) -> Payment:
-    return payments.begin_checkout(
+    return stripe_payments.begin_checkout(
         db,
         gateway,
         customer_id=customer_id,
@@ -64,7 +66,7 @@ def paid_checkout(db, gateway, client, stripe_on, customer, amount: int) -> Paym
 
 
 def staff_refund(session, customer, amount: int, note: str = "customer asked") -> list[Refund]:
-    refunds = payments.request_refund(
+    refunds = payment_refunds.request_refund(
         session,
         customer_id=customer.id,
         amount_minor=amount,
@@ -146,7 +148,7 @@ def test_stripe_down_leaves_a_created_payment_that_can_be_opened_again(
         checkout(db, gateway, customer.id, 5000)
     payment = session.exec(select(Payment)).one()
     assert payment.status == "created" and payment.stripe_session_id is None
-    again = payments.open_checkout(
+    again = stripe_payments.open_checkout(
         db,
         gateway,
         payment_id=payment.id,
@@ -161,7 +163,7 @@ def test_crash_after_stripe_call_before_commit_gets_the_same_session(
     db, session, gateway, stripe_on, customer, monkeypatch
 ):
     """The session is created at Stripe, then we die before storing it; a retry reuses it."""
-    payment = payments.create_stripe_payment(
+    payment = stripe_payments.create_stripe_payment(
         session,
         customer_id=customer.id,
         amount_minor=5000,
@@ -184,8 +186,8 @@ def test_crash_after_stripe_call_before_commit_gets_the_same_session(
     monkeypatch.setattr(Database, "transaction", crash_on_store)
     kwargs = dict(success_url="https://s/ok", cancel_url="https://s/no", description="Top-up")
     with pytest.raises(RuntimeError):
-        payments.open_checkout(db, gateway, payment_id=payment.id, **kwargs)
-    opened = payments.open_checkout(db, gateway, payment_id=payment.id, **kwargs)
+        stripe_payments.open_checkout(db, gateway, payment_id=payment.id, **kwargs)
+    opened = stripe_payments.open_checkout(db, gateway, payment_id=payment.id, **kwargs)
     assert len(stripe_on.calls("POST", "/v1/checkout/sessions")) == 2
     assert len(stripe_on.sessions) == 1  # Stripe replayed the first answer
     assert opened.stripe_session_id == next(iter(stripe_on.sessions))
@@ -217,7 +219,7 @@ def test_paid_webhook_credits_once_even_when_delivered_again(
 def test_paid_webhook_before_we_stored_the_session_id_still_finds_the_payment(
     db, session, client, gateway, stripe_on, customer
 ):
-    payment = payments.create_stripe_payment(
+    payment = stripe_payments.create_stripe_payment(
         session,
         customer_id=customer.id,
         amount_minor=3000,
@@ -368,7 +370,7 @@ def test_money_above_the_cap_is_credited_up_to_it_and_the_excess_refunded(
     assert (refund.reason, refund.status, refund.amount_minor) == ("cap_excess", "pending", 70_000)
     assert payable(session) == 70_000
 
-    sent = payments.send_pending_refunds(db, gateway, now=NOW)
+    sent = payment_refunds.send_pending_refunds(db, gateway, now=NOW)
     assert sent == 1
     [call] = stripe_on.calls("POST", "/v1/refunds")
     assert call == {
@@ -388,18 +390,18 @@ def test_crash_between_refund_call_and_commit_does_not_refund_twice(
 ):
     paid_checkout(db, gateway, client, stripe_on, customer, 10_000)
     [refund] = staff_refund(session, customer, 4_000, "customer asked")
-    real_apply = payments.apply_remote_refund
+    real_apply = payment_refunds.apply_remote_refund
 
     def die(*args, **kwargs):
         raise RuntimeError("worker killed after Stripe answered")
 
-    monkeypatch.setattr(payments, "apply_remote_refund", die)
+    monkeypatch.setattr(payment_refunds, "apply_remote_refund", die)
     with pytest.raises(RuntimeError):
-        payments.send_refund(db, gateway, refund_id=refund.id, now=NOW)
-    monkeypatch.setattr(payments, "apply_remote_refund", real_apply)
+        payment_refunds.send_refund(db, gateway, refund_id=refund.id, now=NOW)
+    monkeypatch.setattr(payment_refunds, "apply_remote_refund", real_apply)
     session.expire_all()
     assert session.get(Refund, refund.id).status == "pending"
-    payments.send_refund(db, gateway, refund_id=refund.id, now=NOW)
+    payment_refunds.send_refund(db, gateway, refund_id=refund.id, now=NOW)
     assert len(stripe_on.calls("POST", "/v1/refunds")) == 2
     assert len(stripe_on.refunds) == 1  # one refund at Stripe
     session.expire_all()
@@ -414,7 +416,7 @@ def test_pending_refund_is_settled_by_webhook_even_out_of_order(
     paid_checkout(db, gateway, client, stripe_on, customer, 10_000)
     [refund] = staff_refund(session, customer, 2_500, "double top-up")
     stripe_on.refund_status = "pending"
-    payments.send_refund(db, gateway, refund_id=refund.id, now=NOW)
+    payment_refunds.send_refund(db, gateway, refund_id=refund.id, now=NOW)
     session.expire_all()
     assert session.get(Refund, refund.id).status == "processing"
     remote_id = next(iter(stripe_on.refunds))
@@ -436,16 +438,16 @@ def test_failed_refund_stays_payable_until_retried_or_paid_by_hand(
     [refund] = staff_refund(session, customer, 10_000, "closing account")
     stripe_on.refund_status = "failed"
     stripe_on.refund_failure_reason = "expired_or_canceled_card"
-    payments.send_refund(db, gateway, refund_id=refund.id, now=NOW)
+    payment_refunds.send_refund(db, gateway, refund_id=refund.id, now=NOW)
     session.expire_all()
     failed = session.get(Refund, refund.id)
     assert failed.status == "failed" and failed.last_error == "expired_or_canceled_card"
     assert payable(session) == 10_000  # still owed to the customer
 
-    payments.retry_refund(session, refund_id=refund.id, actor=ACTOR, now=NOW)
+    payment_refunds.retry_refund(session, refund_id=refund.id, actor=ACTOR, now=NOW)
     session.commit()
     stripe_on.refund_status = "succeeded"
-    payments.send_refund(db, gateway, refund_id=refund.id, now=NOW)
+    payment_refunds.send_refund(db, gateway, refund_id=refund.id, now=NOW)
     keys = [k for k in stripe_on.idempotent if k.startswith(f"mvno-refund-{refund.id}-")]
     assert sorted(keys) == [f"mvno-refund-{refund.id}-1", f"mvno-refund-{refund.id}-2"]
     session.expire_all()
@@ -458,9 +460,9 @@ def test_lost_webhook_is_caught_up_by_polling(db, session, client, gateway, stri
     paid_checkout(db, gateway, client, stripe_on, customer, 5_000)
     [refund] = staff_refund(session, customer, 5_000, "n")
     stripe_on.refund_status = "pending"
-    payments.send_refund(db, gateway, refund_id=refund.id, now=NOW)
+    payment_refunds.send_refund(db, gateway, refund_id=refund.id, now=NOW)
     stripe_on.set_refund(next(iter(stripe_on.refunds)), "succeeded")
-    assert payments.sync_processing_refunds(db, gateway, now=NOW) == 1
+    assert payment_refunds.sync_processing_refunds(db, gateway, now=NOW) == 1
     session.expire_all()
     assert session.get(Refund, refund.id).status == "succeeded"
 
@@ -483,7 +485,7 @@ def test_staff_refund_goes_back_to_card_payments_newest_first_then_by_hand(
         now=NOW,
         policy=POLICY,
     )
-    refunds = payments.request_refund(
+    refunds = payment_refunds.request_refund(
         session,
         customer_id=customer.id,
         amount_minor=5_500,
@@ -500,7 +502,7 @@ def test_staff_refund_goes_back_to_card_payments_newest_first_then_by_hand(
     ]
     assert balance(session, customer) == 500
     by_hand = refunds[-1]
-    payments.mark_refund_paid_offline(
+    payment_refunds.mark_refund_paid_offline(
         session, refund_id=by_hand.id, note="cash at the counter", actor=ACTOR, now=NOW
     )
     assert by_hand.status == "paid_offline"
@@ -534,7 +536,7 @@ def test_ledger_check_sees_refunds_payable_out_of_step_with_the_refunds(
     paid_checkout(db, gateway, client, stripe_on, customer, 4_000)
     [refund] = staff_refund(session, customer, 1_000, "n")
     assert payments.check_payments(session) == []
-    payments.send_refund(db, gateway, refund_id=refund.id, now=NOW)
+    payment_refunds.send_refund(db, gateway, refund_id=refund.id, now=NOW)
     session.expire_all()
     assert payments.check_payments(session) == []
     # Someone edits a row by hand: the refund looks unpaid again.

@@ -31,6 +31,7 @@ from app.core.clock import utcnow
 from app.core.errors import N_
 from app.ledger import services as ledger
 from app.ledger.models import LedgerAccount, Posting
+from app.payments import refunds as payment_refunds
 from app.payments import services as payments
 from app.payments import vouchers
 from app.payments.errors import StripeNotConfigured, VoucherNotFound
@@ -278,7 +279,7 @@ def payment_list(query: dict[str, Any]) -> Any:
 def refund_list(query: dict[str, Any]) -> Any:
     """Refunds, newest first, filtered by customer ref and status."""
     customer_id = _customer_id(query["customer"]) if query.get("customer") else None
-    items, total = payments.list_refunds(
+    items, total = payment_refunds.list_refunds(
         db_session(), customer_id=customer_id, status=query.get("status"), **page_args(query)
     )
     return page_out(_refunds(items), total, query)
@@ -298,7 +299,7 @@ def refund_request(ref: str, data: dict[str, Any]) -> Any:
     """
     customer = customer_by_ref(ref)
     assert customer.id is not None
-    refunds = payments.request_refund(
+    refunds = payment_refunds.request_refund(
         db_session(),
         customer_id=customer.id,
         amount_minor=data["amount_minor"],
@@ -318,7 +319,7 @@ def refund_request(ref: str, data: dict[str, Any]) -> Any:
 @bp.doc(responses={404: "No such refund", 409: "Only a failed card refund can be retried"})
 def refund_retry(refund_id: int) -> Any:
     """Queue a failed card refund again, as a new attempt at Stripe."""
-    refund = payments.retry_refund(
+    refund = payment_refunds.retry_refund(
         db_session(), refund_id=refund_id, actor=current_actor(), now=utcnow()
     )
     return _refunds([refund])[0]
@@ -331,7 +332,7 @@ def refund_retry(refund_id: int) -> Any:
 @bp.doc(responses={404: "No such refund", 409: "Already paid, or on its way at Stripe"})
 def refund_paid_offline(refund_id: int, data: dict[str, Any]) -> Any:
     """Record that finance paid a failed (or card-less) refund by hand."""
-    refund = payments.mark_refund_paid_offline(
+    refund = payment_refunds.mark_refund_paid_offline(
         db_session(), refund_id=refund_id, note=data["note"], actor=current_actor(), now=utcnow()
     )
     return _refunds([refund])[0]
@@ -353,13 +354,13 @@ def refund_send(refund_id: int) -> Any:
 
     A refund that is not pending (or has no card payment) is returned as it is.
     """
-    ref = _refunds([payments.get_refund(db_session(), refund_id)])[0]["customer_ref"]
+    ref = _refunds([payment_refunds.get_refund(db_session(), refund_id)])[0]["customer_ref"]
     gateway = StripeGateway.from_settings(settings())
     if gateway is None:
         raise StripeNotConfigured(N_("Card payments (Stripe) are not configured."))
     # send_refund runs its own transactions and calls Stripe between them.
     end_request_session()
-    refund = payments.send_refund(database(), gateway, refund_id=refund_id, now=utcnow())
+    refund = payment_refunds.send_refund(database(), gateway, refund_id=refund_id, now=utcnow())
     return _refund(refund, {refund.customer_id: ref})
 
 

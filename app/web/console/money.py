@@ -32,6 +32,7 @@ from sqlmodel import col, select
 from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.ledger import services as ledger
+from app.payments import refunds as payment_refunds
 from app.payments import services as payments
 from app.payments import vouchers
 from app.payments.models import (
@@ -160,7 +161,7 @@ def _render_customer(
     customer_payments, payment_total = payments.list_payments(
         session, customer_id=customer_id, limit=PER_PAGE
     )
-    customer_refunds, refund_total = payments.list_refunds(
+    customer_refunds, refund_total = payment_refunds.list_refunds(
         session, customer_id=customer_id, limit=PER_PAGE
     )
     return render_template(
@@ -277,7 +278,7 @@ def customer_refund(ref: str) -> Any:
         amount = money_field(form.amount)
         if amount is not None:
             try:
-                payments.request_refund(
+                payment_refunds.request_refund(
                     db_session(),
                     customer_id=customer_id,
                     amount_minor=amount,
@@ -376,11 +377,13 @@ def payments_list() -> Any:
 
 def _refund_queue(statuses: tuple[str, ...], page: int) -> tuple[list[Refund], int]:
     if len(statuses) == 1:
-        return payments.list_refunds(
+        return payment_refunds.list_refunds(
             db_session(), status=statuses[0], limit=PER_PAGE, offset=(page - 1) * PER_PAGE
         )
     if len(statuses) == len(REFUND_STATUSES):
-        return payments.list_refunds(db_session(), limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+        return payment_refunds.list_refunds(
+            db_session(), limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+        )
     # The default view: several statuses, which `list_refunds` does not take.
     query = select(Refund).where(col(Refund.status).in_(statuses))
     session = db_session()
@@ -438,7 +441,7 @@ def refund_send(refund_id: int) -> Any:
     # request's session must not hold a lock meanwhile.
     end_request_session()
     try:
-        refund = payments.send_refund(database(), gateway, refund_id=refund_id, now=utcnow())
+        refund = payment_refunds.send_refund(database(), gateway, refund_id=refund_id, now=utcnow())
     except DomainError as exc:
         _refused(exc)
     else:
@@ -457,7 +460,7 @@ def _refund_status(refund: Refund) -> str:
 @staff_required("payments.manage")
 def refund_retry(refund_id: int) -> Any:
     try:
-        payments.retry_refund(
+        payment_refunds.retry_refund(
             db_session(), refund_id=refund_id, actor=current_actor(), now=utcnow()
         )
     except DomainError as exc:
@@ -475,7 +478,7 @@ def refund_paid_offline(refund_id: int) -> Any:
         flash(_("The note is too long."), "error")
         return _back_to_queue()
     try:
-        payments.mark_refund_paid_offline(
+        payment_refunds.mark_refund_paid_offline(
             db_session(),
             refund_id=refund_id,
             note=form.note.data or "",

@@ -33,6 +33,7 @@ from app.core.clock import utcnow
 from app.core.errors import N_, DomainError
 from app.ledger import services as ledger
 from app.payments import services as payments
+from app.payments import stripe_payments
 from app.payments.errors import StripeNotConfigured
 from app.payments.models import Payment
 from app.payments.stripe_gateway import StripeGateway
@@ -132,7 +133,7 @@ def card_checkout(
     :raises DomainError: refused (cap, amount) or Stripe failed.
     """
     end_request_session()
-    return payments.begin_checkout(
+    return stripe_payments.begin_checkout(
         database(),
         gateway,
         customer_id=customer_id,

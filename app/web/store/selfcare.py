@@ -31,9 +31,9 @@ from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
 from app.auth import resets
 from app.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from app.charging.addons import addons_for_sale, buy_addon, period_addons
+from app.charging.line_renewal import renew_now
 from app.charging.models import LinePeriod, PeriodAddOn
 from app.charging.periods import period_at, period_for_display
-from app.charging.renewals import renew_now
 from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.ledger.errors import InsufficientBalance

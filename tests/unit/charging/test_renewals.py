@@ -13,16 +13,12 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.charging.errors import RenewalRefused
+from app.charging.line_renewal import renew_now
 from app.charging.models import LinePeriod
 from app.charging.periods import open_period
-from app.charging.renewals import (
-    ENTRY_KIND,
-    RenewalReport,
-    renew_now,
-    renew_suspended_lines,
-    renewal_key,
-    run_renewals,
-)
+from app.charging.renewal_terms import ENTRY_KIND, RenewalReport, renewal_key
+from app.charging.renewals import run_renewals
+from app.charging.unpaid_lines import renew_suspended_lines
 from app.core.audit import Actor, AuditEntry
 from app.core.db import Database
 from app.ledger import services as ledger
@@ -755,7 +751,7 @@ def test_a_positive_adjustment_resumes_and_a_negative_one_does_not(
 def test_a_card_top_up_resumes_but_a_card_purchase_pays_its_order_first(
     session: Session, world: World, purpose: str, resumed: bool
 ) -> None:
-    from app.payments.services import complete_stripe_payment, create_stripe_payment
+    from app.payments.stripe_payments import complete_stripe_payment, create_stripe_payment
 
     line = _suspended_line(session, world)
     payment = create_stripe_payment(

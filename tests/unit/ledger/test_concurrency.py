@@ -30,7 +30,9 @@ from app.core.db import Database
 from app.ledger import services as ledger
 from app.ledger.errors import CapExceeded, IdempotencyConflict, InsufficientBalance
 from app.ledger.models import LedgerAccount, Posting
+from app.payments import refunds as payment_refunds
 from app.payments import services as payments
+from app.payments import stripe_payments
 from app.payments.errors import PaymentConflict, RefundStateError
 from app.payments.models import FINAL_REFUND_STATUSES, Refund
 from tests.concurrency import fresh_database
@@ -223,7 +225,7 @@ class Worker:
         """Created within the cap; paid (maybe more) after others moved the balance."""
         asked = self.rng.randint(100, 5000)
         with self.db.transaction() as session:
-            payment = payments.create_stripe_payment(
+            payment = stripe_payments.create_stripe_payment(
                 session,
                 customer_id=self.ids[customer],
                 amount_minor=asked,
@@ -237,7 +239,7 @@ class Worker:
         received = asked + self.rng.choice([0, 0, self.rng.randint(1, 8000)])
         try:
             with self.db.transaction() as session:
-                paid = payments.complete_stripe_payment(
+                paid = stripe_payments.complete_stripe_payment(
                     session,
                     payment_id=payment_id,
                     amount_received_minor=received,
@@ -284,7 +286,7 @@ class Worker:
     def op_refund(self, customer: int, key: str) -> None:
         amount = self.rng.randint(100, 3000)
         with self.db.transaction() as session:
-            refunds = payments.request_refund(
+            refunds = payment_refunds.request_refund(
                 session,
                 customer_id=self.ids[customer],
                 amount_minor=amount,
@@ -313,7 +315,7 @@ class Worker:
             else:
                 return
         with self.db.transaction() as session:
-            payments.mark_refund_paid_offline(
+            payment_refunds.mark_refund_paid_offline(
                 session, refund_id=refund_id, note=key, actor=STAFF, now=NOW
             )
         assert not again, f"refund {refund_id} was paid by hand twice"

@@ -41,7 +41,9 @@ from app.core.audit import Actor
 from app.ledger import services as ledger
 from app.ledger.errors import CapExceeded, IdempotencyConflict, InsufficientBalance
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
+from app.payments import refunds as payment_refunds
 from app.payments import services as payments
+from app.payments import stripe_payments
 from app.payments.errors import PaymentConflict, RefundStateError
 from app.payments.models import FINAL_REFUND_STATUSES, Payment, Refund
 from app.payments.stripe_gateway import RemoteRefund
@@ -204,7 +206,7 @@ class LedgerMachine(RuleBasedStateMachine):
         )
 
     def complete(self, payment_id: int, received: int) -> Payment:
-        return payments.complete_stripe_payment(
+        return stripe_payments.complete_stripe_payment(
             self.session,
             payment_id=payment_id,
             amount_received_minor=received,
@@ -271,7 +273,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def start_card_payment(self, customer: int, amount: int) -> Any:
         if self.balance[customer] + amount > CAPS[customer]:
             with self.refusal(CapExceeded) as caught:
-                payments.create_stripe_payment(
+                stripe_payments.create_stripe_payment(
                     self.session,
                     customer_id=self.cid(customer),
                     amount_minor=amount,
@@ -282,7 +284,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 )
             self.expect_cap_refusal(caught, customer)
             return multiple()  # nothing to complete
-        payment = payments.create_stripe_payment(
+        payment = stripe_payments.create_stripe_payment(
             self.session,
             customer_id=self.cid(customer),
             amount_minor=amount,
@@ -375,7 +377,7 @@ class LedgerMachine(RuleBasedStateMachine):
         """Out of the balance into refunds payable, back to card payments first."""
 
         def ask() -> list[Refund]:
-            return payments.request_refund(
+            return payment_refunds.request_refund(
                 self.session,
                 customer_id=self.cid(customer),
                 amount_minor=amount,
@@ -404,14 +406,14 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(pick=st.integers(0, 1000))
     def refund_paid_by_hand(self, pick: int) -> None:
         refund_id, amount = self.hand_refunds.pop(pick % len(self.hand_refunds))
-        refund = payments.mark_refund_paid_offline(
+        refund = payment_refunds.mark_refund_paid_offline(
             self.session, refund_id=refund_id, note="paid at the counter", actor=STAFF, now=NOW
         )
         assert refund.status == "paid_offline"
         self.payable -= amount
         # Paying it again is refused and changes nothing.
         with self.refusal(RefundStateError):
-            payments.mark_refund_paid_offline(
+            payment_refunds.mark_refund_paid_offline(
                 self.session, refund_id=refund_id, note="again", actor=STAFF, now=NOW
             )
 
@@ -421,17 +423,19 @@ class LedgerMachine(RuleBasedStateMachine):
         """A pending card refund cannot be paid by hand; Stripe's success takes it out."""
         refund_id, amount = self.card_refunds.pop(pick % len(self.card_refunds))
         with self.refusal(RefundStateError):
-            payments.mark_refund_paid_offline(
+            payment_refunds.mark_refund_paid_offline(
                 self.session, refund_id=refund_id, note="by hand", actor=STAFF, now=NOW
             )
         remote = RemoteRefund(id=f"re_{refund_id}", status="succeeded")
-        refund = payments.apply_remote_refund(
+        refund = payment_refunds.apply_remote_refund(
             self.session, refund_id=refund_id, remote=remote, now=NOW
         )
         assert refund.status == "succeeded"
         self.payable -= amount
         with self.unchanged():  # a redelivered answer
-            payments.apply_remote_refund(self.session, refund_id=refund_id, remote=remote, now=NOW)
+            payment_refunds.apply_remote_refund(
+                self.session, refund_id=refund_id, remote=remote, now=NOW
+            )
 
     # -- replays ------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ from sqlmodel import Session, select
 from app.ledger import services as ledger
 from app.onboarding import handlers, orders, purchase
 from app.payments.models import Payment, StripeEvent
-from app.payments.services import create_stripe_payment, handle_stripe_event
+from app.payments.stripe_payments import create_stripe_payment
+from app.payments.webhooks import handle_stripe_event
 from app.subscribers.errors import OrderNotPayable
 from app.subscribers.models import Line, PurchaseOrder
 from numbering.models import PhoneNumber
