@@ -1,0 +1,2 @@
+"""Bringing subscribers in: the store's purchase workflow (hold, pay, complete) and the
+migration import from another platform."""
