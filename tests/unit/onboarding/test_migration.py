@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from datetime import timedelta
 from pathlib import Path
@@ -599,3 +600,46 @@ def test_a_ref_created_after_the_checks_refuses_the_file(session, world, sims, m
     assert [(p.line, p.field) for p in error.rejects] == [(2, "customer_ref")]
     assert snapshot(session) == before
     assert numbering.get_number(session, msisdn(2)).status == "available"
+
+
+# -- the file as the import kit reads it ------------------------------------------------
+
+
+def test_every_reject_keeps_its_line_and_raw_text(session, world, sims):
+    bad = row(customer_ref="C-1002", msisdn=msisdn(2), iccid=sims[1], email="bad")
+    error = refused(session, csv_text(row(iccid=sims[0]), bad, "C-1004,too,few"))
+    assert [(p.line, p.raw, p.field) for p in error.rejects] == [
+        (3, bad, "email"),
+        (4, "C-1004,too,few", None),
+    ]
+    assert error.rejects[1].code == "column_count"
+
+
+def test_a_quoted_field_over_two_lines_is_refused_on_both_lines(session, world, sims):
+    text = csv_text(row(iccid=sims[0], name='"Zhang\nWei"'), row(customer_ref="C-1002"))
+    error = refused(session, text)
+    assert [(p.line, p.field) for p in error.rejects[:2]] == [(2, None), (3, None)]
+    assert "not a CSV line" in error.rejects[0].reason
+    assert error.params["rows"] == 3
+
+
+def test_a_header_with_a_missing_column_names_it(session, world):
+    header = HEADER.replace(",balance", "")
+    error = refused(session, f"{header}\nC-1\n")
+    [problem] = error.rejects
+    assert (problem.line, problem.raw) == (1, header)
+    assert "the first line must be the header" in problem.reason
+    assert "(missing: balance)" in problem.reason
+
+
+def test_a_bad_byte_after_a_byte_order_mark_is_named_on_its_line(session, world):
+    data = b"\xef\xbb\xbf" + HEADER.encode() + b"\nC-1,\xe9\n"
+    [problem] = refused(session, data).rejects
+    assert (problem.line, problem.reason) == (2, "not UTF-8 text (byte 0xe9)")
+
+
+def test_the_file_audit_names_the_sha256_of_the_files_bytes(session, world, sims):
+    data = ("\ufeff" + csv_text(row(iccid=sims[0]))).encode("utf-8")
+    run(session, data)
+    audit = session.exec(select(AuditEntry).where(AuditEntry.action == "subscribers.import")).one()
+    assert audit.target_id == hashlib.sha256(data).hexdigest()[:16]
