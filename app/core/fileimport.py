@@ -1,7 +1,7 @@
 """Reading an import file: UTF-8 CSV with a fixed header, one record per line.
 
-Every file import of the project (SIM stock, the subscriber migration)
-reads its file through this kit and refuses with its `Reject` records.
+Made for the CSV imports (SIM stock, the subscriber migration): an
+importer reads its file here and refuses with the kit's `Reject` records.
 
 Rules:
 
