@@ -366,8 +366,8 @@ def subscribers_import(file: str, as_json: bool, now: datetime) -> None:
     nothing. The same file again is reported as already imported."""
     from app.core.audit import Actor
     from app.core.pii import PiiCipher
-    from app.subscribers.errors import SubscriberImportRejected
-    from app.subscribers.importer import import_subscribers
+    from app.onboarding.errors import SubscriberImportRejected
+    from app.onboarding.migration import import_subscribers
 
     text = read_text_file(file)
     config = settings()
@@ -386,7 +386,7 @@ def subscribers_import(file: str, as_json: bool, now: datetime) -> None:
     except SubscriberImportRejected as exc:
         for problem in exc.rejects:
             click.echo(
-                f"{file}:{problem.row}: {problem.field or 'row'}: {problem.reason}", err=True
+                f"{file}:{problem.line}: {problem.field or 'row'}: {problem.reason}", err=True
             )
         if as_json:
             refused = {
@@ -406,7 +406,7 @@ def subscribers_import(file: str, as_json: bool, now: datetime) -> None:
     if not as_json:
         for warning in report.warnings:
             click.echo(
-                f"{file}:{warning.row}: {warning.field}: warning: {warning.reason}", err=True
+                f"{file}:{warning.line}: {warning.field}: warning: {warning.reason}", err=True
             )
     done = "already imported, nothing changed" if report.already_imported else "imported"
     text_out = (

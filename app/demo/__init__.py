@@ -114,7 +114,7 @@ def _load_demo_subscribers(
     from sqlmodel import select
 
     from app.auth.models import SubscriberAccount
-    from app.subscribers.importer import import_subscribers
+    from app.onboarding.migration import import_subscribers
     from app.subscribers.models import Customer
     from app.subscribers.services import link_customer_to_account
 

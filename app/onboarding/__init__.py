@@ -7,6 +7,8 @@
   (purchase.py). A card payment's `PaymentSucceeded` event completes its
   order (handlers.py); the scheduler expires orders whose hold ran out
   (jobs.py).
-* The migration import: customers and lines brought over from another
-  platform.
+* The migration import from another platform (migration*.py): customers,
+  lines, current periods and opening balances from one CSV file, read by the
+  file-import kit of app/core, all or nothing, every reject with its line
+  number, raw text and reason.
 """

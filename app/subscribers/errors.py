@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-from app.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from app.core.errors import Conflict, DomainError, NotFound
 
 
 class CustomerNotFound(NotFound):
@@ -66,44 +63,6 @@ class IdentityMissing(Conflict):
     """An order needs the buyer's real-name details first."""
 
     code = "identity_missing"
-
-
-@dataclass(frozen=True)
-class ImportProblem:
-    """A refused row (or a warning) of a subscribers file: its line (the header is
-    line 1), the column at fault (None for the whole row) and the reason."""
-
-    row: int
-    field: str | None
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "field": self.field, "reason": self.reason}
-
-
-class SubscriberImportRejected(InvalidInput):
-    """A subscribers file with at least one bad row: nothing was imported."""
-
-    code = "subscriber_import_rejected"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        rejects: list[ImportProblem],
-        warnings: list[ImportProblem],
-        field: str | None = None,
-        **params: Any,
-    ):
-        super().__init__(message, field=field, **params)
-        self.rejects = rejects
-        self.warnings = warnings
-
-    def details(self) -> dict[str, Any]:
-        return {
-            "rejected": [problem.to_dict() for problem in self.rejects],
-            "warnings": [problem.to_dict() for problem in self.warnings],
-        }
 
 
 class HoldsThrottled(DomainError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from datetime import timedelta
 from pathlib import Path
@@ -19,9 +20,9 @@ from app.core.audit import Actor, AuditEntry
 from app.core.pii import PiiCipher
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
 from app.ledger.services import check_ledger, customer_balance
-from app.subscribers import importer
-from app.subscribers.errors import SubscriberImportRejected
-from app.subscribers.importer import HEADER, import_subscribers
+from app.onboarding import migration_checks, migration_rows
+from app.onboarding.errors import SubscriberImportRejected
+from app.onboarding.migration import HEADER, SubscriberImportReport, import_subscribers
 from app.subscribers.kyc import id_check_digit_ok, normalize_id
 from app.subscribers.models import Customer, Line
 from numbering.blocks import add_number_block
@@ -101,7 +102,7 @@ def csv_text(*rows: str) -> str:
     return "\n".join([HEADER, *rows]) + "\n"
 
 
-def run(session: Session, text: str | bytes, *, now=NOW) -> importer.SubscriberImportReport:
+def run(session: Session, text: str | bytes, *, now=NOW) -> SubscriberImportReport:
     return import_subscribers(
         session,
         text=text,
@@ -264,7 +265,7 @@ def test_a_known_ref_with_other_lines_or_balance_is_refused(session, world, sims
     other_balance = refused(session, csv_text(row(iccid=sims[0], balance="90.00")))
     another_line = refused(session, csv_text(row(msisdn=msisdn(2), iccid=sims[1])))
     for error in (other_balance, another_line):
-        assert [(p.row, p.field) for p in error.rejects if p.field == "customer_ref"] == [
+        assert [(p.line, p.field) for p in error.rejects if p.field == "customer_ref"] == [
             (2, "customer_ref")
         ]
         assert "C-1001 already exists" in error.rejects[0].reason
@@ -300,7 +301,7 @@ def test_an_opening_balance_above_the_cap_is_refused_naming_the_cap(
         return
     error = refused(session, text)
     [problem] = error.rejects
-    assert (problem.row, problem.field) == (2, "balance")
+    assert (problem.line, problem.field) == (2, "balance")
     assert "936.01" in problem.reason and "cap of 936.00" in problem.reason
     assert count(session, Customer, Customer.ref == "C-1001") == 0
 
@@ -321,7 +322,7 @@ def test_the_cap_is_the_sum_over_the_customers_rows(session, world, sims):
     )
     # The cap of a customer with a refused line is not computed from a guess.
     error = refused(session, one_line)
-    assert [(p.row, p.field) for p in error.rejects] == [(3, "plan_code")]
+    assert [(p.line, p.field) for p in error.rejects] == [(3, "plan_code")]
 
 
 def test_rows_of_one_customer_must_agree(session, world, sims):
@@ -332,7 +333,7 @@ def test_rows_of_one_customer_must_agree(session, world, sims):
             row(msisdn=msisdn(2), iccid=sims[1], name="Zhang Wei", email="z@example.com"),
         ),
     )
-    assert [(p.row, p.field) for p in error.rejects] == [(3, "name"), (3, "email")]
+    assert [(p.line, p.field) for p in error.rejects] == [(3, "name"), (3, "email")]
     assert "line 2" in error.rejects[0].reason
 
 
@@ -379,7 +380,7 @@ def test_a_bad_field_refuses_the_file_with_its_reason(session, world, sims, valu
     good = row(customer_ref="C-2000", msisdn=msisdn(9), iccid=sims[1])
     before = snapshot(session)
     error = refused(session, csv_text(good, row(**values)))
-    assert [(p.row, p.field) for p in error.rejects] == [(3, column)]
+    assert [(p.line, p.field) for p in error.rejects] == [(3, column)]
     assert reason in error.rejects[0].reason
     assert "1 of 2 rows refused; nothing imported" in error.message
     assert snapshot(session) == before
@@ -403,7 +404,7 @@ def test_a_number_or_sim_that_is_not_free_is_refused(session, world, sims):
             row(customer_ref="C-1003", msisdn=msisdn(5), iccid=sims[2]),
         ),
     )
-    assert [(p.row, p.field) for p in error.rejects] == [
+    assert [(p.line, p.field) for p in error.rejects] == [
         (2, "msisdn"),
         (3, "msisdn"),
         (4, "iccid"),
@@ -440,7 +441,7 @@ def test_numbers_and_sims_must_be_on_the_plans_host(session, world, sims):
             row(customer_ref="C-1002", msisdn="+8617099990001", iccid=sims[0]),
         ),
     )
-    assert [(p.row, p.field) for p in error.rejects] == [(2, "iccid"), (3, "msisdn")]
+    assert [(p.line, p.field) for p in error.rejects] == [(2, "iccid"), (3, "msisdn")]
     assert "belongs to host HOSTB, but plan LITE30 is on host HOSTA" in error.rejects[0].reason
     assert "is a number of host HOSTB" in error.rejects[1].reason
 
@@ -472,7 +473,7 @@ def test_duplicates_within_the_file_are_refused(session, world, sims):
             row(customer_ref="C-1002", msisdn=msisdn(1), iccid=sims[0]),
         ),
     )
-    assert [(p.row, p.field) for p in error.rejects] == [(3, "msisdn"), (3, "iccid")]
+    assert [(p.line, p.field) for p in error.rejects] == [(3, "msisdn"), (3, "iccid")]
     assert "duplicates line 2" in error.rejects[0].reason
 
 
@@ -489,7 +490,7 @@ def test_every_bad_row_is_listed_and_nothing_is_written(session, world, sims):
             row(customer_ref="C-1005", msisdn=msisdn(5), iccid=sims[3], plan_code="NOPE"),
         ),
     )
-    assert [(p.row, p.field) for p in error.rejects] == [
+    assert [(p.line, p.field) for p in error.rejects] == [
         (3, "email"),
         (3, "balance"),
         (5, None),
@@ -555,7 +556,7 @@ def test_a_zero_balance_posts_no_entry_and_the_ledger_stays_consistent(session, 
 
 def test_a_number_taken_after_the_checks_refuses_the_file(session, world, sims, monkeypatch):
     """The race: the number check passed, then another buyer took the number."""
-    real = importer._check_numbers
+    real = migration_checks._check_numbers
     calls = []
 
     def first_check_sees_it_free(*args: Any) -> None:
@@ -563,7 +564,7 @@ def test_a_number_taken_after_the_checks_refuses_the_file(session, world, sims, 
         if len(calls) > 1:
             real(*args)
 
-    monkeypatch.setattr(importer, "_check_numbers", first_check_sees_it_free)
+    monkeypatch.setattr(migration_checks, "_check_numbers", first_check_sees_it_free)
     reserve_number(session, msisdn=msisdn(2), holder="order-9", now=NOW)
     before = snapshot(session)
     error = refused(
@@ -571,7 +572,7 @@ def test_a_number_taken_after_the_checks_refuses_the_file(session, world, sims, 
         csv_text(row(iccid=sims[0]), row(customer_ref="C-1002", msisdn=msisdn(2), iccid=sims[1])),
     )
     assert len(calls) == 2
-    assert [(p.row, p.field) for p in error.rejects] == [(3, "msisdn")]
+    assert [(p.line, p.field) for p in error.rejects] == [(3, "msisdn")]
     assert snapshot(session) == before
     assert get_number(session, msisdn(1)).status == "available"
 
@@ -582,23 +583,66 @@ def test_a_number_taken_after_the_checks_refuses_the_file(session, world, sims, 
 )
 def test_the_check_digit_shortcut_agrees_with_kyc(number):
     value = normalize_id("cn_ric", number, check_digit=False)
-    assert importer._check_digit_ok("cn_ric", value) is id_check_digit_ok("cn_ric", value)
+    assert migration_rows._check_digit_ok("cn_ric", value) is id_check_digit_ok("cn_ric", value)
 
 
 def test_a_ref_created_after_the_checks_refuses_the_file(session, world, sims, monkeypatch):
     """The race on a ref: the database's unique constraint decides, nothing is written."""
     run(session, csv_text(row(iccid=sims[0])))
-    real = importer._existing_refs
+    real = migration_checks._existing_refs
     calls = []
 
     def first_check_misses_it(*args: Any) -> dict[str, int]:
         calls.append(1)
         return {} if len(calls) == 1 else real(*args)
 
-    monkeypatch.setattr(importer, "_existing_refs", first_check_misses_it)
+    monkeypatch.setattr(migration_checks, "_existing_refs", first_check_misses_it)
     before = snapshot(session)
     error = refused(session, csv_text(row(msisdn=msisdn(2), iccid=sims[1])))
     assert len(calls) == 2
-    assert [(p.row, p.field) for p in error.rejects] == [(2, "customer_ref")]
+    assert [(p.line, p.field) for p in error.rejects] == [(2, "customer_ref")]
     assert snapshot(session) == before
     assert get_number(session, msisdn(2)).status == "available"
+
+
+# -- the file as the import kit reads it ------------------------------------------------
+
+
+def test_every_reject_keeps_its_line_and_raw_text(session, world, sims):
+    bad = row(customer_ref="C-1002", msisdn=msisdn(2), iccid=sims[1], email="bad")
+    error = refused(session, csv_text(row(iccid=sims[0]), bad, "C-1004,too,few"))
+    assert [(p.line, p.raw, p.field) for p in error.rejects] == [
+        (3, bad, "email"),
+        (4, "C-1004,too,few", None),
+    ]
+    assert error.rejects[1].code == "column_count"
+
+
+def test_a_quoted_field_over_two_lines_is_refused_on_both_lines(session, world, sims):
+    text = csv_text(row(iccid=sims[0], name='"Zhang\nWei"'), row(customer_ref="C-1002"))
+    error = refused(session, text)
+    assert [(p.line, p.field) for p in error.rejects[:2]] == [(2, None), (3, None)]
+    assert "not a CSV line" in error.rejects[0].reason
+    assert error.params["rows"] == 3
+
+
+def test_a_header_with_a_missing_column_names_it(session, world):
+    header = HEADER.replace(",balance", "")
+    error = refused(session, f"{header}\nC-1\n")
+    [problem] = error.rejects
+    assert (problem.line, problem.raw) == (1, header)
+    assert "the first line must be the header" in problem.reason
+    assert "(missing: balance)" in problem.reason
+
+
+def test_a_bad_byte_after_a_byte_order_mark_is_named_on_its_line(session, world):
+    data = b"\xef\xbb\xbf" + HEADER.encode() + b"\nC-1,\xe9\n"
+    [problem] = refused(session, data).rejects
+    assert (problem.line, problem.reason) == (2, "not UTF-8 text (byte 0xe9)")
+
+
+def test_the_file_audit_names_the_sha256_of_the_files_bytes(session, world, sims):
+    data = ("\ufeff" + csv_text(row(iccid=sims[0]))).encode("utf-8")
+    run(session, data)
+    audit = session.exec(select(AuditEntry).where(AuditEntry.action == "subscribers.import")).one()
+    assert audit.target_id == hashlib.sha256(data).hexdigest()[:16]
