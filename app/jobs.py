@@ -7,36 +7,27 @@ dedicated connection, or an exclusive file lock next to the SQLite database
 process stands by until the first one exits. Each job runs in its own
 transaction with `now` read once when it starts.
 
-Later capabilities add their jobs to `JOBS`.
+The job table is gathered from every package's `jobs.py` (`JOBS`), lowest
+floor first; `--once` runs the jobs in that order.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from filelock import FileLock, Timeout
 from sqlalchemy import Connection, text
-from sqlmodel import Session
 
-from app.auth.services import purge_login_attempts
-from app.charging.jobs import renew_lines
 from app.core.clock import utcnow
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import Conflict
-from app.notifications.jobs import send_due_notifications
-from app.onboarding.jobs import expire_purchase_orders
-from app.provisioning.jobs import deliver_provisioning
-from numbering.jobs import release_expired_numbers
+from app.core.floors import discover
+from app.core.scheduling import Job
 
 log = logging.getLogger(__name__)
 
@@ -44,86 +35,22 @@ log = logging.getLogger(__name__)
 ADVISORY_LOCK_KEY = int.from_bytes(b"mvnosche", "big", signed=True)
 
 
-@dataclass(frozen=True)
-class Job:
-    """A scheduled job: `func(session, now)` in one transaction, or, when it
-    calls out (Stripe) and must not hold a transaction open meanwhile,
-    `func(db, settings, now)` opening its own (`own_transactions`)."""
+def collect_jobs() -> tuple[Job, ...]:
+    """Every package's `jobs.JOBS`, lowest floor first (DESIGN §2).
 
-    id: str
-    func: Callable[..., Any]
-    trigger: BaseTrigger
-    description: str
-    own_transactions: bool = False
-
-
-def _send_refunds(db: Database, settings: Settings, now: datetime) -> dict[str, int]:
-    """Send queued card refunds and ask Stripe about those still processing."""
-    from app.payments.refunds import send_pending_refunds, sync_processing_refunds
-    from app.payments.stripe_gateway import StripeGateway
-
-    gateway = StripeGateway.from_settings(settings)
-    if gateway is None:
-        return {"sent": 0, "checked": 0}
-    return {
-        "sent": send_pending_refunds(db, gateway, now=now),
-        "checked": sync_processing_refunds(db, gateway, now=now),
-    }
+    :raises ValueError: two packages use the same job id.
+    """
+    jobs: list[Job] = []
+    for module in discover("jobs"):
+        jobs.extend(module.JOBS)
+    ids = [job.id for job in jobs]
+    duplicates = sorted({job_id for job_id in ids if ids.count(job_id) > 1})
+    if duplicates:
+        raise ValueError(f"job ids used twice: {', '.join(duplicates)}")
+    return tuple(jobs)
 
 
-def _purge_login_attempts(session: Session, now: datetime) -> int:
-    return purge_login_attempts(session, now=now, keep_days=30)
-
-
-JOBS: tuple[Job, ...] = (
-    Job(
-        id="release_expired_numbers",
-        func=release_expired_numbers,
-        trigger=IntervalTrigger(minutes=1),
-        description="Return expired checkout holds and ended quarantines to the number pool",
-    ),
-    Job(
-        id="expire_purchase_orders",
-        func=expire_purchase_orders,
-        trigger=IntervalTrigger(minutes=1),
-        description="Expire store orders whose number hold ran out before payment",
-    ),
-    Job(
-        id="purge_login_attempts",
-        func=_purge_login_attempts,
-        trigger=CronTrigger(hour=3, minute=17, timezone="UTC"),
-        description="Delete login attempts older than 30 days",
-    ),
-    Job(
-        id="send_refunds",
-        func=_send_refunds,
-        trigger=IntervalTrigger(minutes=1),
-        description="Send queued card refunds to Stripe and follow those still processing",
-        own_transactions=True,
-    ),
-    Job(
-        id="deliver_provisioning",
-        func=deliver_provisioning,
-        trigger=IntervalTrigger(minutes=1),
-        description="Deliver due provisioning events to the hosts, with retries",
-        own_transactions=True,
-    ),
-    Job(
-        id="renew_lines",
-        func=renew_lines,
-        trigger=IntervalTrigger(minutes=10),
-        description="Renew lines at period end; suspend unpaid, resume paid, terminate"
-        " after 90 days unpaid",
-        own_transactions=True,
-    ),
-    Job(
-        id="send_notifications",
-        func=send_due_notifications,
-        trigger=IntervalTrigger(minutes=1),
-        description="Send due notifications by e-mail (or the mail log), with retries",
-        own_transactions=True,
-    ),
-)
+JOBS: tuple[Job, ...] = collect_jobs()
 
 
 class LeaderLockHeld(Conflict):
@@ -140,6 +67,7 @@ class LeaderLock:
         self._file_lock: FileLock | None = None
 
     def try_acquire(self) -> bool:
+        """Take the lock without waiting; False when another process holds it."""
         if self.db.is_sqlite:
             path = (
                 self.settings.scheduler_lock_path or self.settings.instance_path / "scheduler.lock"
@@ -164,6 +92,7 @@ class LeaderLock:
         return False
 
     def release(self) -> None:
+        """Give the lock up; a lock not held is left as it is."""
         if self._file_lock is not None:
             self._file_lock.release()
             self._file_lock = None
@@ -201,6 +130,10 @@ def run_scheduler(
     wait_for_lock: bool = True,
     poll_seconds: float = 5.0,
 ) -> None:
+    """Run the job table (every job once with `once`) while holding the leader lock.
+
+    :raises LeaderLockHeld: another process holds the lock and `wait_for_lock` is off.
+    """
     lock = LeaderLock(db, settings)
     while not lock.try_acquire():
         if not wait_for_lock:

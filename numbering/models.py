@@ -32,6 +32,14 @@ SIM_STATUS_LABELS = {
 }
 
 
+# Stored codes as words, by kind (kind → code → text marked for translation);
+# label() in app/web gathers every models module's LABELS and translates them.
+LABELS: dict[str, dict[str, str]] = {
+    "number_status": NUMBER_STATUS_LABELS,
+    "sim_status": SIM_STATUS_LABELS,
+}
+
+
 class GoldenTier(SQLModel, table=True):
     """A class of memorable numbers and the surcharge a buyer pays for one.
 

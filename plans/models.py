@@ -22,6 +22,13 @@ PLAN_STATUS_LABELS = {"draft": N_("draft"), "published": N_("on sale"), "retired
 MAX_VALIDITY_DAYS = 730
 
 
+# Stored codes as words, by kind (kind → code → text marked for translation);
+# label() in app/web gathers every models module's LABELS and translates them.
+LABELS: dict[str, dict[str, str]] = {
+    "plan_status": PLAN_STATUS_LABELS,
+}
+
+
 class Plan(SQLModel, table=True):
     __tablename__ = "plan"
     __table_args__ = (

@@ -35,6 +35,13 @@ PRICE_UNITS: dict[str, tuple[str, str]] = {
 }
 
 
+# Stored codes as words, by kind (kind → code → text marked for translation);
+# label() in app/web gathers every models module's LABELS and translates them.
+LABELS: dict[str, dict[str, str]] = {
+    "service": SERVICE_LABELS,
+}
+
+
 class HostCarrier(SQLModel, table=True):
     __tablename__ = "host_carrier"
     __table_args__ = (

@@ -5,10 +5,17 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Index
 from sqlmodel import Field, SQLModel
 
-from app.auth.permissions import ROLES
+from app.auth.permissions import ROLE_LABELS, ROLES
 from app.core.db import UTCDateTime
 
 _ROLE_LIST = ", ".join(f"'{r}'" for r in ROLES)
+
+
+# Stored codes as words, by kind (kind → code → text marked for translation);
+# label() in app/web gathers every models module's LABELS and translates them.
+LABELS: dict[str, dict[str, str]] = {
+    "role": ROLE_LABELS,
+}
 
 
 class StaffUser(SQLModel, table=True):

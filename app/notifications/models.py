@@ -38,6 +38,13 @@ NOTIFICATION_STATUS_LABELS = {
 }
 
 
+# Stored codes as words, by kind (kind → code → text marked for translation);
+# label() in app/web gathers every models module's LABELS and translates them.
+LABELS: dict[str, dict[str, str]] = {
+    "notification_status": NOTIFICATION_STATUS_LABELS,
+}
+
+
 class Notification(SQLModel, table=True):
     __tablename__ = "notification"
     __table_args__ = (

@@ -82,6 +82,17 @@ VOUCHER_STATUS_LABELS = {
 }
 
 
+# Stored codes as words, by kind (kind → code → text marked for translation);
+# label() in app/web gathers every models module's LABELS and translates them.
+LABELS: dict[str, dict[str, str]] = {
+    "payment_method": PAYMENT_METHOD_LABELS,
+    "payment_status": PAYMENT_STATUS_LABELS,
+    "refund_reason": REFUND_REASON_LABELS,
+    "refund_status": REFUND_STATUS_LABELS,
+    "voucher_status": VOUCHER_STATUS_LABELS,
+}
+
+
 def _known(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 

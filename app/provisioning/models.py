@@ -45,6 +45,14 @@ ACTION_LABELS = {
 }
 
 
+# Stored codes as words, by kind (kind → code → text marked for translation);
+# label() in app/web gathers every models module's LABELS and translates them.
+LABELS: dict[str, dict[str, str]] = {
+    "provisioning_status": EVENT_STATUS_LABELS,
+    "provisioning_action": ACTION_LABELS,
+}
+
+
 class ProvisioningEvent(SQLModel, table=True):
     __tablename__ = "provisioning_event"
     __table_args__ = (

@@ -42,6 +42,15 @@ ORDER_STATUS_LABELS = {
 ORDER_PAYMENT_METHODS = ("stripe", "voucher", "store", "balance")
 
 
+# Stored codes as words, by kind (kind → code → text marked for translation);
+# label() in app/web gathers every models module's LABELS and translates them.
+LABELS: dict[str, dict[str, str]] = {
+    "line_status": LINE_STATUS_LABELS,
+    "id_type": ID_TYPE_LABELS,
+    "order_status": ORDER_STATUS_LABELS,
+}
+
+
 class Customer(SQLModel, table=True):
     __tablename__ = "customer"
 

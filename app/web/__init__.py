@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ from app.auth import passwords
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import DomainError
+from app.core.floors import discover
 from app.core.money import format_money
 
 log = logging.getLogger(__name__)
@@ -353,38 +355,25 @@ def format_money_for_view(amount_minor: int, currency: str | None = None) -> str
     return format_money(amount_minor, currency or settings().currency, str(get_locale()))
 
 
-def label(kind: str, value: str) -> str:
-    """A stored code (a status, a role) as words in the viewer's language."""
-    from app.auth.permissions import ROLE_LABELS
-    from app.payments.models import (
-        PAYMENT_METHOD_LABELS,
-        PAYMENT_STATUS_LABELS,
-        REFUND_REASON_LABELS,
-        REFUND_STATUS_LABELS,
-        VOUCHER_STATUS_LABELS,
-    )
-    from app.provisioning.models import ACTION_LABELS, EVENT_STATUS_LABELS
-    from app.subscribers.models import LINE_STATUS_LABELS
-    from numbering.models import NUMBER_STATUS_LABELS, SIM_STATUS_LABELS
-    from plans.models import PLAN_STATUS_LABELS
-    from wholesale.models import SERVICE_LABELS
+@cache
+def _labels() -> dict[str, dict[str, str]]:
+    """Every models module's `LABELS`, merged by kind (read once)."""
+    labels: dict[str, dict[str, str]] = {}
+    for module in discover("models"):
+        for kind, codes in getattr(module, "LABELS", {}).items():
+            if kind in labels:
+                raise ValueError(f"label kind {kind!r} is defined twice ({module.__name__})")
+            labels[kind] = codes
+    return labels
 
-    labels = {
-        "role": ROLE_LABELS,
-        "number_status": NUMBER_STATUS_LABELS,
-        "sim_status": SIM_STATUS_LABELS,
-        "plan_status": PLAN_STATUS_LABELS,
-        "service": SERVICE_LABELS,
-        "line_status": LINE_STATUS_LABELS,
-        "payment_method": PAYMENT_METHOD_LABELS,
-        "payment_status": PAYMENT_STATUS_LABELS,
-        "refund_reason": REFUND_REASON_LABELS,
-        "refund_status": REFUND_STATUS_LABELS,
-        "voucher_status": VOUCHER_STATUS_LABELS,
-        "provisioning_status": EVENT_STATUS_LABELS,
-        "provisioning_action": ACTION_LABELS,
-    }
-    text = labels[kind].get(value)
+
+def label(kind: str, value: str) -> str:
+    """A stored code (a status, a role) as words in the viewer's language.
+
+    The kinds are those of the models modules' `LABELS`; an unknown code is
+    shown as it is. :raises KeyError: an unknown kind.
+    """
+    text = _labels()[kind].get(value)
     return _(text) if text else value
 
 
