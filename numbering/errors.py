@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from app.core.errors import Conflict, InvalidInput, NotFound
-
-
-@dataclass(frozen=True)
-class Reject:
-    """A row of an import file that was refused: its line (the header is line 1), text, reason."""
-
-    line: int
-    raw: str
-    reason: str
+from app.core.fileimport import Reject
 
 
 class NumberNotFound(NotFound):
@@ -63,4 +54,9 @@ class SimImportRejected(InvalidInput):
         self.rejects = rejects
 
     def details(self) -> dict[str, Any]:
-        return {"rejects": [asdict(reject) for reject in self.rejects]}
+        return {
+            "rejects": [
+                {"line": reject.line, "raw": reject.raw, "reason": reject.reason}
+                for reject in self.rejects
+            ]
+        }

@@ -9,7 +9,6 @@ mistake worth showing.
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,11 +21,13 @@ from stdnum import luhn
 
 from app.core.audit import Actor, record_audit
 from app.core.errors import N_, clean_text
+from app.core.fileimport import NO_ROWS, FileRejected, Reject, read_csv
 from numbering.common import get_host
-from numbering.errors import Reject, SimImportRejected
+from numbering.errors import SimImportRejected
 from numbering.models import SIM_KINDS, Sim
 
 SIM_HEADER = "iccid,imsi,kind,lpa"
+SIM_COLUMNS = tuple(SIM_HEADER.split(","))
 LPA_PREFIX = "LPA:1$"
 
 _ICCID = re.compile(r"[0-9]{18,22}")
@@ -56,19 +57,6 @@ class _SimRow:
     reasons: list[str] = field(default_factory=list)
 
 
-def _decode(data: str | bytes) -> tuple[str, Reject | None]:
-    if isinstance(data, str):
-        return data.removeprefix("\ufeff"), None
-    try:
-        return data.decode("utf-8-sig"), None
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        start = data.rfind(b"\n", 0, exc.start) + 1
-        end = data.find(b"\n", exc.start)
-        raw = data[start : end if end >= 0 else len(data)].decode("utf-8", "replace").rstrip("\r")
-        return "", Reject(line, raw, f"not UTF-8 text (byte 0x{data[exc.start]:02x})")
-
-
 def _check_sim_fields(row: _SimRow, fields: Sequence[str]) -> None:
     iccid, imsi, kind, lpa = (value.strip(" ") for value in fields)
     if not _ICCID.fullmatch(iccid):
@@ -91,47 +79,31 @@ def _check_sim_fields(row: _SimRow, fields: Sequence[str]) -> None:
     row.iccid, row.imsi, row.kind, row.lpa = iccid, imsi, kind, lpa or None
 
 
-def _parse_sim_file(data: str | bytes) -> tuple[list[_SimRow], Reject | None]:
-    """The data rows with their problems, or a reject for the whole file."""
-    content, problem = _decode(data)
-    if problem is not None:
-        return [], problem
-    lines = content.split("\n")
-    if not any(line.strip() for line in lines):
-        return [], Reject(1, "", f"the file is empty; it must start with the header {SIM_HEADER}")
-    header = lines[0].rstrip("\r")
-    if header != SIM_HEADER:
-        return [], Reject(1, header, f"the first line must be the header {SIM_HEADER}")
+def _parse_sim_file(data: str | bytes) -> list[_SimRow]:
+    """The data rows with their problems.
+
+    :raises FileRejected: not UTF-8, empty, a wrong header or no rows.
+    """
+    file = read_csv(data, columns=SIM_COLUMNS)
     rows: list[_SimRow] = []
     first_iccid: dict[str, int] = {}
     first_imsi: dict[str, int] = {}
-    for number, raw_line in enumerate(lines[1:], start=2):
-        raw = raw_line.rstrip("\r")
-        if not raw.strip():
-            continue
-        row = _SimRow(line=number, raw=raw)
+    for record in file.records:
+        row = _SimRow(line=record.line, raw=record.raw)
         rows.append(row)
-        if "\ufffd" in raw or any("\ud800" <= ch <= "\udfff" for ch in raw):
-            row.reasons.append("not UTF-8 text")
+        if record.reject is not None:
+            row.reasons.append(record.reject.reason)
             continue
-        try:
-            fields = next(csv.reader([raw], strict=True))
-        except csv.Error as exc:
-            row.reasons.append(f"not a CSV line: {exc}")
-            continue
-        if len(fields) != 4:
-            row.reasons.append(f"expected 4 columns ({SIM_HEADER}), found {len(fields)}")
-            continue
-        _check_sim_fields(row, fields)
+        _check_sim_fields(row, record.values)
         if row.iccid in first_iccid:
             row.reasons.append(f"ICCID duplicates line {first_iccid[row.iccid]}")
         elif _ICCID.fullmatch(row.iccid):
-            first_iccid[row.iccid] = number
+            first_iccid[row.iccid] = record.line
         if row.imsi in first_imsi:
             row.reasons.append(f"IMSI duplicates line {first_imsi[row.imsi]}")
         elif _IMSI.fullmatch(row.imsi):
-            first_imsi[row.imsi] = number
-    return rows, None
+            first_imsi[row.imsi] = record.line
+    return rows
 
 
 def _chunks(values: list[str]) -> Iterable[list[str]]:
@@ -184,18 +156,18 @@ def import_sims(
     """
     get_host(session, host_id)
     filename = clean_text(filename, field="filename", max_length=500)
-    rows, file_problem = _parse_sim_file(text)
-    if file_problem is not None:
+    try:
+        rows = _parse_sim_file(text)
+    except FileRejected as exc:
+        if exc.reject.code == NO_ROWS:
+            raise SimImportRejected(
+                N_("The file has a header but no SIMs; nothing imported."), rejects=[exc.reject]
+            ) from None
         raise SimImportRejected(
             N_("The file was refused (%(reason)s); nothing imported."),
-            rejects=[file_problem],
-            reason=file_problem.reason,
-        )
-    if not rows:
-        raise SimImportRejected(
-            N_("The file has a header but no SIMs; nothing imported."),
-            rejects=[Reject(1, SIM_HEADER, "no rows after the header")],
-        )
+            rejects=[exc.reject],
+            reason=exc.reject.reason,
+        ) from None
     _mark_stock_duplicates(session, rows)
     if any(row.reasons for row in rows):
         raise _refuse(rows)

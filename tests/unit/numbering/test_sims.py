@@ -10,7 +10,8 @@ from stdnum import luhn
 
 from app.core.audit import AuditEntry
 from app.core.errors import InvalidInput
-from numbering.errors import HostNotFound, Reject, SimImportRejected
+from app.core.fileimport import Reject
+from numbering.errors import HostNotFound, SimImportRejected
 from numbering.models import Sim
 from numbering.sim_import import import_sims
 from numbering.sims import count_sims_by_status, list_sims
