@@ -123,6 +123,68 @@ def _take_sim(session: Session, *, host_id: int, kind: str, now: datetime) -> Si
     raise no_stock(kind)
 
 
+def _check_balance_covers(session: Session, order: PurchaseOrder, *, customer_id: int) -> None:
+    """:raises OrderUnpaid: the balance is short of the order total (names the shortfall)."""
+    balance = customer_balance(session, customer_id=customer_id)
+    if balance < order.total_minor:
+        raise OrderUnpaid(
+            N_(
+                "Your balance of %(balance)s does not cover the order total of %(total)s;"
+                " %(shortfall)s more is needed."
+            ),
+            field="payment",
+            balance=format_plain(balance),
+            total=format_plain(order.total_minor),
+            shortfall=format_plain(order.total_minor - balance),
+        )
+
+
+def _announce_completion(
+    session: Session,
+    order: PurchaseOrder,
+    customer: Customer,
+    plan: Plan,
+    sim: Sim,
+    *,
+    actor: Actor,
+    now: datetime,
+    was: str,
+) -> None:
+    """The completed order's audit record and the buyer's `order_paid` notice."""
+    audit_order(
+        session,
+        order,
+        actor=actor,
+        action="order.complete",
+        now=now,
+        details={
+            "customer": customer.ref,
+            "msisdn": order.msisdn,
+            "iccid": sim.iccid,
+            "line_id": order.line_id,
+            "entry_id": order.entry_id,
+            "total_minor": order.total_minor,
+            "method": order.payment_method,
+            "from": was,
+        },
+    )
+    notify_customer(
+        session,
+        customer,
+        kind="order_paid",
+        now=now,
+        data={
+            "order_ref": order.ref,
+            "msisdn": order.msisdn,
+            "plan": plan.code,
+            "amount_minor": order.total_minor,
+            "currency": order.currency,
+        },
+        dedupe_key=f"order_paid:{order.id}",
+        locale=_locale(session, order.account_id),
+    )
+
+
 def complete_order(
     session: Session,
     *,
@@ -147,18 +209,7 @@ def complete_order(
     plan = session.get(Plan, order.plan_id)
     customer = session.get(Customer, order.customer_id)
     assert plan is not None and customer is not None and customer.id is not None
-    balance = customer_balance(session, customer_id=customer.id)
-    if balance < order.total_minor:
-        raise OrderUnpaid(
-            N_(
-                "Your balance of %(balance)s does not cover the order total of %(total)s;"
-                " %(shortfall)s more is needed."
-            ),
-            field="payment",
-            balance=format_plain(balance),
-            total=format_plain(order.total_minor),
-            shortfall=format_plain(order.total_minor - balance),
-        )
+    _check_balance_covers(session, order, customer_id=customer.id)
     holder = order_holder(order.ref)
     # Holding again extends our own live hold or retakes a lapsed one that
     # nobody else took; then the hold becomes the assignment.
@@ -198,38 +249,7 @@ def complete_order(
     session.add(order)
     session.flush()
     lifecycle.request_activation(session, line_id=line.id, actor=actor, now=now)
-    audit_order(
-        session,
-        order,
-        actor=actor,
-        action="order.complete",
-        now=now,
-        details={
-            "customer": customer.ref,
-            "msisdn": order.msisdn,
-            "iccid": sim.iccid,
-            "line_id": line.id,
-            "entry_id": order.entry_id,
-            "total_minor": order.total_minor,
-            "method": order.payment_method,
-            "from": was,
-        },
-    )
-    notify_customer(
-        session,
-        customer,
-        kind="order_paid",
-        now=now,
-        data={
-            "order_ref": order.ref,
-            "msisdn": order.msisdn,
-            "plan": plan.code,
-            "amount_minor": order.total_minor,
-            "currency": order.currency,
-        },
-        dedupe_key=f"order_paid:{order.id}",
-        locale=_locale(session, order.account_id),
-    )
+    _announce_completion(session, order, customer, plan, sim, actor=actor, now=now, was=was)
     return order
 
 
