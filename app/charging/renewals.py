@@ -83,16 +83,11 @@ from app.core.audit import Actor, AuditEntry, record_audit
 from app.core.db import Database, insert_rows, lock_by_id
 from app.core.errors import N_
 from app.core.money import format_plain
+from app.ledger.accounts import CUSTOMER_PREPAID, customer_account_ids, system_account_id
+from app.ledger.balances import customer_balance
 from app.ledger.errors import InsufficientBalance
 from app.ledger.models import JournalEntry, LedgerAccount
-from app.ledger.services import (
-    CUSTOMER_PREPAID,
-    BulkEntry,
-    customer_account_ids,
-    customer_balance,
-    post_entries,
-    system_account_id,
-)
+from app.ledger.posting import BulkEntry, post_entries
 from app.subscribers import lifecycle
 from app.subscribers.errors import LineNotFound
 from app.subscribers.models import Customer, Line

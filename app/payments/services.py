@@ -42,11 +42,11 @@ from app.core.audit import Actor, record_audit
 from app.core.db import Database, insert_unique, lock_by_id
 from app.core.errors import N_, InvalidInput, clean_text
 from app.core.money import check_amount
+from app.ledger.cap import ensure_within_cap
 from app.ledger.models import JournalEntry, LedgerAccount
-from app.ledger.services import adjust_balance as ledger_adjust_balance
-from app.ledger.services import (
+from app.ledger.movements import adjust_balance as ledger_adjust_balance
+from app.ledger.movements import (
     credit_customer,
-    ensure_within_cap,
     move_to_refunds_payable,
     pay_out_refund,
     receive_money,

@@ -43,7 +43,7 @@ from app.core.errors import N_, InvalidInput, clean_text
 from app.core.money import check_amount
 from app.core.throttle import locked_until
 from app.ledger.models import JournalEntry
-from app.ledger.services import credit_customer
+from app.ledger.movements import credit_customer
 from app.payments.errors import (
     VoucherAlreadyRedeemed,
     VoucherExpired,

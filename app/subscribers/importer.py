@@ -70,14 +70,9 @@ from app.core.clock import parse_instant
 from app.core.errors import N_, InvalidInput, clean_text
 from app.core.money import MAX_AMOUNT_MINOR, format_plain, parse_minor
 from app.core.pii import PiiCipher, mask_id_number
+from app.ledger.accounts import CUSTOMER_PREPAID, customer_account_ids, system_account_id
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
-from app.ledger.services import (
-    CUSTOMER_PREPAID,
-    BulkEntry,
-    customer_account_ids,
-    post_entries,
-    system_account_id,
-)
+from app.ledger.posting import BulkEntry, post_entries
 from app.subscribers.errors import ImportProblem, SubscriberImportRejected
 from app.subscribers.kyc import normalize_id
 from app.subscribers.models import FINAL_LINE_STATUSES, ID_TYPES, Customer, Line

@@ -45,7 +45,8 @@ from app.core.audit import Actor, count_recent, record_audit
 from app.core.db import lock_by_id
 from app.core.errors import N_, DomainError, InvalidInput, clean_text
 from app.core.money import format_plain
-from app.ledger.services import charge_customer, customer_balance
+from app.ledger.balances import customer_balance
+from app.ledger.movements import charge_customer
 from app.payments.models import Payment
 from app.payments.services import MoneyPolicy, record_offline_payment
 from app.subscribers import lifecycle

@@ -34,7 +34,7 @@ from app.charging.periods import period_for_display
 from app.core.clock import utcnow
 from app.core.errors import N_, DomainError
 from app.core.pii import PiiCipher
-from app.ledger import services as ledger
+from app.ledger.balances import customer_balance
 from app.payments.errors import StripeNotConfigured
 from app.payments.models import Payment
 from app.payments.stripe_gateway import StripeGateway
@@ -403,7 +403,7 @@ def _order_context(order: Order) -> dict[str, Any]:
         if line is not None and line.id is not None and line.status == "active"
         else None
     )
-    balance = ledger.customer_balance(sess, customer_id=order.customer_id)
+    balance = customer_balance(sess, customer_id=order.customer_id)
     payment = sess.get(Payment, order.payment_id) if order.payment_id else None
     status = _shown_status(order, now)
     card_pending = payment is not None and payment.status in ("created", "pending")
@@ -546,7 +546,7 @@ def order_voucher(ref: str) -> Any:
                 "Voucher redeemed. Your balance is now %(balance)s;"
                 " %(shortfall)s more is needed for this order.",
                 balance=format_money_for_view(
-                    ledger.customer_balance(sess, customer_id=order.customer_id)
+                    customer_balance(sess, customer_id=order.customer_id)
                 ),
                 shortfall=format_money_for_view(shortfall),
             ),

@@ -17,8 +17,9 @@ from app.catalog import load_catalog
 from app.charging.models import LinePeriod
 from app.core.audit import Actor, AuditEntry
 from app.core.pii import PiiCipher
+from app.ledger.balances import customer_balance
+from app.ledger.checks import check_ledger
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
-from app.ledger.services import check_ledger, customer_balance
 from app.subscribers import importer
 from app.subscribers.errors import SubscriberImportRejected
 from app.subscribers.importer import HEADER, import_subscribers
