@@ -54,8 +54,9 @@ _policy: CapPolicy | None = None
 def set_cap_policy(policy: CapPolicy | None) -> CapPolicy | None:
     """Register the policy the ledger enforces (replacing any before it); return the previous one.
 
-    Called at import time by a `handlers` module above the ledger; tests
-    may swap a policy in and must put the previous one back.
+    Called at import time by a `handlers` module above the ledger. A test
+    swapping a policy in calls `load_handlers()` first (so the handlers'
+    registration cannot replace it later) and puts the previous one back.
     """
     global _policy
     previous, _policy = _policy, policy
