@@ -52,8 +52,8 @@ from app.core.audit import Actor
 from app.core.db import Database
 from app.core.floors import discover
 from app.core.pii import PiiCipher
+from app.ledger.checks import check_ledger
 from app.ledger.models import JournalEntry
-from app.ledger.services import check_ledger
 from app.onboarding.migration import HEADER, import_subscribers
 from app.subscribers.models import Customer, Line
 from bench.common import BACKENDS, fresh_database, print_table, timed

@@ -77,7 +77,9 @@ from sqlalchemy.exc import DBAPIError
 from app.core.audit import Actor
 from app.core.db import Database
 from app.core.floors import discover
-from app.ledger.services import SYSTEM_SHARDS, check_ledger, get_or_create_account, post_entry
+from app.ledger.accounts import SYSTEM_SHARDS, get_or_create_account
+from app.ledger.checks import check_ledger
+from app.ledger.posting import post_entry
 from app.subscribers.models import Customer
 from bench.common import BACKENDS, fresh_database, print_table, timed
 

@@ -56,14 +56,10 @@ from app.charging.renewals import DEFAULT_WORKERS, run_renewals
 from app.core.audit import Actor, AuditEntry
 from app.core.db import Database
 from app.core.floors import discover
+from app.ledger.accounts import customer_account_ids, system_account_id
+from app.ledger.checks import check_ledger
 from app.ledger.models import JournalEntry
-from app.ledger.services import (
-    BulkEntry,
-    check_ledger,
-    customer_account_ids,
-    post_entries,
-    system_account_id,
-)
+from app.ledger.posting import BulkEntry, post_entries
 from app.notifications.models import Notification
 from app.provisioning.models import ProvisioningEvent
 from app.subscribers.models import Customer, Line

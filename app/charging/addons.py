@@ -30,8 +30,10 @@ from app.core.audit import Actor, record_audit
 from app.core.db import lock_by_id
 from app.core.errors import N_, Conflict, InvalidInput, NotFound
 from app.core.money import format_plain
-from app.ledger import services as ledger
+from app.ledger.balances import customer_balance
 from app.ledger.errors import IdempotencyConflict, InsufficientBalance
+from app.ledger.movements import charge_customer
+from app.ledger.posting import find_entry
 from app.subscribers.errors import LineNotFound
 from app.subscribers.models import Line
 from plans.models import AddOn
@@ -93,7 +95,7 @@ def _check_key(key: str) -> str:
 
 def _replayed(session: Session, ledger_key: str, addon_id: int) -> PeriodAddOn | None:
     """The purchase already made under this key, if any."""
-    entry = ledger.find_entry(session, ledger_key)
+    entry = find_entry(session, ledger_key)
     if entry is None:
         return None
     bought = session.exec(select(PeriodAddOn).where(PeriodAddOn.entry_id == entry.id)).first()
@@ -145,7 +147,7 @@ def buy_addon(
         )
     period = lock_by_id(session, LinePeriod, current.id)
     assert period is not None and period.id is not None
-    balance = ledger.customer_balance(session, customer_id=line.customer_id)
+    balance = customer_balance(session, customer_id=line.customer_id)
     if balance < addon.price_minor:
         raise InsufficientBalance(
             N_("Your balance %(balance)s does not cover %(price)s. Top up first."),
@@ -153,7 +155,7 @@ def buy_addon(
             balance=format_plain(balance),
             price=format_plain(addon.price_minor),
         )
-    entry = ledger.charge_customer(
+    entry = charge_customer(
         session,
         customer_id=line.customer_id,
         amount_minor=addon.price_minor,

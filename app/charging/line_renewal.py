@@ -31,17 +31,11 @@ from app.core.audit import Actor, record_audit
 from app.core.db import lock_by_id
 from app.core.errors import N_
 from app.core.money import format_plain
+from app.ledger.accounts import CUSTOMER_PREPAID, customer_account_ids, system_account_id
+from app.ledger.balances import customer_balance
 from app.ledger.errors import InsufficientBalance
 from app.ledger.models import LedgerAccount
-from app.ledger.services import (
-    CUSTOMER_PREPAID,
-    BulkEntry,
-    BulkResult,
-    customer_account_ids,
-    customer_balance,
-    post_entries,
-    system_account_id,
-)
+from app.ledger.posting import BulkEntry, BulkResult, post_entries
 from app.subscribers import lifecycle
 from app.subscribers.errors import LineNotFound
 from app.subscribers.models import Line

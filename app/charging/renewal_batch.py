@@ -40,13 +40,9 @@ from app.charging.renewal_terms import (
 from app.charging.unpaid_lines import suspend_unpaid
 from app.core.audit import Actor, AuditEntry
 from app.core.db import insert_rows
+from app.ledger.accounts import customer_account_ids, system_account_id
 from app.ledger.models import JournalEntry, LedgerAccount
-from app.ledger.services import (
-    BulkEntry,
-    customer_account_ids,
-    post_entries,
-    system_account_id,
-)
+from app.ledger.posting import BulkEntry, post_entries
 from app.subscribers.models import Line
 from plans.models import Plan
 

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from app.charging.models import LinePeriod
 from app.charging.periods import period_at, period_for_display
-from app.ledger.services import customer_balance
+from app.ledger.balances import customer_balance
 from app.subscribers.services import get_line_by_msisdn
 from plans.models import Plan
 

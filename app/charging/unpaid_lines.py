@@ -31,8 +31,8 @@ from app.charging.renewal_terms import (
 )
 from app.core.audit import Actor
 from app.core.db import Database
+from app.ledger.accounts import CUSTOMER_PREPAID
 from app.ledger.models import LedgerAccount
-from app.ledger.services import CUSTOMER_PREPAID
 from app.subscribers import lifecycle
 from app.subscribers.models import Line
 from plans.models import Plan

@@ -32,7 +32,8 @@ def _at_option(func: Any) -> Any:
 @refusals
 def ledger_balance(target: str, at_text: str | None, as_json: bool) -> None:
     """Print a customer's prepaid balance and cap (minor units), now or --at a past time."""
-    from app.ledger.services import customer_balance, prepaid_cap_minor
+    from app.ledger.balances import customer_balance
+    from app.ledger.cap import prepaid_cap_minor
     from app.subscribers.services import get_customer_by_msisdn_or_ref
 
     config = settings()
@@ -66,7 +67,7 @@ def ledger_balance(target: str, at_text: str | None, as_json: bool) -> None:
 @refusals
 def ledger_liability(at_text: str | None, as_json: bool) -> None:
     """Print what all customers' prepaid balances add up to, now or --at a past time."""
-    from app.ledger.services import book_liability
+    from app.ledger.balances import book_liability
 
     at = parse_instant(at_text, field="at") if at_text else None
     with database().transaction(write=False) as session:
@@ -81,7 +82,7 @@ def ledger_liability(at_text: str | None, as_json: bool) -> None:
 @refusals
 def ledger_check(as_json: bool) -> None:
     """Verify the ledger's invariants; exit 1 when any is broken."""
-    from app.ledger.services import check_ledger
+    from app.ledger.checks import check_ledger
     from app.payments.services import check_payments
 
     config = settings()

@@ -33,7 +33,7 @@ def topup(msisdn: str, amount: str, ref: str, method: str, as_json: bool, now: d
     with another amount or customer it is refused.
     """
     from app.core.audit import Actor
-    from app.ledger.services import customer_balance
+    from app.ledger.balances import customer_balance
     from app.payments.services import MoneyPolicy, record_offline_payment
     from app.subscribers.services import get_line_by_msisdn
 

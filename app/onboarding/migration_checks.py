@@ -18,8 +18,8 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from app.core.money import MAX_AMOUNT_MINOR, format_plain
+from app.ledger.accounts import CUSTOMER_PREPAID
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
-from app.ledger.services import CUSTOMER_PREPAID
 from app.onboarding.migration_rows import ImportRow, check_within_file, customers
 from app.subscribers.models import FINAL_LINE_STATUSES, Customer, Line
 from numbering.models import NumberBlock, PhoneNumber, Sim

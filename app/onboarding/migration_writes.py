@@ -22,7 +22,8 @@ from app.charging.models import LinePeriod
 from app.charging.periods import allowances, period_length
 from app.core.audit import Actor, AuditEntry
 from app.core.pii import PiiCipher, mask_id_number
-from app.ledger.services import BulkEntry, customer_account_ids, post_entries, system_account_id
+from app.ledger.accounts import customer_account_ids, system_account_id
+from app.ledger.posting import BulkEntry, post_entries
 from app.onboarding.migration_checks import among, opening_balance_key
 from app.onboarding.migration_rows import ImportRow, customers
 from app.subscribers.models import Customer, Line

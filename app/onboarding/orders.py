@@ -31,7 +31,7 @@ from sqlmodel import Session, col, func, select
 from app.core.audit import Actor, count_recent, record_audit
 from app.core.db import lock_by_id
 from app.core.errors import N_, InvalidInput
-from app.ledger.services import customer_balance
+from app.ledger.balances import customer_balance
 from app.subscribers.errors import (
     HoldsThrottled,
     IdentityMissing,

@@ -38,7 +38,8 @@ from app.core.audit import Actor
 from app.core.db import Database
 from app.core.errors import N_, DomainError, clean_text
 from app.core.money import format_plain
-from app.ledger.services import charge_customer, customer_balance
+from app.ledger.balances import customer_balance
+from app.ledger.movements import charge_customer
 from app.onboarding.orders import (
     audit_order,
     expire_due,

@@ -24,7 +24,7 @@ from app.core.audit import Actor, record_audit
 from app.core.db import Database, lock_by_id
 from app.core.errors import N_, InvalidInput, clean_text
 from app.core.money import check_amount
-from app.ledger.services import move_to_refunds_payable, pay_out_refund
+from app.ledger.movements import move_to_refunds_payable, pay_out_refund
 from app.payments.errors import RefundNotFound, RefundStateError
 from app.payments.models import FINAL_REFUND_STATUSES, REFUND_REASONS, Payment, Refund
 from app.payments.services import get_payment

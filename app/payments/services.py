@@ -30,8 +30,8 @@ from app.core.events import emit
 from app.core.money import check_amount
 from app.ledger.events import CustomerCredited
 from app.ledger.models import JournalEntry, LedgerAccount
-from app.ledger.services import adjust_balance as ledger_adjust_balance
-from app.ledger.services import credit_customer
+from app.ledger.movements import adjust_balance as ledger_adjust_balance
+from app.ledger.movements import credit_customer
 from app.payments.errors import PaymentConflict, PaymentNotFound
 from app.payments.models import FINAL_REFUND_STATUSES, Payment, Refund
 from app.subscribers.services import get_customer

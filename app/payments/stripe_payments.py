@@ -23,8 +23,9 @@ from app.core.db import Database
 from app.core.errors import N_, InvalidInput
 from app.core.events import emit
 from app.core.money import check_amount
+from app.ledger.cap import ensure_within_cap
 from app.ledger.events import CustomerCredited
-from app.ledger.services import ensure_within_cap, receive_money
+from app.ledger.movements import receive_money
 from app.payments.events import PaymentSucceeded
 from app.payments.models import PAYMENT_PURPOSES, Payment, Refund
 from app.payments.services import MoneyPolicy, get_payment, lock_payment

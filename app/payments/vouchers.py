@@ -44,7 +44,7 @@ from app.core.money import check_amount
 from app.core.throttle import locked_until
 from app.ledger.events import CustomerCredited
 from app.ledger.models import JournalEntry
-from app.ledger.services import credit_customer
+from app.ledger.movements import credit_customer
 from app.payments.errors import (
     VoucherAlreadyRedeemed,
     VoucherExpired,

@@ -1,4 +1,5 @@
-"""What app/subscribers does when a floor below it announces an event (app/core/events.py)."""
+"""What app/subscribers does when a floor below it announces an event, and the policies it
+hands to the floors below (app/core/events.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ from sqlmodel import Session, select
 
 from app.auth.events import PasswordResetRequested
 from app.core.events import on
+from app.ledger.cap import set_cap_policy
 from app.notifications.services import notify
 from app.provisioning.events import ActivationDelivered
 from app.subscribers import lifecycle
+from app.subscribers.cap import prepaid_caps
 from app.subscribers.models import Customer
+
+set_cap_policy(prepaid_caps)
 
 
 @on(ActivationDelivered)

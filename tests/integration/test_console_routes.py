@@ -9,7 +9,7 @@ from flask import url_for
 from app.auth.permissions import PERMISSIONS, ROLES
 from app.catalog import load_catalog
 from app.core.audit import Actor
-from app.ledger.services import adjust_balance
+from app.ledger.movements import adjust_balance
 from app.payments.vouchers import create_voucher_batch
 from app.subscribers.services import create_customer
 from tests.factories import NOW, login_staff, make_api_key, make_staff

@@ -10,8 +10,9 @@ import pytest
 from sqlmodel import col, func, select
 
 from app.core.audit import Actor, AuditEntry
-from app.ledger import services as ledger
+from app.ledger.balances import customer_balance
 from app.ledger.models import JournalEntry
+from app.ledger.movements import adjust_balance
 from app.payments import refunds as payment_refunds
 from app.payments import services as payments
 from app.payments import stripe_payments, vouchers
@@ -62,11 +63,11 @@ def auditor(client, session):
 
 def balance(session, customer) -> int:
     session.expire_all()
-    return ledger.customer_balance(session, customer_id=customer.id)
+    return customer_balance(session, customer_id=customer.id)
 
 
 def give(session, customer, amount: int, key: str = "test:give") -> None:
-    ledger.adjust_balance(
+    adjust_balance(
         session,
         customer_id=customer.id,
         amount_minor=amount,

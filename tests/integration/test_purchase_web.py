@@ -13,7 +13,8 @@ import pytest
 from sqlmodel import Session, func, select
 
 from app.core.audit import Actor
-from app.ledger import services as ledger
+from app.ledger.balances import customer_balance
+from app.ledger.movements import credit_customer
 from app.payments.vouchers import create_voucher_batch
 from app.provisioning import services as outbox
 from app.subscribers.models import Customer, Line, PurchaseOrder
@@ -214,7 +215,7 @@ def test_a_new_subscriber_buys_an_esim_with_a_voucher_and_the_line_becomes_activ
     assert response.status_code == 303
     order = order_row(session, ref)
     assert order.status == "paid" and order.payment_method == "voucher"
-    assert ledger.customer_balance(session, customer_id=order.customer_id) == 1000
+    assert customer_balance(session, customer_id=order.customer_id) == 1000
     page = browser.get(f"/orders/{ref}").get_data(as_text=True)
     assert "data-pending" in page and 'http-equiv="refresh"' in page
     assert browser.get(f"/orders/{ref}/status.json").get_json()["line_status"] == "pending"
@@ -281,11 +282,9 @@ def test_a_voucher_short_of_the_total_tops_up_and_the_order_waits(client, sessio
     assert "more is needed for this order" in page
     order = order_row(session, ref)
     assert order.status == "awaiting_payment"
-    assert ledger.customer_balance(session, customer_id=order.customer_id) == (
-        order.total_minor - 500
-    )
+    assert customer_balance(session, customer_id=order.customer_id) == (order.total_minor - 500)
     # Topped up elsewhere, the buyer pays from the balance.
-    ledger.credit_customer(
+    credit_customer(
         session,
         customer_id=order.customer_id,
         amount_minor=500,
@@ -415,7 +414,7 @@ def test_pay_at_store_then_finance_records_the_cash_in_the_console(
     assert order.status == "paid" and order.payment_method == "store"
     line = session.get(Line, order.line_id)
     assert line is not None and line.status == "pending"
-    assert ledger.customer_balance(session, customer_id=order.customer_id) == 0
+    assert customer_balance(session, customer_id=order.customer_id) == 0
     empty = staff.post(
         f"/console/orders/{ref}/store-payment",
         data={
@@ -508,7 +507,7 @@ def test_a_card_purchase_completes_the_order_on_the_signed_webhook(
     assert hook.status_code == 200
     order = order_row(session, ref)
     assert order.status == "paid" and order.payment_method == "stripe"
-    assert ledger.customer_balance(session, customer_id=order.customer_id) == 0
+    assert customer_balance(session, customer_id=order.customer_id) == 0
     # A redelivery changes nothing.
     again = client.post(
         "/webhooks/stripe",

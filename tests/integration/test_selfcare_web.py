@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from app.charging.models import LinePeriod, PeriodAddOn
 from app.charging.periods import open_period
 from app.core.audit import AuditEntry
-from app.ledger import services as ledger
+from app.ledger.balances import customer_balance
 from app.provisioning.models import ProvisioningEvent
 from app.subscribers.errors import LineStateError
 from app.subscribers.models import Line
@@ -99,7 +99,7 @@ def _addon(session: Session, *, code: str = "DATA5G", price: int = 1500) -> AddO
 def _balance(session: Session, world: World) -> int:
     assert world.customer.id is not None
     session.expire_all()
-    return ledger.customer_balance(session, customer_id=world.customer.id)
+    return customer_balance(session, customer_id=world.customer.id)
 
 
 def _fresh(session: Session, model, row_id):

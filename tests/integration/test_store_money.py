@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import col, func, select
 
 from app.core.audit import Actor
-from app.ledger import services as ledger
+from app.ledger.balances import customer_balance
 from app.payments.models import Payment, Voucher, VoucherAttempt
 from app.payments.vouchers import VoucherPolicy, create_voucher_batch
 from app.subscribers.models import Customer
@@ -148,7 +148,7 @@ def test_card_topup_redirects_to_checkout_and_the_webhook_books_it(
     waiting = client.get(f"/account/topup/return?payment={payment.id}")
     assert waiting.status_code == 200
     assert "Your balance will update in a moment" in waiting.get_data(as_text=True)
-    assert ledger.customer_balance(session, customer_id=customer.id) == 0
+    assert customer_balance(session, customer_id=customer.id) == 0
 
     webhook_paid(client, stripe_on, payment)
     done = client.get(f"/account/topup/return?payment={payment.id}").get_data(as_text=True)
@@ -262,7 +262,7 @@ def test_voucher_redemption_credits_the_balance_and_is_a_receipt(client, session
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Voucher redeemed" in page and "50.00" in page
     customer = customer_of(session, signed_in)
-    assert ledger.customer_balance(session, customer_id=customer.id) == 5000
+    assert customer_balance(session, customer_id=customer.id) == 5000
     receipts = client.get("/account/receipts").get_data(as_text=True)
     assert serial in receipts and "voucher" in receipts
 
@@ -302,7 +302,7 @@ def test_wrong_pins_are_committed_and_lock_out_even_the_right_pin(client, sessio
     assert locked.status_code == 429
     assert "Too many failed voucher attempts" in locked.get_data(as_text=True)
     customer = customer_of(session, signed_in)
-    assert ledger.customer_balance(session, customer_id=customer.id) == 0
+    assert customer_balance(session, customer_id=customer.id) == 0
     assert session.exec(select(Voucher).where(Voucher.serial == serial)).one().status == "available"
 
 

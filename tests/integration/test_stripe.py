@@ -15,7 +15,9 @@ from sqlmodel import col, func, select
 
 from app.core.audit import Actor
 from app.core.db import Database
-from app.ledger import services as ledger
+from app.ledger.accounts import system_balance
+from app.ledger.balances import customer_balance
+from app.ledger.checks import check_ledger
 from app.ledger.errors import CapExceeded
 from app.ledger.models import JournalEntry
 from app.payments import refunds as payment_refunds
@@ -92,11 +94,11 @@ def post_event(client, body: bytes, *, signature: str | None = None):
 
 
 def balance(session, customer) -> int:
-    return ledger.customer_balance(session, customer_id=customer.id)
+    return customer_balance(session, customer_id=customer.id)
 
 
 def payable(session) -> int:
-    return ledger.system_balance(session, kind="refunds_payable", currency="CNY")
+    return system_balance(session, kind="refunds_payable", currency="CNY")
 
 
 def entries(session) -> int:
@@ -213,7 +215,7 @@ def test_paid_webhook_credits_once_even_when_delivered_again(
     assert stored.status == "succeeded" and stored.credited_minor == 5000
     assert stored.stripe_payment_intent_id == paid["payment_intent"]
     assert session.exec(select(func.count()).select_from(StripeEvent)).one() == 2
-    assert ledger.check_ledger(session, cap_months=24, reference_monthly_minor=5000).ok
+    assert check_ledger(session, cap_months=24, reference_monthly_minor=5000).ok
 
 
 def test_paid_webhook_before_we_stored_the_session_id_still_finds_the_payment(
@@ -382,7 +384,7 @@ def test_money_above_the_cap_is_credited_up_to_it_and_the_excess_refunded(
     refund = session.get(Refund, refund.id)
     assert refund.status == "succeeded" and refund.stripe_refund_id.startswith("re_test_")
     assert payable(session) == 0
-    assert ledger.check_ledger(session, cap_months=24, reference_monthly_minor=5000).ok
+    assert check_ledger(session, cap_months=24, reference_monthly_minor=5000).ok
 
 
 def test_crash_between_refund_call_and_commit_does_not_refund_twice(
@@ -407,7 +409,7 @@ def test_crash_between_refund_call_and_commit_does_not_refund_twice(
     session.expire_all()
     assert session.get(Refund, refund.id).status == "succeeded"
     assert balance(session, customer) == 6_000
-    assert ledger.check_ledger(session, cap_months=24, reference_monthly_minor=5000).ok
+    assert check_ledger(session, cap_months=24, reference_monthly_minor=5000).ok
 
 
 def test_pending_refund_is_settled_by_webhook_even_out_of_order(
@@ -428,7 +430,7 @@ def test_pending_refund_is_settled_by_webhook_even_out_of_order(
     session.expire_all()
     assert session.get(Refund, refund.id).status == "succeeded"
     assert payable(session) == 0
-    assert ledger.check_ledger(session, cap_months=24, reference_monthly_minor=5000).ok
+    assert check_ledger(session, cap_months=24, reference_monthly_minor=5000).ok
 
 
 def test_failed_refund_stays_payable_until_retried_or_paid_by_hand(
@@ -453,7 +455,7 @@ def test_failed_refund_stays_payable_until_retried_or_paid_by_hand(
     session.expire_all()
     assert session.get(Refund, refund.id).status == "succeeded"
     assert payable(session) == 0
-    assert ledger.check_ledger(session, cap_months=24, reference_monthly_minor=5000).ok
+    assert check_ledger(session, cap_months=24, reference_monthly_minor=5000).ok
 
 
 def test_lost_webhook_is_caught_up_by_polling(db, session, client, gateway, stripe_on, customer):
@@ -506,7 +508,7 @@ def test_staff_refund_goes_back_to_card_payments_newest_first_then_by_hand(
         session, refund_id=by_hand.id, note="cash at the counter", actor=ACTOR, now=NOW
     )
     assert by_hand.status == "paid_offline"
-    assert ledger.check_ledger(session, cap_months=24, reference_monthly_minor=5000).ok
+    assert check_ledger(session, cap_months=24, reference_monthly_minor=5000).ok
     assert (
         session.exec(
             select(func.count()).select_from(Refund).where(col(Refund.status) == "pending")

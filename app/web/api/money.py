@@ -29,7 +29,10 @@ from sqlmodel import Session, col, select
 
 from app.core.clock import utcnow
 from app.core.errors import N_
-from app.ledger import services as ledger
+from app.ledger.accounts import CUSTOMER_PREPAID
+from app.ledger.balances import customer_balance as ledger_customer_balance
+from app.ledger.balances import customer_history
+from app.ledger.cap import cap_headroom_minor, prepaid_cap_minor
 from app.ledger.models import LedgerAccount, Posting
 from app.payments import refunds as payment_refunds
 from app.payments import services as payments
@@ -103,7 +106,7 @@ def _entry_out(customer: Customer, entry: Any, amount_minor: int) -> dict[str, A
         "kind": entry.kind,
         "at": entry.at,
         "amount_minor": amount_minor,
-        "balance_minor": ledger.customer_balance(db_session(), customer_id=customer.id),
+        "balance_minor": ledger_customer_balance(db_session(), customer_id=customer.id),
         "currency": _policy().currency,
     }
 
@@ -115,7 +118,7 @@ def _prepaid_amount(session: Session, *, entry_id: int, customer_id: int) -> int
         .join(LedgerAccount, col(LedgerAccount.id) == col(Posting.account_id))
         .where(
             Posting.entry_id == entry_id,
-            LedgerAccount.kind == ledger.CUSTOMER_PREPAID,
+            LedgerAccount.kind == CUSTOMER_PREPAID,
             LedgerAccount.customer_id == customer_id,
         )
     ).all()
@@ -154,14 +157,14 @@ def customer_balance(ref: str) -> Any:
     policy = _policy()
     return {
         "customer_ref": customer.ref,
-        "balance_minor": ledger.customer_balance(session, customer_id=customer.id),
-        "cap_minor": ledger.prepaid_cap_minor(
+        "balance_minor": ledger_customer_balance(session, customer_id=customer.id),
+        "cap_minor": prepaid_cap_minor(
             session,
             customer_id=customer.id,
             settings_months=policy.cap_months,
             reference_monthly_minor=policy.reference_monthly_minor,
         ),
-        "headroom_minor": ledger.cap_headroom_minor(
+        "headroom_minor": cap_headroom_minor(
             session, customer_id=customer.id, **policy.cap_kwargs()
         ),
         "currency": policy.currency,
@@ -177,7 +180,7 @@ def customer_ledger(ref: str, query: dict[str, Any]) -> Any:
     """The customer's prepaid postings, newest first, each with the running balance after it."""
     customer = customer_by_ref(ref)
     assert customer.id is not None
-    rows, total = ledger.customer_history(db_session(), customer_id=customer.id, **page_args(query))
+    rows, total = customer_history(db_session(), customer_id=customer.id, **page_args(query))
     return page_out(rows, total, query, customer_ref=customer.ref, currency=_policy().currency)
 
 

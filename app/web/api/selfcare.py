@@ -17,7 +17,7 @@ from app.charging.addons import AddOnNotOnSale, buy_addon
 from app.charging.models import LinePeriod
 from app.core.clock import utcnow
 from app.core.errors import N_
-from app.ledger import services as ledger
+from app.ledger.balances import customer_balance
 from app.notifications import staff as outbox
 from app.notifications.models import Notification
 from app.subscribers.services import set_auto_renew
@@ -83,7 +83,7 @@ def line_addon_buy(msisdn: str, data: dict[str, Any]) -> Any:
         "period_end": period.end,
         "period_data_kb": period.data_kb,
         "period_data_kb_left": period.data_kb_left,
-        "balance": ledger.customer_balance(session, customer_id=line.customer_id),
+        "balance": customer_balance(session, customer_id=line.customer_id),
         "created_at": bought.created_at,
     }
 

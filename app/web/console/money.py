@@ -31,7 +31,8 @@ from sqlmodel import col, select
 
 from app.core.clock import utcnow
 from app.core.errors import DomainError
-from app.ledger import services as ledger
+from app.ledger.balances import customer_balance, customer_history
+from app.ledger.cap import prepaid_cap_minor
 from app.payments import refunds as payment_refunds
 from app.payments import services as payments
 from app.payments import vouchers
@@ -112,8 +113,7 @@ def customers() -> Any:
     query = (form.q.data or "") if form.validate() else ""
     found = subscribers.search_customers(session, query=query, limit=PER_PAGE)
     rows = [
-        (customer, ledger.customer_balance(session, customer_id=customer.id or 0))
-        for customer in found
+        (customer, customer_balance(session, customer_id=customer.id or 0)) for customer in found
     ]
     lines = subscribers.lines_of_customers(session, customer_ids=[c.id or 0 for c in found])
     return render_template("console/customers.html", form=form, rows=rows, query=query, lines=lines)
@@ -143,11 +143,11 @@ def _render_customer(
     customer_id = customer.id or 0
     policy = _policy()
     page = _page()
-    history, total = ledger.customer_history(
+    history, total = customer_history(
         session, customer_id=customer_id, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
     )
-    balance = ledger.customer_balance(session, customer_id=customer_id)
-    cap = ledger.prepaid_cap_minor(
+    balance = customer_balance(session, customer_id=customer_id)
+    cap = prepaid_cap_minor(
         session,
         customer_id=customer_id,
         settings_months=policy.cap_months,

@@ -31,7 +31,8 @@ from sqlmodel import Session
 
 from app.core.clock import utcnow
 from app.core.errors import N_, DomainError
-from app.ledger import services as ledger
+from app.ledger.balances import customer_balance, customer_history
+from app.ledger.cap import prepaid_cap_minor
 from app.payments import services as payments
 from app.payments import stripe_payments
 from app.payments.errors import StripeNotConfigured
@@ -92,8 +93,8 @@ def money_view(customer: Customer | None) -> MoneyView:
         cap = policy.cap_months * policy.reference_monthly_minor
         return MoneyView(balance_minor=0, cap_minor=cap, headroom_minor=cap)
     session = db_session()
-    balance = ledger.customer_balance(session, customer_id=customer.id)
-    cap = ledger.prepaid_cap_minor(
+    balance = customer_balance(session, customer_id=customer.id)
+    cap = prepaid_cap_minor(
         session,
         customer_id=customer.id,
         settings_months=policy.cap_months,
@@ -210,7 +211,7 @@ def _redeem(form: StoreVoucherForm) -> Any:
         # the lockout); any other refusal is undone.
         attach_error(form, exc)
         return exc.http_status
-    balance = ledger.customer_balance(session, customer_id=customer_id)
+    balance = customer_balance(session, customer_id=customer_id)
     flash(
         _(
             "Voucher redeemed. Your balance is now %(balance)s.",
@@ -281,7 +282,7 @@ def _cap_refund_minor(payment: Payment) -> int:
 
 def _voucher_rows(session: Session, customer_id: int) -> list[ReceiptRow]:
     """The customer's voucher credits among their newest ledger rows, newest first."""
-    history, _total = ledger.customer_history(session, customer_id=customer_id, limit=HISTORY_LIMIT)
+    history, _total = customer_history(session, customer_id=customer_id, limit=HISTORY_LIMIT)
     return [
         ReceiptRow(
             at=row.at,

@@ -36,7 +36,7 @@ from app.charging.periods import period_for_display
 from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.core.pii import PiiCipher
-from app.ledger import services as ledger
+from app.ledger.balances import customer_balance
 from app.onboarding import orders, purchase
 from app.payments.models import Payment
 from app.payments.services import MoneyPolicy
@@ -391,7 +391,7 @@ def _order_context(order: Order) -> dict[str, Any]:
         if line is not None and line.id is not None and line.status == "active"
         else None
     )
-    balance = ledger.customer_balance(sess, customer_id=order.customer_id)
+    balance = customer_balance(sess, customer_id=order.customer_id)
     payment = sess.get(Payment, order.payment_id) if order.payment_id else None
     status = orders.shown_status(order, now=now)
     card_pending = payment is not None and payment.status in ("created", "pending")

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from app.ledger import services as ledger
+from app.ledger.movements import credit_customer
 from tests.factories import NOW
 from tests.unit.subscribers.helpers import STAFF, World
 
@@ -21,7 +21,7 @@ def fund(
     The key defaults to one per customer and amount: the same credit again is a replay.
     """
     assert world.customer.id is not None
-    ledger.credit_customer(
+    credit_customer(
         session,
         customer_id=world.customer.id,
         amount_minor=amount,

@@ -19,7 +19,8 @@ from app.charging.models import LinePeriod, PeriodAddOn
 from app.charging.periods import open_period
 from app.core.audit import Actor, AuditEntry
 from app.core.errors import InvalidInput
-from app.ledger import services as ledger
+from app.ledger.accounts import system_balance
+from app.ledger.balances import customer_balance
 from app.ledger.errors import IdempotencyConflict, InsufficientBalance
 from app.ledger.models import JournalEntry
 from app.subscribers.errors import LineNotFound
@@ -69,7 +70,7 @@ def _line_with_period(
 
 def _balance(session: Session, world: World) -> int:
     assert world.customer.id is not None
-    return ledger.customer_balance(session, customer_id=world.customer.id)
+    return customer_balance(session, customer_id=world.customer.id)
 
 
 def _buy(session: Session, line: Line, addon: AddOn, key: str = "k" * 22, now=SOON) -> PeriodAddOn:
@@ -94,7 +95,7 @@ def test_buying_debits_the_price_and_adds_the_data_to_the_current_period(session
     assert _balance(session, world) == 500
     entry = session.get(JournalEntry, bought.entry_id)
     assert entry is not None and entry.kind == "charge.revenue_plans"
-    assert ledger.system_balance(session, kind="revenue_plans", currency="CNY") == 1500
+    assert system_balance(session, kind="revenue_plans", currency="CNY") == 1500
     audit = session.exec(select(AuditEntry).where(AuditEntry.action == "line.addon")).one()
     assert audit.details["addon"] == "DATA5G" and audit.details["price_minor"] == 1500
     assert audit.actor_kind == "subscriber"

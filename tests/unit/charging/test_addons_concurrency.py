@@ -15,8 +15,9 @@ from app.charging.models import LinePeriod, PeriodAddOn
 from app.charging.periods import open_period
 from app.core.audit import Actor
 from app.core.db import Database
-from app.ledger import services as ledger
+from app.ledger.balances import customer_balance
 from app.ledger.errors import InsufficientBalance
+from app.ledger.movements import credit_customer
 from plans.addons import upsert_addon
 from tests.concurrency import fresh_database, race
 from tests.factories import NOW
@@ -49,7 +50,7 @@ def _setup(db: Database, balance: int) -> tuple[int, int, int, int]:
             now=NOW,
         )
         assert world.customer.id is not None
-        ledger.credit_customer(
+        credit_customer(
             session,
             customer_id=world.customer.id,
             amount_minor=balance,
@@ -78,7 +79,7 @@ def test_a_double_submit_in_parallel_charges_once(own_database: Database) -> Non
     outcomes = _run(own_database, line_id, addon_id, ["same-form-token"] * THREADS)
     assert outcomes == Counter({"ok": THREADS})
     with own_database.transaction() as session:
-        assert ledger.customer_balance(session, customer_id=customer_id) == 4000
+        assert customer_balance(session, customer_id=customer_id) == 4000
         assert session.exec(select(func.count()).select_from(PeriodAddOn)).one() == 1
         period = session.get(LinePeriod, period_id)
         assert period is not None and period.data_kb == (10240 + 1024) * 1024
@@ -89,7 +90,7 @@ def test_parallel_purchases_stop_when_the_balance_is_spent(own_database: Databas
     outcomes = _run(own_database, line_id, addon_id, [f"form-{i}" for i in range(THREADS)])
     assert outcomes == Counter({"ok": 3, "poor": THREADS - 3})
     with own_database.transaction() as session:
-        assert ledger.customer_balance(session, customer_id=customer_id) == 0
+        assert customer_balance(session, customer_id=customer_id) == 0
         assert session.exec(select(func.count()).select_from(PeriodAddOn)).one() == 3
         period = session.get(LinePeriod, period_id)
         assert period is not None and period.data_kb == (10240 + 3 * 1024) * 1024

@@ -17,7 +17,7 @@ from app.charging.renewals import run_renewals
 from app.core.audit import Actor
 from app.core.db import Database
 from app.core.events import handlers_of
-from app.ledger import services as ledger
+from app.ledger.balances import customer_balance
 from app.ledger.events import CustomerCredited
 from app.ledger.models import JournalEntry
 from app.payments.models import Payment
@@ -122,7 +122,7 @@ def test_a_voucher_redemption_renews_a_renewal_suspended_line_through_the_event(
             CREDIT_AT + PERIOD,
         )
         assert len(_renewals(session)) == 1
-        assert ledger.customer_balance(session, customer_id=customer_id) == 5000 - PRICE
+        assert customer_balance(session, customer_id=customer_id) == 5000 - PRICE
 
 
 def test_a_staff_payment_rolled_back_after_the_credit_leaves_no_credit_and_no_renewal(
@@ -155,5 +155,5 @@ def test_a_staff_payment_rolled_back_after_the_credit_leaves_no_credit_and_no_re
         assert line.period_end == END
         assert len(_periods(session, line_id)) == 1
         assert _renewals(session) == []
-        assert ledger.customer_balance(session, customer_id=customer_id) == 0
+        assert customer_balance(session, customer_id=customer_id) == 0
         assert session.exec(select(Payment).where(Payment.reference == "CASH-ROLLBACK")).all() == []

@@ -21,9 +21,13 @@ from app.charging.renewals import run_renewals
 from app.charging.unpaid_lines import renew_suspended_lines
 from app.core.audit import Actor, AuditEntry
 from app.core.db import Database
-from app.ledger import services as ledger
+from app.ledger.accounts import customer_account_ids, system_account_id
+from app.ledger.balances import customer_balance
+from app.ledger.checks import check_ledger
 from app.ledger.errors import InsufficientBalance
 from app.ledger.models import JournalEntry
+from app.ledger.movements import credit_customer
+from app.ledger.posting import BulkEntry, post_entries
 from app.notifications.models import Notification
 from app.payments.services import MoneyPolicy, record_offline_payment
 from app.provisioning.models import ProvisioningEvent
@@ -79,7 +83,7 @@ def _run(session: Session, now: Any, **kwargs: Any) -> RenewalReport:
 
 def _balance(session: Session, world: World) -> int:
     assert world.customer.id is not None
-    return ledger.customer_balance(session, customer_id=world.customer.id)
+    return customer_balance(session, customer_id=world.customer.id)
 
 
 def _periods(session: Session, line: Line) -> list[LinePeriod]:
@@ -123,7 +127,7 @@ def _fresh(session: Session, line: Line) -> Line:
 
 
 def _ledger_ok(session: Session) -> None:
-    check = ledger.check_ledger(session, cap_months=24, reference_monthly_minor=5000)
+    check = check_ledger(session, cap_months=24, reference_monthly_minor=5000)
     assert check.ok, check.problems
 
 
@@ -322,15 +326,15 @@ def test_a_renewal_already_posted_under_its_key_is_not_charged_twice(
 ) -> None:
     line = _line(session, world, balance=PRICE)
     assert world.customer.id is not None
-    account = ledger.customer_account_ids(
-        session, customer_ids=[world.customer.id], currency="CNY"
-    )[world.customer.id]
-    revenue = ledger.system_account_id(session, kind="revenue_plans", currency="CNY")
+    account = customer_account_ids(session, customer_ids=[world.customer.id], currency="CNY")[
+        world.customer.id
+    ]
+    revenue = system_account_id(session, kind="revenue_plans", currency="CNY")
     key = renewal_key(line.id or 0, END)
-    posted = ledger.post_entries(
+    posted = post_entries(
         session,
         entries=[
-            ledger.BulkEntry(
+            BulkEntry(
                 kind=ENTRY_KIND, idempotency_key=key, postings=((account, -PRICE), (revenue, PRICE))
             )
         ],
@@ -653,7 +657,7 @@ def test_parallel_runs_and_credits_handle_each_line_once_without_deadlock(
                 session.flush()
                 open_period(session, line=line, plan=world.plan, start=NOW, now=NOW)
             if k % 4:  # 0 to 3 renewals' worth, before the credit below
-                ledger.credit_customer(
+                credit_customer(
                     session,
                     customer_id=customer.id,
                     amount_minor=PRICE * (k % 4),

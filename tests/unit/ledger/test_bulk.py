@@ -7,10 +7,12 @@ from sqlmodel import func, select
 
 from app.core.audit import Actor
 from app.core.errors import InvalidInput
-from app.ledger import services as ledger
+from app.ledger.accounts import customer_account_ids, get_or_create_account, system_account_id
+from app.ledger.balances import customer_balance
+from app.ledger.checks import check_ledger
 from app.ledger.errors import IdempotencyConflict
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
-from app.ledger.services import BulkEntry
+from app.ledger.posting import BulkEntry, find_entry, post_entries
 from tests.factories import NOW
 from tests.unit.ledger.helpers import MONTHS, REFERENCE, make_customer
 
@@ -23,9 +25,7 @@ def _count(session, model):
 
 def _customers(session, n):
     customers = [make_customer(session, ref=f"C-B{i:03d}") for i in range(n)]
-    ids = ledger.customer_account_ids(
-        session, customer_ids=[c.id for c in customers], currency="CNY"
-    )
+    ids = customer_account_ids(session, customer_ids=[c.id for c in customers], currency="CNY")
     return customers, ids
 
 
@@ -39,8 +39,8 @@ def _debit(key, account, revenue, amount):
 
 def test_posts_many_entries_and_keeps_the_ledger_balanced(session):
     customers, ids = _customers(session, 30)
-    source = ledger.system_account_id(session, kind="adjustments", currency="CNY")
-    result = ledger.post_entries(
+    source = system_account_id(session, kind="adjustments", currency="CNY")
+    result = post_entries(
         session,
         entries=[
             _credit(f"k{c.id}", ids[c.id], source, 100 * (i + 1)) for i, c in enumerate(customers)
@@ -50,20 +50,20 @@ def test_posts_many_entries_and_keeps_the_ledger_balanced(session):
     )
     assert len(result.posted) == 30 and not result.refused and not result.replayed
     for i, c in enumerate(customers):
-        assert ledger.customer_balance(session, customer_id=c.id) == 100 * (i + 1)
+        assert customer_balance(session, customer_id=c.id) == 100 * (i + 1)
         account = session.get(LedgerAccount, ids[c.id])
         assert account.balance_minor == 100 * (i + 1)  # cached balance follows
     assert _count(session, Posting) == 60
-    check = ledger.check_ledger(session, cap_months=MONTHS, reference_monthly_minor=REFERENCE)
+    check = check_ledger(session, cap_months=MONTHS, reference_monthly_minor=REFERENCE)
     assert check.ok, check.problems
 
 
 def test_debits_are_decided_in_order_against_running_balances(session):
     (customer,), ids = _customers(session, 1)
     account = ids[customer.id]
-    source = ledger.system_account_id(session, kind="adjustments", currency="CNY")
-    revenue = ledger.system_account_id(session, kind="revenue_plans", currency="CNY")
-    result = ledger.post_entries(
+    source = system_account_id(session, kind="adjustments", currency="CNY")
+    revenue = system_account_id(session, kind="revenue_plans", currency="CNY")
+    result = post_entries(
         session,
         entries=[
             _credit("in", account, source, 1000),
@@ -76,19 +76,19 @@ def test_debits_are_decided_in_order_against_running_balances(session):
     )
     assert set(result.posted) == {"in", "d1", "d3"}
     assert result.refused == {"d2": "insufficient_balance"}
-    assert ledger.customer_balance(session, customer_id=customer.id) == 0
-    assert ledger.find_entry(session, "d2") is None
+    assert customer_balance(session, customer_id=customer.id) == 0
+    assert find_entry(session, "d2") is None
     assert _count(session, Posting) == 6
 
 
 def test_a_refused_debit_sees_the_balance_already_in_the_database(session):
     (customer,), ids = _customers(session, 1)
-    source = ledger.system_account_id(session, kind="adjustments", currency="CNY")
-    revenue = ledger.system_account_id(session, kind="revenue_plans", currency="CNY")
-    ledger.post_entries(
+    source = system_account_id(session, kind="adjustments", currency="CNY")
+    revenue = system_account_id(session, kind="revenue_plans", currency="CNY")
+    post_entries(
         session, entries=[_credit("in", ids[customer.id], source, 500)], actor=ACTOR, now=NOW
     )
-    result = ledger.post_entries(
+    result = post_entries(
         session, entries=[_debit("d", ids[customer.id], revenue, 501)], actor=ACTOR, now=NOW
     )
     assert result.refused == {"d": "insufficient_balance"} and not result.posted
@@ -96,28 +96,28 @@ def test_a_refused_debit_sees_the_balance_already_in_the_database(session):
 
 def test_replays_are_reported_and_post_nothing(session):
     (customer,), ids = _customers(session, 1)
-    source = ledger.system_account_id(session, kind="adjustments", currency="CNY")
-    first = ledger.post_entries(
+    source = system_account_id(session, kind="adjustments", currency="CNY")
+    first = post_entries(
         session, entries=[_credit("k", ids[customer.id], source, 700)], actor=ACTOR, now=NOW
     )
     # Another shard of the same system account is the same payload.
-    other = ledger.system_account_id(session, kind="adjustments", currency="CNY")
-    again = ledger.post_entries(
+    other = system_account_id(session, kind="adjustments", currency="CNY")
+    again = post_entries(
         session, entries=[_credit("k", ids[customer.id], other, 700)], actor=ACTOR, now=NOW
     )
     assert again.replayed == first.posted and not again.posted
-    assert ledger.customer_balance(session, customer_id=customer.id) == 700
+    assert customer_balance(session, customer_id=customer.id) == 700
     assert _count(session, JournalEntry) == 1
 
 
 def test_same_key_with_another_payload_is_a_conflict(session):
     (customer,), ids = _customers(session, 1)
-    source = ledger.system_account_id(session, kind="adjustments", currency="CNY")
-    ledger.post_entries(
+    source = system_account_id(session, kind="adjustments", currency="CNY")
+    post_entries(
         session, entries=[_credit("k", ids[customer.id], source, 700)], actor=ACTOR, now=NOW
     )
     with pytest.raises(IdempotencyConflict):
-        ledger.post_entries(
+        post_entries(
             session, entries=[_credit("k", ids[customer.id], source, 701)], actor=ACTOR, now=NOW
         )
 
@@ -129,26 +129,24 @@ def test_same_key_with_another_payload_is_a_conflict(session):
 )
 def test_bad_entries_are_refused_before_anything_is_written(session, postings):
     (customer,), ids = _customers(session, 1)
-    source = ledger.system_account_id(session, kind="adjustments", currency="CNY")
+    source = system_account_id(session, kind="adjustments", currency="CNY")
     good = _credit("good", ids[customer.id], source, 100)
     with pytest.raises(InvalidInput):
-        ledger.post_entries(
-            session, entries=[good, BulkEntry("x", "bad", postings)], actor=ACTOR, now=NOW
-        )
+        post_entries(session, entries=[good, BulkEntry("x", "bad", postings)], actor=ACTOR, now=NOW)
     assert _count(session, JournalEntry) == 0
 
 
 def test_a_key_twice_in_one_call_is_refused(session):
     (customer,), ids = _customers(session, 1)
-    source = ledger.system_account_id(session, kind="adjustments", currency="CNY")
+    source = system_account_id(session, kind="adjustments", currency="CNY")
     entry = _credit("k", ids[customer.id], source, 100)
     with pytest.raises(InvalidInput):
-        ledger.post_entries(session, entries=[entry, entry], actor=ACTOR, now=NOW)
+        post_entries(session, entries=[entry, entry], actor=ACTOR, now=NOW)
 
 
 def test_unknown_accounts_are_refused(session):
     with pytest.raises(InvalidInput):
-        ledger.post_entries(
+        post_entries(
             session,
             entries=[BulkEntry("x", "k", ((987654, 5), (987655, -5)))],
             actor=ACTOR,
@@ -158,12 +156,10 @@ def test_unknown_accounts_are_refused(session):
 
 def test_customer_account_ids_creates_missing_accounts_once(session):
     customers, ids = _customers(session, 3)
-    again = ledger.customer_account_ids(
-        session, customer_ids=[c.id for c in customers], currency="CNY"
-    )
+    again = customer_account_ids(session, customer_ids=[c.id for c in customers], currency="CNY")
     assert again == ids
     assert _count(session, LedgerAccount) == 3
-    single = ledger.get_or_create_account(
+    single = get_or_create_account(
         session, kind="customer_prepaid", customer_id=customers[0].id, currency="CNY"
     )
     assert single.id == ids[customers[0].id]

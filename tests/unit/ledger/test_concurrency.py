@@ -27,9 +27,12 @@ from sqlmodel import col, func, select
 
 from app.core.audit import Actor
 from app.core.db import Database
-from app.ledger import services as ledger
+from app.ledger.balances import book_liability, customer_balance
+from app.ledger.cap import cap_headroom_minor
+from app.ledger.checks import check_ledger
 from app.ledger.errors import CapExceeded, IdempotencyConflict, InsufficientBalance
 from app.ledger.models import LedgerAccount, Posting
+from app.ledger.movements import adjust_balance, charge_customer, credit_customer
 from app.payments import refunds as payment_refunds
 from app.payments import services as payments
 from app.payments import stripe_payments
@@ -141,7 +144,7 @@ class Worker:
             self.shared.done.append(done)
 
     def credit(self, session: Any, customer: int, amount: int, key: str) -> Any:
-        return ledger.credit_customer(
+        return credit_customer(
             session,
             customer_id=self.ids[customer],
             amount_minor=amount,
@@ -166,7 +169,7 @@ class Worker:
         )
 
     def charge(self, session: Any, customer: int, amount: int, key: str, usage: bool) -> Any:
-        return ledger.charge_customer(
+        return charge_customer(
             session,
             customer_id=self.ids[customer],
             amount_minor=amount,
@@ -179,7 +182,7 @@ class Worker:
         )
 
     def adjust(self, session: Any, customer: int, amount: int, key: str) -> Any:
-        return ledger.adjust_balance(
+        return adjust_balance(
             session,
             customer_id=self.ids[customer],
             amount_minor=amount,
@@ -208,7 +211,7 @@ class Worker:
     def op_near_cap(self, customer: int, key: str) -> None:
         """The headroom as read a moment ago, give or take: races with the other threads."""
         with self.db.transaction(write=False) as session:
-            headroom = ledger.cap_headroom_minor(
+            headroom = cap_headroom_minor(
                 session, customer_id=self.ids[customer], **POLICY.cap_kwargs()
             )
         amount = max(headroom + self.rng.randint(-300, 50), 1)
@@ -399,7 +402,7 @@ def test_sixteen_threads_of_mixed_money_movements_keep_the_ledger_exact(own_data
     assert refused["conflict:IdempotencyConflict"] and refused["conflict:PaymentConflict"]
 
     with database.transaction(write=False) as session:
-        result = ledger.check_ledger(
+        result = check_ledger(
             session,
             cap_months=POLICY.cap_months,
             reference_monthly_minor=POLICY.reference_monthly_minor,
@@ -416,10 +419,10 @@ def test_sixteen_threads_of_mixed_money_movements_keep_the_ledger_exact(own_data
         for account in session.exec(select(LedgerAccount)).all():
             assert account.balance_minor == sums.get(account.id, 0), account
         for customer, customer_id in enumerate(customer_ids):
-            final = ledger.customer_balance(session, customer_id=customer_id)
+            final = customer_balance(session, customer_id=customer_id)
             assert final == balance[customer], (customer, final, balance[customer])
             assert final <= CAPS[customer]
-        assert ledger.book_liability(session) == sum(balance.values())
+        assert book_liability(session) == sum(balance.values())
         booked_payable = session.exec(
             select(func.coalesce(func.sum(LedgerAccount.balance_minor), 0)).where(
                 LedgerAccount.kind == "refunds_payable"

@@ -14,9 +14,14 @@ from sqlmodel import col, func, select
 from app.core.audit import Actor, AuditEntry
 from app.core.db import Database
 from app.core.errors import InvalidInput
-from app.ledger import services as ledger
+from app.ledger.accounts import SYSTEM_SHARDS, get_or_create_account, system_balance
+from app.ledger.balances import book_liability, customer_balance
+from app.ledger.cap import prepaid_cap_minor
+from app.ledger.checks import check_ledger
 from app.ledger.errors import CapExceeded, IdempotencyConflict, InsufficientBalance
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
+from app.ledger.movements import credit_customer
+from app.ledger.posting import post_entry
 from app.subscribers.models import Customer
 from tests.factories import NOW
 from tests.unit.ledger.helpers import MONTHS, REFERENCE, lite30_plan, make_customer, make_line
@@ -29,15 +34,15 @@ def count(session, model):
 
 
 def accounts(session, customer):
-    mine = ledger.get_or_create_account(
+    mine = get_or_create_account(
         session, kind="customer_prepaid", customer_id=customer.id, currency="CNY"
     )
-    cash = ledger.get_or_create_account(session, kind="cash_offline", currency="CNY")
+    cash = get_or_create_account(session, kind="cash_offline", currency="CNY")
     return mine, cash
 
 
 def credit(session, customer, amount, key, *, now=NOW):
-    return ledger.credit_customer(
+    return credit_customer(
         session,
         customer_id=customer.id,
         amount_minor=amount,
@@ -52,7 +57,7 @@ def credit(session, customer, amount, key, *, now=NOW):
 
 
 def check(session):
-    return ledger.check_ledger(session, cap_months=MONTHS, reference_monthly_minor=REFERENCE)
+    return check_ledger(session, cap_months=MONTHS, reference_monthly_minor=REFERENCE)
 
 
 # -- posting -------------------------------------------------------------------------
@@ -61,7 +66,7 @@ def check(session):
 def test_balanced_entry_updates_cached_balances(session):
     customer = make_customer(session)
     mine, cash = accounts(session, customer)
-    entry = ledger.post_entry(
+    entry = post_entry(
         session,
         kind="test",
         idempotency_key="k1",
@@ -71,7 +76,7 @@ def test_balanced_entry_updates_cached_balances(session):
     )
     assert entry.id is not None
     assert mine.balance_minor == 1500 and cash.balance_minor == -1500
-    assert ledger.customer_balance(session, customer_id=customer.id) == 1500
+    assert customer_balance(session, customer_id=customer.id) == 1500
     assert check(session).ok
 
 
@@ -89,7 +94,7 @@ def test_empty_zero_or_unbalanced_postings_are_refused(session, postings, messag
     mine, cash = accounts(session, customer)
     ids = {"mine": mine.id, "cash": cash.id}
     with pytest.raises(InvalidInput, match=message):
-        ledger.post_entry(
+        post_entry(
             session,
             kind="test",
             idempotency_key="bad",
@@ -107,7 +112,7 @@ def test_same_key_and_payload_returns_the_first_entry_and_changes_nothing(sessio
     again = credit(session, customer, 2000, "pay-1", now=NOW + timedelta(hours=1))
     assert again.id == first.id
     assert count(session, Posting) == 2
-    assert ledger.customer_balance(session, customer_id=customer.id) == 2000
+    assert customer_balance(session, customer_id=customer.id) == 2000
 
 
 def test_same_key_with_a_different_payload_is_a_409_conflict(session):
@@ -116,22 +121,22 @@ def test_same_key_with_a_different_payload_is_a_409_conflict(session):
     with pytest.raises(IdempotencyConflict) as caught:
         credit(session, customer, 2500, "pay-1")
     assert caught.value.http_status == 409
-    assert ledger.customer_balance(session, customer_id=customer.id) == 2000
+    assert customer_balance(session, customer_id=customer.id) == 2000
     assert count(session, Posting) == 2
 
 
 def test_prepaid_balance_may_not_go_below_zero_unless_allowed(session):
     customer = make_customer(session)
     mine, _ = accounts(session, customer)
-    revenue = ledger.get_or_create_account(session, kind="revenue_usage", currency="CNY")
+    revenue = get_or_create_account(session, kind="revenue_usage", currency="CNY")
     credit(session, customer, 1000, "pay-1")
     charge = [(mine.id, -1500), (revenue.id, 1500)]
     with pytest.raises(InsufficientBalance):
-        ledger.post_entry(
+        post_entry(
             session, kind="usage", idempotency_key="u1", postings=charge, actor=ACTOR, now=NOW
         )
-    assert ledger.customer_balance(session, customer_id=customer.id) == 1000
-    ledger.post_entry(
+    assert customer_balance(session, customer_id=customer.id) == 1000
+    post_entry(
         session,
         kind="usage",
         idempotency_key="u1",
@@ -140,23 +145,21 @@ def test_prepaid_balance_may_not_go_below_zero_unless_allowed(session):
         now=NOW,
         allow_negative=frozenset({mine.id}),
     )
-    assert ledger.customer_balance(session, customer_id=customer.id) == -500
+    assert customer_balance(session, customer_id=customer.id) == -500
     assert check(session).ok
 
 
 def test_system_accounts_are_unique_despite_a_null_customer(session):
-    first = ledger.get_or_create_account(session, kind="cash_offline", currency="CNY")
-    second = ledger.get_or_create_account(session, kind="cash_offline", currency="CNY")
+    first = get_or_create_account(session, kind="cash_offline", currency="CNY")
+    second = get_or_create_account(session, kind="cash_offline", currency="CNY")
     assert first.id == second.id
     # All shards are made with the first, and never again.
-    assert count(session, LedgerAccount) == ledger.SYSTEM_SHARDS
-    other = ledger.get_or_create_account(session, kind="cash_offline", currency="CNY", shard=3)
+    assert count(session, LedgerAccount) == SYSTEM_SHARDS
+    other = get_or_create_account(session, kind="cash_offline", currency="CNY", shard=3)
     assert other.scope == "system:3" and other.id != first.id
-    assert count(session, LedgerAccount) == ledger.SYSTEM_SHARDS
+    assert count(session, LedgerAccount) == SYSTEM_SHARDS
     with pytest.raises(InvalidInput):
-        ledger.get_or_create_account(
-            session, kind="cash_offline", currency="CNY", shard=ledger.SYSTEM_SHARDS
-        )
+        get_or_create_account(session, kind="cash_offline", currency="CNY", shard=SYSTEM_SHARDS)
 
 
 def test_system_balance_sums_the_shards_and_replays_match_across_shards(session):
@@ -164,15 +167,15 @@ def test_system_balance_sums_the_shards_and_replays_match_across_shards(session)
     for n in range(20):
         credit(session, customer, 100, f"pay-{n}")
     cash = session.exec(select(LedgerAccount).where(LedgerAccount.kind == "cash_offline")).all()
-    assert len(cash) == ledger.SYSTEM_SHARDS
+    assert len(cash) == SYSTEM_SHARDS
     # 20 credits spread over the shards (all on one would be 1 chance in 8**19).
     assert sum(1 for account in cash if account.balance_minor) > 1
-    assert ledger.system_balance(session, kind="cash_offline", currency="CNY") == -2000
+    assert system_balance(session, kind="cash_offline", currency="CNY") == -2000
     # Each replay picks a shard again at random; it still returns the first entry.
     first = credit(session, customer, 100, "pay-0")
     for _ in range(10):
         assert credit(session, customer, 100, "pay-0").id == first.id
-    assert ledger.customer_balance(session, customer_id=customer.id) == 2000
+    assert customer_balance(session, customer_id=customer.id) == 2000
     assert check(session).ok
 
 
@@ -191,7 +194,7 @@ def test_zero_posting_is_refused_by_the_database(session):
 
 def test_cap_without_lines_is_months_times_the_reference_fee(session):
     customer = make_customer(session)
-    cap = ledger.prepaid_cap_minor(
+    cap = prepaid_cap_minor(
         session, customer_id=customer.id, settings_months=MONTHS, reference_monthly_minor=REFERENCE
     )
     assert cap == 24 * 5000
@@ -202,7 +205,7 @@ def test_cap_comes_from_the_monthly_fees_of_lines_that_are_not_final(session):
     plan = lite30_plan(session)
     make_line(session, customer=customer, plan=plan, msisdn="+8617012340001")
     make_line(session, customer=customer, plan=plan, msisdn="+8617012340002", status="terminated")
-    cap = ledger.prepaid_cap_minor(
+    cap = prepaid_cap_minor(
         session, customer_id=customer.id, settings_months=MONTHS, reference_monthly_minor=REFERENCE
     )
     assert cap == 24 * 3900 == 93600
@@ -218,10 +221,10 @@ def test_credit_past_the_cap_names_the_largest_amount_allowed_and_changes_nothin
     assert caught.value.http_status == 409
     assert "116.00" in caught.value.message
     assert caught.value.params["allowed_minor"] == 11600
-    assert ledger.customer_balance(session, customer_id=customer.id) == 82000
+    assert customer_balance(session, customer_id=customer.id) == 82000
     assert count(session, JournalEntry) == 1
     assert credit(session, customer, 11600, "pay-3").id is not None
-    assert ledger.customer_balance(session, customer_id=customer.id) == 93600
+    assert customer_balance(session, customer_id=customer.id) == 93600
 
 
 @pytest.mark.parametrize("amount", [0, -100])
@@ -242,11 +245,11 @@ def test_balance_and_liability_as_of_a_past_time(session):
     credit(session, customer, 2000, "b", now=NOW + timedelta(days=2))
     credit(session, other, 500, "c", now=NOW + timedelta(days=1))
     day = NOW + timedelta(days=1)
-    assert ledger.customer_balance(session, customer_id=customer.id, at=day) == 1000
-    assert ledger.customer_balance(session, customer_id=customer.id) == 3000
-    assert ledger.book_liability(session, at=day) == 1500
-    assert ledger.book_liability(session) == 3500
-    assert ledger.book_liability(session, at=NOW - timedelta(seconds=1)) == 0
+    assert customer_balance(session, customer_id=customer.id, at=day) == 1000
+    assert customer_balance(session, customer_id=customer.id) == 3000
+    assert book_liability(session, at=day) == 1500
+    assert book_liability(session) == 3500
+    assert book_liability(session, at=NOW - timedelta(seconds=1)) == 0
 
 
 def test_check_finds_a_tampered_cached_balance(session):
@@ -267,7 +270,7 @@ def test_check_finds_a_tampered_cached_balance(session):
 def test_check_names_a_customer_above_the_cap(session):
     customer = make_customer(session, ref="C-9001")
     credit(session, customer, 5000, "a")
-    result = ledger.check_ledger(session, cap_months=1, reference_monthly_minor=4000)
+    result = check_ledger(session, cap_months=1, reference_monthly_minor=4000)
     assert not result.ok
     assert result.problems == ["customer C-9001: prepaid balance 50.00 above its cap 40.00"]
 
@@ -293,7 +296,7 @@ def test_random_credits_debits_and_replays_keep_the_invariants(session, operatio
     with session.begin_nested() as savepoint:
         customer = make_customer(session)
         mine, _ = accounts(session, customer)
-        revenue = ledger.get_or_create_account(session, kind="revenue_plans", currency="CNY")
+        revenue = get_or_create_account(session, kind="revenue_plans", currency="CNY")
         expected = 0
         done: list[tuple[str, int]] = []
         for n, (op, amount) in enumerate(operations):
@@ -307,7 +310,7 @@ def test_random_credits_debits_and_replays_keep_the_invariants(session, operatio
                     assert exc.params["allowed_minor"] == MONTHS * REFERENCE - expected
             elif op == "debit":
                 try:
-                    ledger.post_entry(
+                    post_entry(
                         session,
                         kind="plan",
                         idempotency_key=f"d{n}",
@@ -321,7 +324,7 @@ def test_random_credits_debits_and_replays_keep_the_invariants(session, operatio
             elif done:
                 key, previous = done[n % len(done)]
                 credit(session, customer, previous, key)
-            balance = ledger.customer_balance(session, customer_id=customer.id)
+            balance = customer_balance(session, customer_id=customer.id)
             assert balance == expected
             assert 0 <= balance <= MONTHS * REFERENCE
         assert check(session).ok
@@ -347,7 +350,7 @@ def test_concurrent_credits_neither_drift_nor_pass_the_cap(app):
                 for i in range(25):
                     try:
                         with database.transaction() as session:
-                            ledger.credit_customer(
+                            credit_customer(
                                 session,
                                 customer_id=customer_id,
                                 amount_minor=700,
@@ -372,8 +375,8 @@ def test_concurrent_credits_neither_drift_nor_pass_the_cap(app):
             thread.join(120)
         assert errors == []
         with database.transaction(write=False) as session:
-            balance = ledger.customer_balance(session, customer_id=customer_id)
-            summed = ledger.customer_balance(session, customer_id=customer_id, at=NOW)
+            balance = customer_balance(session, customer_id=customer_id)
+            summed = customer_balance(session, customer_id=customer_id, at=NOW)
             result = check(session)
         # 200 × 7.00 = 1400.00 is asked for; the cap of 1200.00 lets 171 through.
         assert balance == summed == sum(accepted) == 171 * 700

@@ -38,9 +38,12 @@ from hypothesis.stateful import (
 from sqlmodel import Session, col, func, select
 
 from app.core.audit import Actor
-from app.ledger import services as ledger
+from app.ledger.balances import book_liability, customer_balance
+from app.ledger.cap import prepaid_cap_minor
+from app.ledger.checks import check_ledger
 from app.ledger.errors import CapExceeded, IdempotencyConflict, InsufficientBalance
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
+from app.ledger.movements import adjust_balance, charge_customer, credit_customer, receive_money
 from app.payments import refunds as payment_refunds
 from app.payments import services as payments
 from app.payments import stripe_payments
@@ -155,7 +158,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert self.snapshot() == before
 
     def credit(self, customer: int, amount: int, key: str) -> Any:
-        return ledger.credit_customer(
+        return credit_customer(
             self.session,
             customer_id=self.cid(customer),
             amount_minor=amount,
@@ -180,7 +183,7 @@ class LedgerMachine(RuleBasedStateMachine):
         )
 
     def charge(self, customer: int, amount: int, key: str, *, usage: bool) -> Any:
-        return ledger.charge_customer(
+        return charge_customer(
             self.session,
             customer_id=self.cid(customer),
             amount_minor=amount,
@@ -193,7 +196,7 @@ class LedgerMachine(RuleBasedStateMachine):
         )
 
     def adjust(self, customer: int, amount: int, key: str) -> Any:
-        return ledger.adjust_balance(
+        return adjust_balance(
             self.session,
             customer_id=self.cid(customer),
             amount_minor=amount,
@@ -221,7 +224,7 @@ class LedgerMachine(RuleBasedStateMachine):
         before = self.balance[customer]
         self.balance[customer] = before + amount
         if before < 0:
-            assert ledger.customer_balance(self.session, customer_id=self.cid(customer)) == (
+            assert customer_balance(self.session, customer_id=self.cid(customer)) == (
                 amount - (-before)
             )
 
@@ -449,7 +452,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if done.op == "adjust":
             return self.adjust(customer, amount, done.key).id
         assert done.op == "card" and done.payment_id is not None
-        return ledger.receive_money(
+        return receive_money(
             self.session,
             customer_id=self.cid(customer),
             amount_minor=amount,
@@ -512,7 +515,7 @@ class LedgerMachine(RuleBasedStateMachine):
         for customer, expected in enumerate(self.balance):
             assert balances.get(self.cid(customer), 0) == expected, (customer, expected)
             assert expected <= CAPS[customer]  # usage only lowers a balance
-        assert ledger.book_liability(s) == sum(self.balance)
+        assert book_liability(s) == sum(self.balance)
         payable = s.exec(
             select(func.coalesce(func.sum(LedgerAccount.balance_minor), 0)).where(
                 LedgerAccount.kind == "refunds_payable"
@@ -525,7 +528,7 @@ class LedgerMachine(RuleBasedStateMachine):
         ).one()
         assert payable == open_refunds == self.payable
         assert s.exec(select(func.coalesce(func.sum(Posting.amount_minor), 0))).one() == 0
-        result = ledger.check_ledger(
+        result = check_ledger(
             s,
             cap_months=POLICY.cap_months,
             reference_monthly_minor=POLICY.reference_monthly_minor,
@@ -536,7 +539,7 @@ class LedgerMachine(RuleBasedStateMachine):
 def test_random_money_movements_match_the_model(session: Session) -> None:
     customer_ids = tuple(c.id for c in customers_with_different_caps(session, prefix="SM"))
     caps = tuple(
-        ledger.prepaid_cap_minor(
+        prepaid_cap_minor(
             session,
             customer_id=cid,
             settings_months=POLICY.cap_months,
@@ -557,7 +560,7 @@ def test_a_credit_smaller_than_the_arrears_is_accepted(session: Session) -> None
     """DESIGN §5: late usage may leave arrears, and the next credit clears them first."""
     customer = make_customer(session)
     assert customer.id is not None
-    ledger.charge_customer(
+    charge_customer(
         session,
         customer_id=customer.id,
         amount_minor=500,
@@ -569,7 +572,7 @@ def test_a_credit_smaller_than_the_arrears_is_accepted(session: Session) -> None
         allow_arrears=True,
     )
     # A credit smaller than the arrears is accepted and lowers them.
-    ledger.credit_customer(
+    credit_customer(
         session,
         customer_id=customer.id,
         amount_minor=200,
@@ -580,4 +583,4 @@ def test_a_credit_smaller_than_the_arrears_is_accepted(session: Session) -> None
         currency="CNY",
         **POLICY.cap_kwargs(),
     )
-    assert ledger.customer_balance(session, customer_id=customer.id) == -300
+    assert customer_balance(session, customer_id=customer.id) == -300

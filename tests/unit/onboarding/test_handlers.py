@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from app.ledger import services as ledger
+from app.ledger.balances import customer_balance
 from app.onboarding import handlers, orders, purchase
 from app.payments.models import Payment, StripeEvent
 from app.payments.stripe_payments import create_stripe_payment
@@ -78,7 +78,7 @@ def test_a_paid_checkout_event_alone_completes_the_purchase_order(session, world
     number = session.exec(select(PhoneNumber).where(PhoneNumber.msisdn == order.msisdn)).one()
     assert number.status == "assigned"
     # The card's money paid the order: nothing is left on the balance.
-    assert ledger.customer_balance(session, customer_id=order.customer_id) == 0
+    assert customer_balance(session, customer_id=order.customer_id) == 0
 
 
 def test_a_redelivered_paid_event_completes_the_order_once(session, world) -> None:
@@ -104,7 +104,7 @@ def test_a_failing_handler_rolls_back_the_payment_too(session, world, monkeypatc
     session.expire_all()
     assert session.get(Payment, payment.id).status == "created"  # type: ignore[union-attr]
     assert session.get(StripeEvent, "evt_paid_1") is None
-    assert ledger.customer_balance(session, customer_id=order.customer_id) == 0
+    assert customer_balance(session, customer_id=order.customer_id) == 0
     assert session.get(PurchaseOrder, order.id).status == "awaiting_payment"  # type: ignore[union-attr]
 
 

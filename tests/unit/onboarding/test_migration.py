@@ -18,8 +18,9 @@ from app.catalog import load_catalog
 from app.charging.models import LinePeriod
 from app.core.audit import Actor, AuditEntry
 from app.core.pii import PiiCipher
+from app.ledger.balances import customer_balance
+from app.ledger.checks import check_ledger
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
-from app.ledger.services import check_ledger, customer_balance
 from app.onboarding import migration_checks, migration_rows
 from app.onboarding.errors import SubscriberImportRejected
 from app.onboarding.migration import HEADER, SubscriberImportReport, import_subscribers

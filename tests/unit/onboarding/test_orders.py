@@ -13,8 +13,9 @@ from app.charging.models import LinePeriod
 from app.core.audit import Actor, AuditEntry
 from app.core.errors import InvalidInput
 from app.core.pii import PiiCipher
-from app.ledger import services as ledger
+from app.ledger.balances import customer_balance
 from app.ledger.models import JournalEntry
+from app.ledger.movements import credit_customer
 from app.notifications.mailer import MailRenderer
 from app.notifications.models import Notification
 from app.onboarding import orders, purchase
@@ -139,7 +140,7 @@ def place(
 
 
 def credit(session: Session, buyer: Buyer, amount: int, key: str) -> None:
-    ledger.credit_customer(
+    credit_customer(
         session,
         customer_id=buyer.customer_id,
         amount_minor=amount,
@@ -326,7 +327,7 @@ def test_stock_that_runs_out_before_payment_charges_nothing(session: Session, wo
     with pytest.raises(NoSimStock), session.begin_nested():
         complete(session, order)
     session.expire_all()
-    assert ledger.customer_balance(session, customer_id=buyer.customer_id) == order.total_minor
+    assert customer_balance(session, customer_id=buyer.customer_id) == order.total_minor
     assert session.exec(select(func.count()).select_from(Line)).one() == 0
     row = number(session, order.msisdn)
     assert (row.status, row.reserved_by) == ("reserved", orders.order_holder(order.ref))
@@ -365,7 +366,7 @@ def test_completing_debits_the_total_opens_a_pending_line_and_asks_the_host(
     credit(session, buyer, order.total_minor + 500, "complete-test")
     paid = complete(session, order)
     assert paid.status == "paid" and paid.payment_method == "balance" and paid.paid_at == NOW
-    assert ledger.customer_balance(session, customer_id=buyer.customer_id) == 500
+    assert customer_balance(session, customer_id=buyer.customer_id) == 500
     entry = session.get(JournalEntry, paid.entry_id)
     assert entry is not None and entry.idempotency_key == f"order:{order.id}"
     line = session.get(Line, paid.line_id)
@@ -405,7 +406,7 @@ def test_completion_is_idempotent(session: Session, world: World) -> None:
         first.entry_id,
         first.paid_at,
     )
-    assert ledger.customer_balance(session, customer_id=buyer.customer_id) == order.total_minor
+    assert customer_balance(session, customer_id=buyer.customer_id) == order.total_minor
     assert session.exec(select(func.count()).select_from(Line)).one() == 1
     in_stock = session.exec(select(func.count()).select_from(Sim).where(Sim.status == "in_stock"))
     assert in_stock.one() == 1
@@ -444,7 +445,7 @@ def test_a_voucher_short_of_the_total_stays_on_the_balance_and_the_order_waits(
     assert refused.value.params["shortfall"] == "1.00"
     session.refresh(order)
     assert order.status == "awaiting_payment"
-    assert ledger.customer_balance(session, customer_id=buyer.customer_id) == batch.value_minor
+    assert customer_balance(session, customer_id=buyer.customer_id) == batch.value_minor
 
 
 def test_store_payment_credits_the_shortfall_and_completes(session: Session, world: World) -> None:
@@ -467,7 +468,7 @@ def test_store_payment_credits_the_shortfall_and_completes(session: Session, wor
     )
     assert paid.status == "paid" and paid.payment_method == "store"
     assert paid.payment_id is not None
-    assert ledger.customer_balance(session, customer_id=buyer.customer_id) == 0
+    assert customer_balance(session, customer_id=buyer.customer_id) == 0
     again = purchase.record_store_payment(
         session,
         order_id=order.id,

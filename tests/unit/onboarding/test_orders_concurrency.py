@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import func, select
 
 from app.core.db import Database
-from app.ledger import services as ledger
+from app.ledger.balances import customer_balance
 from app.onboarding import purchase
 from app.subscribers.errors import NoSimStock
 from app.subscribers.models import Line, PurchaseOrder
@@ -50,7 +50,7 @@ def test_a_double_submit_in_parallel_completes_the_order_once(own_database: Data
     outcomes = _complete_in_parallel(own_database, [order_id] * THREADS)
     assert outcomes == Counter({"ok": THREADS})
     with own_database.transaction() as session:
-        assert ledger.customer_balance(session, customer_id=customer_id) == total
+        assert customer_balance(session, customer_id=customer_id) == total
         assert session.exec(select(func.count()).select_from(Line)).one() == 1
         taken = session.exec(select(func.count()).select_from(Sim).where(Sim.status != "in_stock"))
         assert taken.one() == 1

@@ -12,9 +12,10 @@ from sqlmodel import col, func, select
 from app.core.audit import Actor, AuditEntry
 from app.core.db import Database
 from app.core.errors import InvalidInput
-from app.ledger import services as ledger
+from app.ledger.balances import customer_balance
 from app.ledger.errors import CapExceeded
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
+from app.ledger.movements import credit_customer
 from app.payments import vouchers
 from app.payments.errors import (
     VoucherAlreadyRedeemed,
@@ -62,7 +63,7 @@ def redeem(session, customer_id, serial, pin, *, ip="198.51.100.1", now=NOW, pol
 
 
 def balance(session, customer):
-    return ledger.customer_balance(session, customer_id=customer.id)
+    return customer_balance(session, customer_id=customer.id)
 
 
 def failures(session):
@@ -209,7 +210,7 @@ def test_void_voucher_is_refused(session):
 def test_cap_refusal_leaves_the_voucher_available(session):
     customer = make_customer(session)
     cap = MONTHS * REFERENCE
-    ledger.credit_customer(
+    credit_customer(
         session,
         customer_id=customer.id,
         amount_minor=cap - 1000,
@@ -264,7 +265,7 @@ def test_concurrent_redemptions_of_one_voucher_credit_it_once(app):
         assert errors == []
         assert sorted(outcomes) == ["ok"] + ["refused"] * 7
         with database.transaction(write=False) as session:
-            assert ledger.customer_balance(session, customer_id=customer_id) == 5000
+            assert customer_balance(session, customer_id=customer_id) == 5000
             entries = session.exec(select(func.count()).select_from(JournalEntry)).one()
             assert entries == 1
             assert voucher(session, serial).status == "redeemed"
