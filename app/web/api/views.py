@@ -29,7 +29,7 @@ from app.web.api.schemas import (
 )
 from app.web.api.security import requires
 from app.web.context import current_actor, db_session
-from app.web.dashboard import dashboard_counts
+from app.analytics.dashboard import dashboard_counts
 
 
 @bp.get("/me")

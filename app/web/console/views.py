@@ -21,7 +21,7 @@ from app.web.auth import (
 )
 from app.web.console import bp
 from app.web.context import current_actor, db_session
-from app.web.dashboard import dashboard_counts
+from app.analytics.dashboard import dashboard_counts
 from app.web.forms import (
     ActionForm,
     ApiKeyForm,

@@ -13,6 +13,11 @@ from plans.services import published_plans
 
 
 def dashboard_counts(session: Session) -> dict[str, Any]:
+    """The dashboard's figures: staff per role, subscribers, active API keys, audit
+    entries, numbers available, SIMs in stock and plans on sale.
+
+    Reads only; takes no locks.
+    """
     _entries, audit_total = list_audit(session, per_page=1)
     return {
         "staff_by_role": auth.count_staff_by_role(session),
