@@ -31,8 +31,8 @@ from app.core.clock import utcnow
 from app.core.errors import N_
 from app.ledger import services as ledger
 from app.ledger.models import LedgerAccount, Posting
+from app.payments import queries, vouchers
 from app.payments import services as payments
-from app.payments import vouchers
 from app.payments.errors import StripeNotConfigured, VoucherNotFound
 from app.payments.models import Payment, Refund, Voucher, VoucherBatch
 from app.payments.stripe_gateway import StripeGateway
@@ -86,12 +86,7 @@ def _customer_id(ref: str) -> int:
 
 
 def _refs(session: Session, customer_ids: set[int]) -> dict[int, str]:
-    if not customer_ids:
-        return {}
-    rows = session.exec(
-        select(Customer.id, Customer.ref).where(col(Customer.id).in_(sorted(customer_ids)))
-    ).all()
-    return {customer_id: ref for customer_id, ref in rows if customer_id is not None}
+    return queries.customer_refs(session, customer_ids)
 
 
 def _entry_out(customer: Customer, entry: Any, amount_minor: int) -> dict[str, Any]:

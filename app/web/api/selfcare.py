@@ -11,14 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import RAISE
-from sqlmodel import select
 
 from app.care import outbox
 from app.care.models import Notification
-from app.charging.addons import AddOnNotOnSale, buy_addon
+from app.charging.addons import buy_addon, get_addon_by_code
 from app.charging.models import LinePeriod
 from app.core.clock import utcnow
-from app.core.errors import N_
 from app.ledger import services as ledger
 from app.subscribers.services import set_auto_renew
 from app.web.api import bp
@@ -34,7 +32,6 @@ from app.web.api.selfcare_schemas import (
     NotificationQuery,
 )
 from app.web.context import current_actor, db_session
-from plans.models import AddOn
 
 
 @bp.post("/lines/<msisdn>/addons")
@@ -55,12 +52,8 @@ def line_addon_buy(msisdn: str, data: dict[str, Any]) -> Any:
     """
     session = db_session()
     line = line_by_msisdn(msisdn)
-    addon = session.exec(select(AddOn).where(AddOn.code == data["addon"])).first()
-    if addon is None or addon.id is None:
-        raise AddOnNotOnSale(
-            N_("No add-on on sale with code %(code)s."), field="addon", code=data["addon"]
-        )
-    assert line.id is not None
+    addon = get_addon_by_code(session, data["addon"])
+    assert line.id is not None and addon.id is not None
     bought = buy_addon(
         session,
         line_id=line.id,

@@ -7,6 +7,7 @@ from typing import Any
 from flask import g
 from marshmallow import RAISE
 
+from app.analytics.dashboard import dashboard_counts
 from app.auth import services as auth
 from app.auth.permissions import PERMISSIONS
 from app.core.audit import list_audit
@@ -29,7 +30,6 @@ from app.web.api.schemas import (
 )
 from app.web.api.security import requires
 from app.web.context import current_actor, db_session
-from app.analytics.dashboard import dashboard_counts
 
 
 @bp.get("/me")

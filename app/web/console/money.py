@@ -26,14 +26,13 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func
 from sqlmodel import col, select
 
 from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.ledger import services as ledger
+from app.payments import queries, vouchers
 from app.payments import services as payments
-from app.payments import vouchers
 from app.payments.models import (
     PAYMENT_METHODS,
     PAYMENT_STATUSES,
@@ -42,7 +41,7 @@ from app.payments.models import (
 )
 from app.payments.stripe_gateway import StripeGateway
 from app.subscribers import services as subscribers
-from app.subscribers.models import Customer, Line
+from app.subscribers.models import Line
 from app.web import flash_refusal, format_money_for_view, label
 from app.web.auth import staff_required
 from app.web.console import bp
@@ -336,10 +335,7 @@ def customer_voucher(ref: str) -> Any:
 
 
 def _customer_refs(ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = db_session().exec(select(Customer.id, Customer.ref).where(col(Customer.id).in_(ids)))
-    return {customer_id: ref for customer_id, ref in rows if customer_id is not None}
+    return queries.customer_refs(db_session(), ids)
 
 
 @bp.route("/payments")
@@ -374,23 +370,6 @@ def payments_list() -> Any:
 # -- refunds ------------------------------------------------------------------------------
 
 
-def _refund_queue(statuses: tuple[str, ...], page: int) -> tuple[list[Refund], int]:
-    if len(statuses) == 1:
-        return payments.list_refunds(
-            db_session(), status=statuses[0], limit=PER_PAGE, offset=(page - 1) * PER_PAGE
-        )
-    if len(statuses) == len(REFUND_STATUSES):
-        return payments.list_refunds(db_session(), limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
-    # The default view: several statuses, which `list_refunds` does not take.
-    query = select(Refund).where(col(Refund.status).in_(statuses))
-    session = db_session()
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(
-        query.order_by(col(Refund.id)).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
-    ).all()
-    return list(rows), int(total)
-
-
 @bp.route("/refunds")
 @staff_required("payments.manage")
 def refunds() -> Any:
@@ -402,7 +381,9 @@ def refunds() -> Any:
     else:
         show, statuses = "action", ACTION_STATUSES
     page = _page()
-    rows, total = _refund_queue(statuses, page)
+    rows, total = queries.refund_queue(
+        db_session(), statuses=statuses, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+    )
     return render_template(
         "console/refunds.html",
         refunds=rows,

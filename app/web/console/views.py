@@ -8,6 +8,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from app.analytics.dashboard import dashboard_counts
 from app.auth import services as auth
 from app.core.audit import list_audit
 from app.core.clock import utcnow
@@ -21,7 +22,6 @@ from app.web.auth import (
 )
 from app.web.console import bp
 from app.web.context import current_actor, db_session
-from app.analytics.dashboard import dashboard_counts
 from app.web.forms import (
     ActionForm,
     ApiKeyForm,
