@@ -3,12 +3,16 @@
 The request's session is opened on first use and committed by the
 `after_request` hook in `app.web` — the only place a web request commits.
 On SQLite, a request that may write (anything but GET/HEAD/OPTIONS, and
-every API call, which may touch its key) opens with BEGIN IMMEDIATE.
+every API call, which may touch its key) opens with BEGIN IMMEDIATE —
+except in a view marked `own_units_of_work`, whose service writes in its
+own transactions through `database()` (it calls Stripe between them): its
+request session only reads, and so holds no write lock meanwhile.
 """
 
 from __future__ import annotations
 
-from typing import cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from flask import current_app, g, request
 from sqlmodel import Session
@@ -18,6 +22,7 @@ from app.core.config import Settings
 from app.core.db import Database
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def settings() -> Settings:
@@ -28,10 +33,46 @@ def database() -> Database:
     return cast(Database, current_app.extensions["mvno.db"])
 
 
+def own_units_of_work(view: F) -> F:
+    """Mark a view whose service runs its own units of work through `database()`.
+
+    The view's request session is opened read-only (a deferred BEGIN on
+    SQLite), so it holds no write lock while the service's transactions run;
+    the view only reads through `db_session()` (the signed-in user, its own
+    order) and writes nothing there.
+    """
+    view.own_units_of_work = True  # type: ignore[attr-defined]
+    return view
+
+
+def own_units_of_work_when(test: Callable[[], bool]) -> Callable[[F], F]:
+    """Mark a view as `own_units_of_work` for the requests `test()` accepts.
+
+    For a page whose one URL takes two forms, only one of which is handled
+    by a service with its own units of work (the store's top-up: card or
+    voucher); `test` reads only the request.
+    """
+
+    def mark(view: F) -> F:
+        view.own_units_of_work = test  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def runs_own_units_of_work() -> bool:
+    """Whether this request's view runs its own units of work (see `own_units_of_work`)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    mark = getattr(view, "own_units_of_work", False)
+    return bool(mark()) if callable(mark) else bool(mark)
+
+
 def db_session() -> Session:
     session = g.get("db_session")
     if session is None:
-        write = request.method not in SAFE_METHODS or request.blueprint == "api"
+        write = (
+            request.method not in SAFE_METHODS or request.blueprint == "api"
+        ) and not runs_own_units_of_work()
         session = database().session(write=write)
         g.db_session = session
     return cast(Session, session)
@@ -56,13 +97,15 @@ def current_actor() -> Actor:
 
 def end_request_session() -> None:
     """Commit and close the request's session before calling a service that runs
-    its own transactions through `database()` (`send_refund`).
+    its own transactions through `database()`.
 
-    On SQLite the request's session may hold the write lock (BEGIN IMMEDIATE,
-    taken as soon as the signed-in user is loaded); a second unit of work
-    would wait for it until it timed out. What the request did so far is
-    committed, as `after_request` would have; a later `db_session()` opens a
-    new unit of work, committed as usual.
+    Used only by `card_checkout` for the store's order payment, whose view
+    writes in the request's session first; every other such view is marked
+    `own_units_of_work` instead. On SQLite the request's session may hold the
+    write lock (BEGIN IMMEDIATE); a second unit of work would wait for it
+    until it timed out. What the request did so far is committed, as
+    `after_request` would have; a later `db_session()` opens a new unit of
+    work, committed as usual.
     """
     session = g.pop("db_session", None)
     rolled_back = g.pop("db_rolled_back", False)

@@ -31,9 +31,9 @@ from app.core.clock import utcnow
 from app.core.errors import N_
 from app.ledger import services as ledger
 from app.ledger.models import LedgerAccount, Posting
-from app.payments import queries, vouchers
+from app.payments import checkout, queries, vouchers
 from app.payments import services as payments
-from app.payments.errors import StripeNotConfigured, VoucherNotFound
+from app.payments.errors import VoucherNotFound
 from app.payments.models import Payment, Refund, Voucher, VoucherBatch
 from app.payments.stripe_gateway import StripeGateway
 from app.subscribers.models import Customer
@@ -70,7 +70,7 @@ from app.web.context import (
     current_actor,
     database,
     db_session,
-    end_request_session,
+    own_units_of_work,
     settings,
 )
 
@@ -333,6 +333,7 @@ def refund_paid_offline(refund_id: int, data: dict[str, Any]) -> Any:
 
 
 @bp.post("/refunds/<int:refund_id>/send")
+@own_units_of_work
 @requires("payments.manage")
 @bp.output(RefundOut)
 @bp.doc(
@@ -348,14 +349,10 @@ def refund_send(refund_id: int) -> Any:
 
     A refund that is not pending (or has no card payment) is returned as it is.
     """
-    ref = _refunds([payments.get_refund(db_session(), refund_id)])[0]["customer_ref"]
-    gateway = StripeGateway.from_settings(settings())
-    if gateway is None:
-        raise StripeNotConfigured(N_("Card payments (Stripe) are not configured."))
-    # send_refund runs its own transactions and calls Stripe between them.
-    end_request_session()
-    refund = payments.send_refund(database(), gateway, refund_id=refund_id, now=utcnow())
-    return _refund(refund, {refund.customer_id: ref})
+    refund = checkout.send_refund_now(
+        database(), StripeGateway.from_settings(settings()), refund_id=refund_id, now=utcnow()
+    )
+    return _refunds([refund])[0]
 
 
 # -- vouchers -----------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from sqlmodel import col, select
 from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.ledger import services as ledger
-from app.payments import queries, vouchers
+from app.payments import checkout, queries, vouchers
 from app.payments import services as payments
 from app.payments.models import (
     PAYMENT_METHODS,
@@ -51,7 +51,7 @@ from app.web.context import (
     current_actor,
     database,
     db_session,
-    end_request_session,
+    own_units_of_work,
     settings,
 )
 from app.web.forms import (
@@ -409,17 +409,15 @@ def _refused(exc: DomainError) -> None:
 
 
 @bp.route("/refunds/<int:refund_id>/send", methods=["POST"])
+@own_units_of_work
 @staff_required("payments.manage")
 def refund_send(refund_id: int) -> Any:
     gateway = StripeGateway.from_settings(settings())
     if gateway is None:
         flash(_("Stripe is not configured, so card refunds cannot be sent."), "error")
         return _back_to_queue()
-    # send_refund runs its own transactions and calls Stripe between them; the
-    # request's session must not hold a lock meanwhile.
-    end_request_session()
     try:
-        refund = payments.send_refund(database(), gateway, refund_id=refund_id, now=utcnow())
+        refund = checkout.send_refund_now(database(), gateway, refund_id=refund_id, now=utcnow())
     except DomainError as exc:
         _refused(exc)
     else:

@@ -6,10 +6,11 @@ A store login gets its customer — who holds the money — on its first top-up
 the reference one. A subscriber sees only their own payments: anyone else's
 is a 404, the same as one that does not exist.
 
-Card top-ups: `begin_checkout` commits our payment row and then calls Stripe
-outside any transaction, so the request's own unit of work is committed and
-closed first (`end_request_session`). The money is booked by Stripe's signed
-webhook, never by the return page, which only reports what has arrived.
+Card top-ups: `start_card_top_up` commits our payment row and then calls
+Stripe outside any transaction; a posted card form's request session only
+reads (`own_units_of_work_when`), so it holds no lock meanwhile. The money is
+booked by Stripe's signed webhook, never by the return page, which only
+reports what has arrived.
 
 Vouchers: a wrong PIN's failed attempt is committed so it counts towards the
 lockout (`VoucherInvalid.keeps_transaction`, honoured by `attach_error`);
@@ -32,6 +33,7 @@ from sqlmodel import Session
 from app.core.clock import utcnow
 from app.core.errors import N_, DomainError
 from app.ledger import services as ledger
+from app.payments import checkout
 from app.payments import services as payments
 from app.payments.errors import StripeNotConfigured
 from app.payments.models import Payment
@@ -47,6 +49,7 @@ from app.web.context import (
     database,
     db_session,
     end_request_session,
+    own_units_of_work_when,
     settings,
 )
 from app.web.forms import CardTopUpForm, StoreVoucherForm, attach_error, money_field
@@ -110,7 +113,8 @@ def _own_customer_id() -> int:
     return customer.id
 
 
-def _stripe_locale() -> str:
+def stripe_locale() -> str:
+    """The language of Stripe Checkout's page for this request (`zh` or `en`)."""
     return "zh" if str(get_locale() or "").startswith("zh") else "en"
 
 
@@ -123,7 +127,7 @@ def card_checkout(
     urls: Callable[[int], tuple[str, str]],
     description: str,
 ) -> Payment:
-    """A Stripe Checkout payment for the customer, in the page's language.
+    """A Stripe Checkout payment for the customer, in the page's language (an order's).
 
     `begin_checkout` runs its own transactions and calls Stripe between them;
     this request's unit of work (a new customer, the login) must not hold a
@@ -142,7 +146,7 @@ def card_checkout(
         policy=_policy(),
         urls=urls,
         description=description,
-        locale=_stripe_locale(),
+        locale=stripe_locale(),
     )
 
 
@@ -178,18 +182,22 @@ def _pay_by_card(form: CardTopUpForm, gateway: StripeGateway | None) -> Any:
     amount = money_field(form.amount)
     if amount is None:
         return 422
-    customer_id = _own_customer_id()
     try:
-        payment = card_checkout(
+        payment = checkout.start_card_top_up(
+            database(),
             gateway,
-            customer_id=customer_id,
+            account_id=current_user.id,
+            email=current_user.email,
             amount_minor=amount,
-            purpose="topup",
+            actor=current_actor(),
+            now=utcnow(),
+            policy=_policy(),
             urls=lambda pid: (
                 url_for("store.topup_return", payment=pid, _external=True),
                 url_for("store.topup", _external=True),
             ),
             description=_("Top-up"),
+            locale=stripe_locale(),
         )
     except DomainError as exc:
         attach_error(form, exc)
@@ -222,7 +230,13 @@ def _redeem(form: StoreVoucherForm) -> Any:
     return redirect(url_for("store.topup"), code=303)
 
 
+def _posts_card_form() -> bool:
+    """Whether this request posts the card form (the voucher form has a serial or PIN)."""
+    return request.method == "POST" and "serial" not in request.form and "pin" not in request.form
+
+
 @bp.route("/account/topup", methods=["GET", "POST"])
+@own_units_of_work_when(_posts_card_form)
 @subscriber_required
 def topup() -> Any:
     gateway = StripeGateway.from_settings(settings())
@@ -231,7 +245,7 @@ def topup() -> Any:
     status = 200
     if request.method == "POST":
         # Two forms post here; the voucher form is the one with a serial or PIN.
-        if "serial" in request.form or "pin" in request.form:
+        if not _posts_card_form():
             voucher = StoreVoucherForm()
             outcome = _redeem(voucher)
             voucher.pin.data = ""
