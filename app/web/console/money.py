@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import secrets
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -198,38 +199,77 @@ def _customer_id(ref: str) -> tuple[int, str]:
     return found.id, found.ref
 
 
+def _post_form(
+    form: Any,
+    *,
+    act: Callable[[], Any],
+    refused: Callable[[], Any],
+    fallback: str,
+    tokened: bool = False,
+    clear: tuple[str, ...] = (),
+) -> Any:
+    """Handle one money form's POST: validate, act, and answer.
+
+    `act` calls the service and returns the answer to give (a redirect, a
+    download), or None when it refused the input on the form itself (an
+    unreadable amount). A refusal by the service is shown on the form
+    (`_refuse`, which undoes the request's unit of work unless the refusal
+    keeps it). A form whose page token expired (`tokened`) is told to be
+    reloaded. On any refusal the fields named in `clear` are emptied and
+    `refused()` renders the page again.
+    """
+    if form.validate_on_submit():
+        try:
+            answer = act()
+        except DomainError as exc:
+            _refuse(form, exc, fallback=fallback)
+        else:
+            if answer is not None:
+                return answer
+    elif tokened and form.token.errors:
+        form.token.data = ""
+        form.form_errors.append(_("The form expired. Reload the page and try again."))
+    for name in clear:
+        getattr(form, name).data = ""
+    return refused()
+
+
+def _back_to_customer(ref: str, message: str) -> Any:
+    flash(message, "success")
+    return redirect(url_for("console.customer", ref=ref))
+
+
 @bp.route("/customers/<ref>/adjust", methods=["POST"])
 @staff_required("payments.manage")
 def customer_adjust(ref: str) -> Any:
     customer_id, ref = _customer_id(ref)
     form = AdjustmentForm(prefix="adjust")
-    if form.validate_on_submit():
+
+    def adjust() -> Any:
         amount = money_field(form.amount, allow_negative=True)
-        if amount is not None:
-            policy = _policy()
-            try:
-                payments.adjust_balance(
-                    db_session(),
-                    customer_id=customer_id,
-                    amount_minor=amount,
-                    reason=form.reason.data or "",
-                    idempotency_key=f"adjust:{form.token.data}",
-                    actor=current_actor(),
-                    now=utcnow(),
-                    policy=policy,
-                )
-            except DomainError as exc:
-                _refuse(form, exc, fallback="amount")
-            else:
-                flash(
-                    _("Balance adjusted by %(amount)s.", amount=format_money_for_view(amount)),
-                    "success",
-                )
-                return redirect(url_for("console.customer", ref=ref))
-    elif form.token.errors:
-        form.token.data = ""
-        form.form_errors.append(_("The form expired. Reload the page and try again."))
-    return _render_customer(ref, status=422, adjust=form)
+        if amount is None:
+            return None
+        payments.adjust_balance(
+            db_session(),
+            customer_id=customer_id,
+            amount_minor=amount,
+            reason=form.reason.data or "",
+            idempotency_key=f"adjust:{form.token.data}",
+            actor=current_actor(),
+            now=utcnow(),
+            policy=_policy(),
+        )
+        return _back_to_customer(
+            ref, _("Balance adjusted by %(amount)s.", amount=format_money_for_view(amount))
+        )
+
+    return _post_form(
+        form,
+        act=adjust,
+        refused=lambda: _render_customer(ref, status=422, adjust=form),
+        fallback="amount",
+        tokened=True,
+    )
 
 
 @bp.route("/customers/<ref>/payments", methods=["POST"])
@@ -237,34 +277,37 @@ def customer_adjust(ref: str) -> Any:
 def customer_payment(ref: str) -> Any:
     customer_id, ref = _customer_id(ref)
     form = OfflinePaymentForm(prefix="payment")
-    if form.validate_on_submit():
+
+    def record() -> Any:
         amount = money_field(form.amount)
-        if amount is not None:
-            try:
-                payment = payments.record_offline_payment(
-                    db_session(),
-                    customer_id=customer_id,
-                    amount_minor=amount,
-                    method=form.method.data or "",
-                    reference=form.reference.data or "",
-                    memo=form.memo.data or "",
-                    actor=current_actor(),
-                    now=utcnow(),
-                    policy=_policy(),
-                )
-            except DomainError as exc:
-                _refuse(form, exc, fallback="amount")
-            else:
-                flash(
-                    _(
-                        "Payment %(id)s of %(amount)s recorded.",
-                        id=payment.id,
-                        amount=format_money_for_view(payment.amount_minor, payment.currency),
-                    ),
-                    "success",
-                )
-                return redirect(url_for("console.customer", ref=ref))
-    return _render_customer(ref, status=422, payment=form)
+        if amount is None:
+            return None
+        payment = payments.record_offline_payment(
+            db_session(),
+            customer_id=customer_id,
+            amount_minor=amount,
+            method=form.method.data or "",
+            reference=form.reference.data or "",
+            memo=form.memo.data or "",
+            actor=current_actor(),
+            now=utcnow(),
+            policy=_policy(),
+        )
+        return _back_to_customer(
+            ref,
+            _(
+                "Payment %(id)s of %(amount)s recorded.",
+                id=payment.id,
+                amount=format_money_for_view(payment.amount_minor, payment.currency),
+            ),
+        )
+
+    return _post_form(
+        form,
+        act=record,
+        refused=lambda: _render_customer(ref, status=422, payment=form),
+        fallback="amount",
+    )
 
 
 @bp.route("/customers/<ref>/refunds", methods=["POST"])
@@ -272,33 +315,33 @@ def customer_payment(ref: str) -> Any:
 def customer_refund(ref: str) -> Any:
     customer_id, ref = _customer_id(ref)
     form = StaffRefundForm(prefix="refund")
-    if form.validate_on_submit():
+
+    def request_refund() -> Any:
         amount = money_field(form.amount)
-        if amount is not None:
-            try:
-                payments.request_refund(
-                    db_session(),
-                    customer_id=customer_id,
-                    amount_minor=amount,
-                    reason="staff",
-                    note=form.note.data or "",
-                    actor=current_actor(),
-                    now=utcnow(),
-                    currency=_policy().currency,
-                    idempotency_key=f"staff:{form.token.data}",
-                )
-            except DomainError as exc:
-                _refuse(form, exc, fallback="amount")
-            else:
-                flash(
-                    _("Refund of %(amount)s queued.", amount=format_money_for_view(amount)),
-                    "success",
-                )
-                return redirect(url_for("console.customer", ref=ref))
-    elif form.token.errors:
-        form.token.data = ""
-        form.form_errors.append(_("The form expired. Reload the page and try again."))
-    return _render_customer(ref, status=422, refund=form)
+        if amount is None:
+            return None
+        payments.request_refund(
+            db_session(),
+            customer_id=customer_id,
+            amount_minor=amount,
+            reason="staff",
+            note=form.note.data or "",
+            actor=current_actor(),
+            now=utcnow(),
+            currency=_policy().currency,
+            idempotency_key=f"staff:{form.token.data}",
+        )
+        return _back_to_customer(
+            ref, _("Refund of %(amount)s queued.", amount=format_money_for_view(amount))
+        )
+
+    return _post_form(
+        form,
+        act=request_refund,
+        refused=lambda: _render_customer(ref, status=422, refund=form),
+        fallback="amount",
+        tokened=True,
+    )
 
 
 @bp.route("/customers/<ref>/vouchers", methods=["POST"])
@@ -306,29 +349,30 @@ def customer_refund(ref: str) -> Any:
 def customer_voucher(ref: str) -> Any:
     customer_id, ref = _customer_id(ref)
     form = VoucherRedeemForm(prefix="voucher")
-    if form.validate_on_submit():
-        policy = _policy()
-        try:
-            entry = vouchers.redeem_voucher(
-                db_session(),
-                customer_id=customer_id,
-                serial=form.serial.data or "",
-                pin=form.pin.data or "",
-                ip=client_ip(),
-                actor=current_actor(),
-                now=utcnow(),
-                policy=vouchers.VoucherPolicy(),
-                **policy.cap_kwargs(),
-            )
-        except DomainError as exc:
-            # A wrong PIN keeps its failed attempt (committed; it counts
-            # towards the lockout); any other refusal is undone.
-            _refuse(form, exc, fallback="pin")
-        else:
-            flash(_("Voucher redeemed (entry %(id)s).", id=entry.id), "success")
-            return redirect(url_for("console.customer", ref=ref))
-    form.pin.data = ""
-    return _render_customer(ref, status=422, voucher=form)
+
+    def redeem() -> Any:
+        # A wrong PIN keeps its failed attempt (committed; it counts towards
+        # the lockout); any other refusal is undone.
+        entry = vouchers.redeem_voucher(
+            db_session(),
+            customer_id=customer_id,
+            serial=form.serial.data or "",
+            pin=form.pin.data or "",
+            ip=client_ip(),
+            actor=current_actor(),
+            now=utcnow(),
+            policy=vouchers.VoucherPolicy(),
+            **_policy().cap_kwargs(),
+        )
+        return _back_to_customer(ref, _("Voucher redeemed (entry %(id)s).", id=entry.id))
+
+    return _post_form(
+        form,
+        act=redeem,
+        refused=lambda: _render_customer(ref, status=422, voucher=form),
+        fallback="pin",
+        clear=("pin",),
+    )
 
 
 # -- payments -----------------------------------------------------------------------------
@@ -497,27 +541,26 @@ def _end_of_day(day: date) -> datetime:
 @staff_required("payments.manage")
 def voucher_batch_create() -> Any:
     form = VoucherBatchForm()
-    if form.validate_on_submit():
+
+    def create() -> Any:
         value = money_field(form.value)
-        if value is not None:
-            try:
-                batch, pairs = vouchers.create_voucher_batch(
-                    db_session(),
-                    name=form.name.data or "",
-                    value_minor=value,
-                    count=form.count.data or 0,
-                    expires_at=_end_of_day(form.expires_at.data or utcnow().date()),
-                    currency=settings().currency,
-                    actor=current_actor(),
-                    now=utcnow(),
-                )
-            except DomainError as exc:
-                _refuse(form, exc, fallback="name")
-            else:
-                if request.form.get("format") == "csv":
-                    return _pins_csv(batch.id or 0, pairs)
-                return render_template("console/vouchers_created.html", batch=batch, pairs=pairs)
-    return _render_batches(form, 422)
+        if value is None:
+            return None
+        batch, pairs = vouchers.create_voucher_batch(
+            db_session(),
+            name=form.name.data or "",
+            value_minor=value,
+            count=form.count.data or 0,
+            expires_at=_end_of_day(form.expires_at.data or utcnow().date()),
+            currency=settings().currency,
+            actor=current_actor(),
+            now=utcnow(),
+        )
+        if request.form.get("format") == "csv":
+            return _pins_csv(batch.id or 0, pairs)
+        return render_template("console/vouchers_created.html", batch=batch, pairs=pairs)
+
+    return _post_form(form, act=create, refused=lambda: _render_batches(form, 422), fallback="name")
 
 
 def _pins_csv(batch_id: int, pairs: list[tuple[str, str]]) -> Response:
