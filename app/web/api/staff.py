@@ -1,4 +1,8 @@
-"""JSON API v1: the console's actions for integrations (DESIGN §14)."""
+"""JSON API of the platform's own administration (DESIGN §14).
+
+The calling key and what it may do, the dashboard's figures, staff users,
+API keys and the audit trail.
+"""
 
 from __future__ import annotations
 
