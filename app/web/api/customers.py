@@ -20,16 +20,14 @@ from app.subscribers import kyc
 from app.subscribers import services as subscribers
 from app.subscribers.models import Customer, Line
 from app.web.api import bp
-from app.web.api.care_schemas import (
+from app.web.api.common import customer_by_ref
+from app.web.api.customers_schemas import (
     CustomerList,
     CustomerOut,
     CustomerQuery,
     IdentityIn,
     RevealIn,
     RevealOut,
-)
-from app.web.api.common import (
-    customer_by_ref,
 )
 from app.web.api.security import requires
 from app.web.context import client_ip, current_actor, db_session, settings

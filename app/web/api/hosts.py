@@ -11,19 +11,17 @@ from typing import Any
 
 from app.core.clock import utcnow
 from app.web.api import bp
-from app.web.api.care_schemas import (
-    SecretIn,
-    SecretOut,
-)
-from app.web.api.security import requires
-from app.web.api.supply_schemas import (
+from app.web.api.hosts_schemas import (
     HostIn,
     HostList,
     HostOut,
     RateCardIn,
     RateCardList,
     RateCardOut,
+    SecretIn,
+    SecretOut,
 )
+from app.web.api.security import requires
 from app.web.context import current_actor, db_session
 from wholesale import services as wholesale
 from wholesale.models import SERVICES, RateCard

@@ -21,25 +21,19 @@ from app.subscribers import lifecycle
 from app.subscribers.models import Line
 from app.subscribers.services import set_auto_renew
 from app.web.api import bp
-from app.web.api.care_schemas import (
-    ChangePlanIn,
-    SwapSimIn,
-    SwapSimOut,
-)
-from app.web.api.common import (
-    LINE_ACTION_DOC,
-    line_action_args,
-    line_by_msisdn,
-    line_out,
-)
-from app.web.api.lines_schemas import LineActionIn, LineOut
-from app.web.api.security import requires
-from app.web.api.selfcare_schemas import (
+from app.web.api.common import LINE_ACTION_DOC, line_action_args, line_by_msisdn, line_out
+from app.web.api.lines_schemas import (
     AddOnBoughtOut,
     AddOnBuyIn,
     AutoRenewIn,
     AutoRenewOut,
+    ChangePlanIn,
+    LineActionIn,
+    LineOut,
+    SwapSimIn,
+    SwapSimOut,
 )
+from app.web.api.security import requires
 from app.web.context import current_actor, db_session, settings
 from numbering.models import Sim
 from plans import services as plans

@@ -15,12 +15,8 @@ from app.care.models import Notification
 from app.core.clock import utcnow
 from app.web.api import bp
 from app.web.api.common import page_args, page_out
+from app.web.api.notifications_schemas import NotificationOut, NotificationPage, NotificationQuery
 from app.web.api.security import requires
-from app.web.api.selfcare_schemas import (
-    NotificationOut,
-    NotificationPage,
-    NotificationQuery,
-)
 from app.web.context import current_actor, db_session
 
 

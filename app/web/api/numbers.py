@@ -8,8 +8,7 @@ from marshmallow import RAISE
 
 from app.core.clock import utcnow
 from app.web.api import bp
-from app.web.api.security import requires
-from app.web.api.supply_schemas import (
+from app.web.api.numbers_schemas import (
     BlockIn,
     BlockList,
     BlockOut,
@@ -23,6 +22,7 @@ from app.web.api.supply_schemas import (
     TierList,
     TierOut,
 )
+from app.web.api.security import requires
 from app.web.context import current_actor, db_session
 from numbering import services as numbering
 from wholesale import services as wholesale

@@ -39,7 +39,7 @@ from app.payments.stripe_gateway import StripeGateway
 from app.subscribers.models import Customer
 from app.web.api import bp
 from app.web.api.common import customer_by_ref, page_args, page_out
-from app.web.api.money_schemas import (
+from app.web.api.payments_schemas import (
     AdjustmentIn,
     BalanceOut,
     BatchCreated,
@@ -49,7 +49,6 @@ from app.web.api.money_schemas import (
     BatchQuery,
     EntryOut,
     LedgerPage,
-    PageQuery,
     PaidOfflineIn,
     PaymentIn,
     PaymentOut,
@@ -64,6 +63,7 @@ from app.web.api.money_schemas import (
     RefundQuery,
     VoucherOut,
 )
+from app.web.api.schemas import PageQuery
 from app.web.api.security import requires
 from app.web.context import (
     client_ip,

@@ -9,8 +9,7 @@ from marshmallow import RAISE
 from app.core.clock import utcnow
 from app.core.errors import N_, DomainError
 from app.web.api import bp
-from app.web.api.security import requires
-from app.web.api.supply_schemas import (
+from app.web.api.plans_schemas import (
     AddOnIn,
     AddOnList,
     AddOnOut,
@@ -22,6 +21,7 @@ from app.web.api.supply_schemas import (
     PlanQuery,
     PublishIn,
 )
+from app.web.api.security import requires
 from app.web.context import current_actor, db_session
 from plans import services as plans
 from plans.errors import PlanNotFound

@@ -15,11 +15,8 @@ from app.provisioning import services as outbox
 from app.provisioning.models import ProvisioningEvent
 from app.subscribers.models import Line
 from app.web.api import bp
-from app.web.api.common import (
-    page_args,
-    page_out,
-)
-from app.web.api.lines_schemas import EventOut, EventPage, EventQuery
+from app.web.api.common import page_args, page_out
+from app.web.api.provisioning_schemas import EventOut, EventPage, EventQuery
 from app.web.api.security import requires
 from app.web.context import current_actor, db_session
 

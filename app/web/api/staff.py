@@ -18,7 +18,8 @@ from app.core.audit import list_audit
 from app.core.clock import utcnow
 from app.web.api import bp
 from app.web.api.common import page_out
-from app.web.api.schemas import (
+from app.web.api.security import requires
+from app.web.api.staff_schemas import (
     ApiKeyCreated,
     ApiKeyIn,
     ApiKeyList,
@@ -32,7 +33,6 @@ from app.web.api.schemas import (
     StaffList,
     StaffOut,
 )
-from app.web.api.security import requires
 from app.web.context import current_actor, db_session
 
 

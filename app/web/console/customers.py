@@ -60,12 +60,7 @@ from app.web.console.common import (
     post_form,
     refused_form,
 )
-from app.web.context import (
-    client_ip,
-    current_actor,
-    db_session,
-    settings,
-)
+from app.web.context import client_ip, current_actor, db_session, settings
 from app.web.formatting import data_text, minutes_text, number_text
 from app.web.forms import (
     AdjustmentForm,

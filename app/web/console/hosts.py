@@ -21,12 +21,7 @@ from app.web.auth import staff_required
 from app.web.console import bp
 from app.web.console.common import parse_field, refused_form
 from app.web.context import current_actor, db_session
-from app.web.forms import (
-    PRICE_FIELDS,
-    HostForm,
-    RateCardForm,
-    attach_error,
-)
+from app.web.forms import PRICE_FIELDS, HostForm, RateCardForm, attach_error
 from wholesale import services as wholesale
 from wholesale.models import SERVICES, HostCarrier
 

@@ -21,30 +21,14 @@ from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.payments import checkout, queries, vouchers
 from app.payments import services as payments
-from app.payments.models import (
-    PAYMENT_METHODS,
-    PAYMENT_STATUSES,
-    REFUND_STATUSES,
-    Refund,
-)
+from app.payments.models import PAYMENT_METHODS, PAYMENT_STATUSES, REFUND_STATUSES, Refund
 from app.payments.stripe_gateway import StripeGateway
 from app.web import flash_refusal, label
 from app.web.auth import staff_required
 from app.web.console import bp
 from app.web.console.common import PER_PAGE, page_number, post_form
-from app.web.context import (
-    current_actor,
-    database,
-    db_session,
-    own_units_of_work,
-    settings,
-)
-from app.web.forms import (
-    ActionForm,
-    PaidByHandForm,
-    VoucherBatchForm,
-    money_field,
-)
+from app.web.context import current_actor, database, db_session, own_units_of_work, settings
+from app.web.forms import ActionForm, PaidByHandForm, VoucherBatchForm, money_field
 
 VOUCHERS_PER_PAGE = 200
 

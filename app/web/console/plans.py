@@ -17,13 +17,7 @@ from app.web.auth import staff_required
 from app.web.console import bp
 from app.web.console.common import host_choices, parse_field
 from app.web.context import current_actor, db_session
-from app.web.forms import (
-    ActionForm,
-    AddOnForm,
-    PlanForm,
-    PublishForm,
-    attach_error,
-)
+from app.web.forms import ActionForm, AddOnForm, PlanForm, PublishForm, attach_error
 from plans import services as plans
 from plans.errors import PlanNotFound
 from plans.models import Plan

@@ -14,20 +14,10 @@ from app.auth import services as auth
 from app.core.audit import list_audit
 from app.core.clock import utcnow
 from app.core.errors import DomainError
-from app.web.auth import (
-    SignedIn,
-    sign_in,
-    staff_required,
-)
+from app.web.auth import SignedIn, sign_in, staff_required
 from app.web.console import bp
 from app.web.context import current_actor, db_session
-from app.web.forms import (
-    ActionForm,
-    ApiKeyForm,
-    PasswordChangeForm,
-    StaffCreateForm,
-    attach_error,
-)
+from app.web.forms import ActionForm, ApiKeyForm, PasswordChangeForm, StaffCreateForm, attach_error
 
 
 @bp.route("/staff")

@@ -9,11 +9,7 @@ from flask_login import current_user
 
 from app.analytics.dashboard import dashboard_counts
 from app.core.errors import N_
-from app.web.auth import (
-    login_page,
-    sign_out,
-    staff_required,
-)
+from app.web.auth import login_page, sign_out, staff_required
 from app.web.console import bp
 from app.web.context import db_session
 
