@@ -9,8 +9,8 @@ from typing import Any
 from sqlmodel import Session
 
 from app.auth import api_keys
-from app.auth import services as auth
 from app.auth.models import ApiKey, StaffUser, SubscriberAccount
+from app.auth.services import create_staff, register_subscriber
 from app.core.audit import Actor
 
 NOW = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -28,7 +28,7 @@ def make_staff(
     **kwargs: Any,
 ) -> StaffUser:
     email = email or f"staff{next(_seq)}-{role}@example.com"
-    return auth.create_staff(
+    return create_staff(
         session,
         email=email,
         role=role,
@@ -47,7 +47,7 @@ def make_subscriber(
     now: datetime = NOW,
 ) -> SubscriberAccount:
     email = email or f"sub{next(_seq)}@example.com"
-    return auth.register_subscriber(session, email=email, password=password, now=now)
+    return register_subscriber(session, email=email, password=password, now=now)
 
 
 def make_api_key(

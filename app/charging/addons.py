@@ -44,6 +44,7 @@ __all__ = [
     "NoCurrentPeriod",
     "addons_for_sale",
     "buy_addon",
+    "get_addon_by_code",
     "period_addons",
 ]
 
@@ -69,6 +70,18 @@ def addons_for_sale(session: Session) -> list[AddOn]:
     return list(
         session.exec(select(AddOn).where(AddOn.status == "published").order_by(col(AddOn.code)))
     )
+
+
+def get_addon_by_code(session: Session, code: str) -> AddOn:
+    """The add-on with this code, whatever its status (`buy_addon` checks that it is on sale).
+
+    Reads only.
+    :raises AddOnNotOnSale: no add-on has this code.
+    """
+    addon = session.exec(select(AddOn).where(AddOn.code == code)).first()
+    if addon is None or addon.id is None:
+        raise AddOnNotOnSale(N_("No add-on on sale with code %(code)s."), field="addon", code=code)
+    return addon
 
 
 def period_addons(session: Session, *, period_id: int) -> list[PeriodAddOn]:

@@ -17,11 +17,7 @@ from pathlib import Path
 from sqlmodel import Session, col
 
 from app.auth.permissions import ROLES
-from app.auth.services import (
-    create_staff,
-    find_staff_by_email,
-    register_subscriber,
-)
+from app.auth.services import create_staff, find_staff_by_email, register_subscriber
 from app.catalog import load_catalog
 from app.core.audit import Actor
 from app.core.pii import PiiCipher

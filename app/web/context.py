@@ -45,9 +45,26 @@ def own_units_of_work(view: F) -> F:
     return view
 
 
-def _runs_own_units_of_work() -> bool:
+def own_units_of_work_when(test: Callable[[], bool]) -> Callable[[F], F]:
+    """Mark a view as `own_units_of_work` for the requests `test()` accepts.
+
+    For a page whose one URL takes two forms, only one of which is handled
+    by a service with its own units of work (the store's top-up: card or
+    voucher); `test` reads only the request.
+    """
+
+    def mark(view: F) -> F:
+        view.own_units_of_work = test  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def runs_own_units_of_work() -> bool:
+    """Whether this request's view runs its own units of work (see `own_units_of_work`)."""
     view = current_app.view_functions.get(request.endpoint or "")
-    return bool(getattr(view, "own_units_of_work", False))
+    mark = getattr(view, "own_units_of_work", False)
+    return bool(mark()) if callable(mark) else bool(mark)
 
 
 def db_session() -> Session:
@@ -55,7 +72,7 @@ def db_session() -> Session:
     if session is None:
         write = (
             request.method not in SAFE_METHODS or request.blueprint == "api"
-        ) and not _runs_own_units_of_work()
+        ) and not runs_own_units_of_work()
         session = database().session(write=write)
         g.db_session = session
     return cast(Session, session)
@@ -76,24 +93,3 @@ def current_actor() -> Actor:
     if current_user.is_authenticated:
         return Actor(current_user.kind, current_user.id, current_user.email)
     return Actor.system("anonymous")
-
-
-def end_request_session() -> None:
-    """Commit and close the request's session before calling a service that runs
-    its own transactions through `database()` (`send_refund`).
-
-    On SQLite the request's session may hold the write lock (BEGIN IMMEDIATE,
-    taken as soon as the signed-in user is loaded); a second unit of work
-    would wait for it until it timed out. What the request did so far is
-    committed, as `after_request` would have; a later `db_session()` opens a
-    new unit of work, committed as usual.
-    """
-    session = g.pop("db_session", None)
-    rolled_back = g.pop("db_rolled_back", False)
-    if session is None:
-        return
-    try:
-        if not rolled_back:
-            session.commit()
-    finally:
-        session.close()

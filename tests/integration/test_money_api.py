@@ -10,9 +10,9 @@ from sqlmodel import func, select
 from app.core.audit import Actor
 from app.core.clock import utcnow
 from app.ledger.models import JournalEntry
-from app.payments import services as payments
 from app.payments import stripe_payments
 from app.payments.models import Refund, VoucherAttempt
+from app.payments.services import MoneyPolicy
 from app.payments.stripe_gateway import StripeGateway
 from tests.factories import make_api_key
 from tests.integration.test_stripe import post_event
@@ -412,7 +412,7 @@ def test_card_refund_is_sent_to_stripe_failed_retried_and_sent_again(
     gateway = StripeGateway(
         secret_key=SECRET_KEY, webhook_secret=WEBHOOK_SECRET, api_base=stripe_on.base_url
     )
-    policy = payments.MoneyPolicy(currency="CNY", cap_months=24, reference_monthly_minor=5000)
+    policy = MoneyPolicy(currency="CNY", cap_months=24, reference_monthly_minor=5000)
     payment = stripe_payments.begin_checkout(
         db,
         gateway,

@@ -14,9 +14,9 @@ from app.ledger.balances import customer_balance
 from app.ledger.models import JournalEntry
 from app.ledger.movements import adjust_balance
 from app.payments import refunds as payment_refunds
-from app.payments import services as payments
 from app.payments import stripe_payments, vouchers
 from app.payments.models import Payment, Refund, Voucher, VoucherAttempt
+from app.payments.services import MoneyPolicy
 from app.subscribers import services as subscribers
 from tests.conftest import csrf_token
 from tests.factories import NOW, login_staff, make_staff
@@ -24,7 +24,7 @@ from tests.factories import NOW, login_staff, make_staff
 REF = "C-0001"
 PAGE = f"/console/customers/{REF}"
 ACTOR = Actor.system("test")
-POLICY = payments.MoneyPolicy(currency="CNY", cap_months=24, reference_monthly_minor=5000)
+POLICY = MoneyPolicy(currency="CNY", cap_months=24, reference_monthly_minor=5000)
 # A customer without lines may prepay 24 × the reference fee of 50.00.
 CAP = 24 * 5000
 TOKEN_RE = re.compile(r'name="adjust-token"[^>]*value="([^"]+)"')

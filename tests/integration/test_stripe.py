@@ -21,16 +21,16 @@ from app.ledger.checks import check_ledger
 from app.ledger.errors import CapExceeded
 from app.ledger.models import JournalEntry
 from app.payments import refunds as payment_refunds
-from app.payments import services as payments
 from app.payments import stripe_payments
 from app.payments.errors import PaymentProviderError
 from app.payments.models import Payment, Refund, StripeEvent
+from app.payments.services import MoneyPolicy, check_payments, record_offline_payment
 from app.payments.stripe_gateway import StripeGateway
 from tests.factories import NOW
 from tests.stripe_server import SECRET_KEY, WEBHOOK_SECRET, sign
 from tests.unit.ledger.helpers import make_customer
 
-POLICY = payments.MoneyPolicy(currency="CNY", cap_months=24, reference_monthly_minor=5000)
+POLICY = MoneyPolicy(currency="CNY", cap_months=24, reference_monthly_minor=5000)
 CAP = 24 * 5000
 ACTOR = Actor.system("test")
 
@@ -349,7 +349,7 @@ def test_money_above_the_cap_is_credited_up_to_it_and_the_excess_refunded(
 ):
     payment = checkout(db, gateway, customer.id, 100_000)
     # Meanwhile the balance grew (a voucher, another payment): 30,000 of room is left.
-    payments.record_offline_payment(
+    record_offline_payment(
         session,
         customer_id=customer.id,
         amount_minor=90_000,
@@ -477,7 +477,7 @@ def test_staff_refund_goes_back_to_card_payments_newest_first_then_by_hand(
     for payment in (first, second):
         paid = stripe_on.pay(payment.stripe_session_id)
         post_event(client, stripe_on.event("checkout.session.completed", paid))
-    payments.record_offline_payment(
+    record_offline_payment(
         session,
         customer_id=customer.id,
         amount_minor=1_000,
@@ -537,16 +537,14 @@ def test_ledger_check_sees_refunds_payable_out_of_step_with_the_refunds(
 ):
     paid_checkout(db, gateway, client, stripe_on, customer, 4_000)
     [refund] = staff_refund(session, customer, 1_000, "n")
-    assert payments.check_payments(session) == []
+    assert check_payments(session) == []
     payment_refunds.send_refund(db, gateway, refund_id=refund.id, now=NOW)
     session.expire_all()
-    assert payments.check_payments(session) == []
+    assert check_payments(session) == []
     # Someone edits a row by hand: the refund looks unpaid again.
     session.get(Refund, refund.id).status = "failed"
     session.flush()
-    assert payments.check_payments(session) == [
-        "refunds payable CNY is 0 but unpaid refunds sum to 1000"
-    ]
+    assert check_payments(session) == ["refunds payable CNY is 0 but unpaid refunds sum to 1000"]
     result = app.test_cli_runner().invoke(args=["ledger", "check", "--json"])
     assert result.exit_code == 1
     assert json.loads(result.stdout)["problems"] == [

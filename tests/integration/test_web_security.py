@@ -153,7 +153,7 @@ def test_unknown_page_is_a_page_and_unknown_api_path_is_json(client):
 
 
 def test_unexpected_error_shows_no_stack_trace(client, session, monkeypatch):
-    from app.auth import services
+    from app.analytics import dashboard
     from tests.factories import make_api_key
 
     def broken(_session):
@@ -162,7 +162,7 @@ def test_unexpected_error_shows_no_stack_trace(client, session, monkeypatch):
     make_staff(session, email="boom@example.com")
     _key, token = make_api_key(session)
     login_staff(client, "boom@example.com")
-    monkeypatch.setattr(services, "count_subscribers", broken)
+    monkeypatch.setattr(dashboard, "count_subscribers", broken)
 
     page = client.get("/console/")
     body = page.get_data(as_text=True)

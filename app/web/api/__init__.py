@@ -32,4 +32,15 @@ def refuse_repeated_query_parameters() -> Any:
     return None
 
 
-from app.web.api import care, lines, money, orders, selfcare, supply, views  # noqa: E402,F401
+from app.web.api import (  # noqa: E402,F401
+    customers,
+    hosts,
+    lines,
+    notifications,
+    numbers,
+    orders,
+    payments,
+    plans,
+    provisioning,
+    staff,
+)

@@ -1,15 +1,17 @@
-"""API schemas of line actions and the provisioning outbox."""
+"""API schemas of a line's actions: status changes, plan change, SIM swap, add-on
+purchases and the auto-renew switch.
+"""
 
 from __future__ import annotations
 
 from apiflask import Schema
-from apiflask.fields import DateTime, Dict, Integer, List, Nested, String
-from apiflask.validators import Length, OneOf, Range
+from apiflask.fields import DateTime, String
+from apiflask.validators import Length, OneOf, Regexp
 
-from app.provisioning.models import ACTIONS, EVENT_STATUSES
 from app.subscribers.models import LINE_STATUSES
-from app.web.api.schemas import NON_BLANK_TEXT, WholeNumber
-from app.web.api.supply_schemas import StrictQuery
+from app.web.api.schemas import NON_BLANK_TEXT, JsonBool, WholeNumber
+from numbering.models import SIM_KINDS, SIM_STATUSES
+from plans.terms import PLAN_CODE_RE
 
 
 class LineActionIn(Schema):
@@ -25,33 +27,73 @@ class LineOut(Schema):
     status_changed_at = DateTime(required=True)
 
 
-class EventOut(Schema):
+class ChangePlanIn(LineActionIn):
+    plan = String(
+        required=True,
+        validate=Regexp(f"^{PLAN_CODE_RE.pattern}$"),
+        metadata={
+            "description": "Code of a published plan of the line's host; the line's own plan "
+            "cancels a pending change."
+        },
+    )
+
+
+class SwapSimIn(LineActionIn):
+    iccid = String(required=True, validate=Regexp(r"^[0-9]{19,20}$"))
+    lost = JsonBool(
+        load_default=False,
+        metadata={"description": "The old SIM was lost or stolen: block it instead of scrapping."},
+    )
+
+
+class SwapSimOut(LineOut):
+    iccid = String(required=True)
+    imsi = String(required=True)
+    sim_kind = String(required=True, validate=OneOf(SIM_KINDS))
+    sim_status = String(required=True, validate=OneOf(SIM_STATUSES))
+    lpa = String(allow_none=True, metadata={"description": "An eSIM's activation code."})
+
+
+ADDON_KEY = Regexp(r"^[\x21-\x7e]{1,64}$", error="1 to 64 printable ASCII characters, no spaces")
+
+
+class AddOnBuyIn(Schema):
+    addon = String(
+        required=True,
+        validate=[Length(min=1, max=40), Regexp(f"^{PLAN_CODE_RE.pattern}$")],
+        metadata={"description": "The code of a published add-on."},
+    )
+    idempotency_key = String(
+        required=True,
+        validate=ADDON_KEY,
+        metadata={
+            "description": "Your key for this purchase: the same key for the same line again "
+            "returns the first purchase and charges nothing."
+        },
+    )
+
+
+class AddOnBoughtOut(Schema):
     id = WholeNumber(required=True)
-    line_id = WholeNumber(required=True)
     msisdn = String(required=True)
-    host_id = WholeNumber(required=True)
-    action = String(required=True, validate=OneOf(ACTIONS))
-    payload = Dict(required=True)
-    status = String(required=True, validate=OneOf(EVENT_STATUSES))
-    attempts = WholeNumber(required=True)
-    next_attempt_at = DateTime(required=True)
-    last_error = String(required=True)
+    addon = String(required=True)
+    data_kb = WholeNumber(required=True)
+    price_minor = WholeNumber(required=True)
+    currency = String(required=True)
+    entry_id = WholeNumber(required=True)
+    period_start = DateTime(required=True)
+    period_end = DateTime(required=True)
+    period_data_kb = WholeNumber(required=True)
+    period_data_kb_left = WholeNumber(required=True)
+    balance = WholeNumber(required=True)
     created_at = DateTime(required=True)
-    delivered_at = DateTime(allow_none=True)
 
 
-class EventListItem(EventOut):
-    """An event inside a list."""
+class AutoRenewIn(Schema):
+    auto_renew = JsonBool(required=True)
 
 
-class EventPage(Schema):
-    items = List(Nested(EventListItem), required=True)
-    total = WholeNumber(required=True)
-    page = WholeNumber(required=True)
-    per_page = WholeNumber(required=True)
-
-
-class EventQuery(StrictQuery):
-    status = String(validate=OneOf(EVENT_STATUSES))
-    page = Integer(load_default=1, validate=Range(min=1, max=1_000_000))
-    per_page = Integer(load_default=50, validate=Range(min=1, max=200))
+class AutoRenewOut(Schema):
+    msisdn = String(required=True)
+    status = String(required=True, validate=OneOf(LINE_STATUSES))
+    auto_renew = JsonBool(required=True)

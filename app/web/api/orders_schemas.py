@@ -8,8 +8,8 @@ from apiflask.validators import Length, OneOf
 
 from app.payments.services import OFFLINE_METHODS
 from app.subscribers.models import LINE_STATUSES, ORDER_PAYMENT_METHODS, ORDER_STATUSES
-from app.web.api.money_schemas import CUSTOMER_REF, PageQuery
-from app.web.api.schemas import NON_BLANK_TEXT, WholeNumber
+from app.web.api.payments_schemas import CUSTOMER_REF
+from app.web.api.schemas import NON_BLANK_TEXT, PageQuery, WholeNumber
 from numbering.models import SIM_KINDS
 
 

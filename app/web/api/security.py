@@ -13,7 +13,7 @@ from app.auth.api_keys import authenticate_api_key
 from app.auth.models import ApiKey
 from app.auth.permissions import PERMISSIONS
 from app.core.clock import utcnow
-from app.web.context import db_session
+from app.web.context import database, db_session, runs_own_units_of_work
 
 auth = HTTPTokenAuth(
     scheme="Bearer",
@@ -23,7 +23,13 @@ auth = HTTPTokenAuth(
 
 @auth.verify_token
 def _verify(token: str) -> ApiKey | None:
-    key = authenticate_api_key(db_session(), token=token, now=utcnow())
+    if runs_own_units_of_work():
+        # The key's last use is written in a unit of work of its own, so the
+        # request's session only reads while the view's service runs.
+        with database().transaction() as session:
+            key = authenticate_api_key(session, token=token, now=utcnow())
+    else:
+        key = authenticate_api_key(db_session(), token=token, now=utcnow())
     if key is not None:
         g.api_key = key
     return key

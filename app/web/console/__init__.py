@@ -3,11 +3,15 @@ from flask import Blueprint
 bp = Blueprint("console", __name__, template_folder="../../templates/console")
 
 from app.web.console import (  # noqa: E402,F401
-    care,
+    customers,
+    hosts,
     lines,
-    money,
     notifications,
+    numbers,
     orders,
-    supply,
+    payments,
+    plans,
+    provisioning,
+    staff,
     views,
 )

@@ -1,34 +1,44 @@
-"""Console actions on lines (suspend, resume, terminate) and the provisioning outbox page.
+"""Console actions on a line (DESIGN §10): suspend, resume, terminate, plan change,
+transfer, port-out and SIM swap.
 
-Each line action posts a mandatory reason to its own route under
-`lines.manage` and returns to the customer's page; a refusal (the line's
-status forbids it) is flashed and nothing changes. The outbox page lists
-events with dead letters first; staff with `provisioning.manage` queue a
-dead one again.
+Each action posts to its own route under `lines.manage` with a reason that
+goes to the audit log, and returns to the customer's page with the outcome
+flashed; a refusal is flashed and nothing changes (`undo_refused`). Two
+actions answer with a page of their own instead:
+
+* Transfer and port-out end the line for good, so the first post shows a
+  confirmation page that repeats the reason; only the second post, with
+  `confirm=yes`, acts.
+* A SIM swap shows the new SIM (and an eSIM's activation code, as text and
+  QR code), never in the flash (the session cookie): the answer page is
+  rendered directly, with `Cache-Control: no-store`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from wtforms import BooleanField, IntegerField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length
 
 from app.core.clock import utcnow
 from app.core.errors import DomainError
-from app.provisioning import services as outbox
-from app.provisioning.models import EVENT_STATUSES
 from app.subscribers import lifecycle
 from app.subscribers import services as subscribers
 from app.subscribers.models import Customer, Line
 from app.web import flash_refusal, label
 from app.web.auth import staff_required
 from app.web.console import bp
+from app.web.console.common import NO_STORE, ReasonForm, back_to_customer_page, refused_form
 from app.web.context import current_actor, db_session, settings
-from app.web.forms import ActionForm, LineActionForm
+from app.web.formatting import qr_svg
+from app.web.forms import LineActionForm
+from numbering.models import Sim
+from plans.models import Plan
 
-PER_PAGE = 50
-MAX_PAGE = 100_000
 LINE_ACTIONS = ("suspend", "resume", "terminate")
 
 
@@ -76,50 +86,126 @@ def line_action(msisdn: str, action: str) -> Any:
     return back
 
 
-def _page() -> int:
-    page = request.args.get("page", 1, type=int) or 1
-    return min(max(page, 1), MAX_PAGE)
+ENDINGS = {"transfer": "transfer", "port-out": "port_out"}
 
 
-@bp.route("/provisioning")
-@staff_required("provisioning.view")
-def provisioning() -> Any:
-    status = request.args.get("status") or None
-    status = status if status in EVENT_STATUSES else None
-    page = _page()
+class ChangePlanForm(ReasonForm):
+    plan_id = IntegerField(_l("New plan"), validators=[InputRequired()])
+
+
+class EndLineForm(ReasonForm):
+    confirm = StringField()
+
+
+class SimSwapForm(ReasonForm):
+    iccid = StringField(_l("New SIM's ICCID"), validators=[DataRequired(), Length(max=40)])
+    lost = BooleanField(_l("The old SIM was lost or stolen (block it)"))
+
+
+def _line_and_ref(msisdn: str) -> tuple[Line, str]:
     session = db_session()
-    events, total = outbox.list_events(
-        session, status=status, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
-    )
-    line_ids = {event.line_id for event in events}
-    msisdns = {
-        line.id: line.msisdn
-        for line in (session.get(Line, line_id) for line_id in sorted(line_ids))
-        if line is not None
-    }
-    return render_template(
-        "console/provisioning.html",
-        events=events,
-        total=total,
-        page=page,
-        per_page=PER_PAGE,
-        status=status,
-        statuses=EVENT_STATUSES,
-        counts=outbox.count_by_status(session),
-        msisdns=msisdns,
-        action_form=ActionForm(),
-    )
+    line = subscribers.get_line_by_msisdn(session, msisdn)
+    customer = subscribers.get_customer(session, line.customer_id)
+    return line, customer.ref
 
 
-@bp.route("/provisioning/<int:event_id>/retry", methods=["POST"])
-@staff_required("provisioning.manage")
-def provisioning_retry(event_id: int) -> Any:
+@bp.route("/lines/<msisdn>/change-plan", methods=["POST"])
+@staff_required("lines.manage")
+def line_change_plan(msisdn: str) -> Any:
+    line, ref = _line_and_ref(msisdn)
+    form = ChangePlanForm()
+    if refused_form(form):
+        return back_to_customer_page(ref)
+    assert line.id is not None
     try:
-        outbox.retry_dead_event(
-            db_session(), event_id=event_id, actor=current_actor(), now=utcnow()
+        line = lifecycle.change_plan(
+            db_session(),
+            line_id=line.id,
+            plan_id=form.plan_id.data or 0,
+            reason=form.reason.data or "",
+            actor=current_actor(),
+            now=utcnow(),
         )
     except DomainError as exc:
         flash_refusal(exc)
+        return back_to_customer_page(ref)
+    if line.next_plan_id is None:
+        flash(_("Line %(msisdn)s keeps its plan; no change is pending.", msisdn=msisdn), "success")
     else:
-        flash(_("Provisioning event %(id)s queued again.", id=event_id), "success")
-    return redirect(url_for("console.provisioning", status=request.form.get("status") or None))
+        plan = db_session().get(Plan, line.next_plan_id)
+        flash(
+            _(
+                "Line %(msisdn)s changes to plan %(plan)s at its next renewal.",
+                msisdn=msisdn,
+                plan=plan.code if plan else "",
+            ),
+            "success",
+        )
+    return back_to_customer_page(ref)
+
+
+@bp.route("/lines/<msisdn>/<any(transfer, 'port-out'):action>", methods=["POST"])
+@staff_required("lines.manage")
+def line_end(msisdn: str, action: str) -> Any:
+    line, ref = _line_and_ref(msisdn)
+    form = EndLineForm()
+    if refused_form(form):
+        return back_to_customer_page(ref)
+    if form.confirm.data != "yes":
+        return render_template(
+            "console/line_confirm.html", line=line, ref=ref, action=action, form=form
+        )
+    assert line.id is not None
+    change = lifecycle.transfer_line if action == "transfer" else lifecycle.port_out_line
+    try:
+        line = change(
+            db_session(),
+            line_id=line.id,
+            reason=form.reason.data or "",
+            actor=current_actor(),
+            now=utcnow(),
+        )
+    except DomainError as exc:
+        flash_refusal(exc)
+        return back_to_customer_page(ref)
+    if action == "transfer":
+        flash(_("Line %(msisdn)s was transferred to the host.", msisdn=msisdn), "success")
+    else:
+        flash(_("Line %(msisdn)s was ported out.", msisdn=msisdn), "success")
+    return back_to_customer_page(ref)
+
+
+@bp.route("/lines/<msisdn>/swap-sim", methods=["POST"])
+@staff_required("lines.manage")
+def line_swap_sim(msisdn: str) -> Any:
+    line, ref = _line_and_ref(msisdn)
+    form = SimSwapForm()
+    if refused_form(form):
+        return back_to_customer_page(ref)
+    assert line.id is not None
+    old = db_session().get(Sim, line.sim_id) if line.sim_id is not None else None
+    old_iccid = old.iccid if old is not None else None
+    try:
+        line = lifecycle.swap_sim(
+            db_session(),
+            line_id=line.id,
+            iccid=form.iccid.data or "",
+            reason=form.reason.data or "",
+            lost=bool(form.lost.data),
+            actor=current_actor(),
+            now=utcnow(),
+        )
+    except DomainError as exc:
+        flash_refusal(exc)
+        return back_to_customer_page(ref)
+    sim = db_session().get(Sim, line.sim_id) if line.sim_id is not None else None
+    assert sim is not None
+    body = render_template(
+        "console/sim_swapped.html",
+        line=line,
+        ref=ref,
+        sim=sim,
+        old_iccid=old_iccid,
+        qr=qr_svg(sim.lpa) if sim.kind == "esim" and sim.lpa else None,
+    )
+    return body, 200, NO_STORE

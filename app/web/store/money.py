@@ -6,10 +6,11 @@ A store login gets its customer — who holds the money — on its first top-up
 the reference one. A subscriber sees only their own payments: anyone else's
 is a 404, the same as one that does not exist.
 
-Card top-ups: `begin_checkout` commits our payment row and then calls Stripe
-outside any transaction, so the request's own unit of work is committed and
-closed first (`end_request_session`). The money is booked by Stripe's signed
-webhook, never by the return page, which only reports what has arrived.
+Card top-ups: `start_card_top_up` commits our payment row and then calls
+Stripe outside any transaction; a posted card form's request session only
+reads (`own_units_of_work_when`), so it holds no lock meanwhile. The money is
+booked by Stripe's signed webhook, never by the return page, which only
+reports what has arrived.
 
 Vouchers: a wrong PIN's failed attempt is committed so it counts towards the
 lockout (`VoucherInvalid.keeps_transaction`, honoured by `attach_error`);
@@ -18,7 +19,6 @@ every other refusal is undone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,10 +33,10 @@ from app.core.clock import utcnow
 from app.core.errors import N_, DomainError
 from app.ledger.balances import customer_balance, customer_history
 from app.ledger.cap import prepaid_cap_minor
-from app.payments import services as payments
-from app.payments import stripe_payments
+from app.payments import checkout
 from app.payments.errors import StripeNotConfigured
 from app.payments.models import Payment
+from app.payments.services import MoneyPolicy, get_payment_of, list_payments
 from app.payments.stripe_gateway import StripeGateway
 from app.payments.vouchers import VoucherPolicy, redeem_voucher
 from app.subscribers.models import Customer
@@ -48,7 +48,7 @@ from app.web.context import (
     current_actor,
     database,
     db_session,
-    end_request_session,
+    own_units_of_work_when,
     settings,
 )
 from app.web.forms import CardTopUpForm, StoreVoucherForm, attach_error, money_field
@@ -78,8 +78,8 @@ class ReceiptRow:
     payment_id: int | None
 
 
-def _policy() -> payments.MoneyPolicy:
-    return payments.MoneyPolicy.from_settings(settings())
+def _policy() -> MoneyPolicy:
+    return MoneyPolicy.from_settings(settings())
 
 
 def own_customer() -> Customer | None:
@@ -117,38 +117,6 @@ def stripe_locale() -> str:
     return "zh" if str(get_locale() or "").startswith("zh") else "en"
 
 
-def card_checkout(
-    gateway: StripeGateway,
-    *,
-    customer_id: int,
-    amount_minor: int,
-    purpose: str,
-    urls: Callable[[int], tuple[str, str]],
-    description: str,
-) -> Payment:
-    """A Stripe Checkout payment for the customer, in the page's language.
-
-    `begin_checkout` runs its own transactions and calls Stripe between them;
-    this request's unit of work (a new customer, the login) must not hold a
-    lock meanwhile, so it is committed and closed first.
-    :raises DomainError: refused (cap, amount) or Stripe failed.
-    """
-    end_request_session()
-    return stripe_payments.begin_checkout(
-        database(),
-        gateway,
-        customer_id=customer_id,
-        amount_minor=amount_minor,
-        purpose=purpose,
-        actor=current_actor(),
-        now=utcnow(),
-        policy=_policy(),
-        urls=urls,
-        description=description,
-        locale=stripe_locale(),
-    )
-
-
 def redeem_from_form(session: Session, form: StoreVoucherForm, *, customer_id: int) -> None:
     """Redeem the voucher the form names into the customer's balance.
 
@@ -178,18 +146,22 @@ def _pay_by_card(form: CardTopUpForm, gateway: StripeGateway | None) -> Any:
     amount = money_field(form.amount)
     if amount is None:
         return 422
-    customer_id = _own_customer_id()
     try:
-        payment = card_checkout(
+        payment = checkout.start_card_top_up(
+            database(),
             gateway,
-            customer_id=customer_id,
+            account_id=current_user.id,
+            email=current_user.email,
             amount_minor=amount,
-            purpose="topup",
+            actor=current_actor(),
+            now=utcnow(),
+            policy=_policy(),
             urls=lambda pid: (
                 url_for("store.topup_return", payment=pid, _external=True),
                 url_for("store.topup", _external=True),
             ),
             description=_("Top-up"),
+            locale=stripe_locale(),
         )
     except DomainError as exc:
         attach_error(form, exc)
@@ -222,7 +194,13 @@ def _redeem(form: StoreVoucherForm) -> Any:
     return redirect(url_for("store.topup"), code=303)
 
 
+def _posts_card_form() -> bool:
+    """Whether this request posts the card form (the voucher form has a serial or PIN)."""
+    return request.method == "POST" and "serial" not in request.form and "pin" not in request.form
+
+
 @bp.route("/account/topup", methods=["GET", "POST"])
+@own_units_of_work_when(_posts_card_form)
 @subscriber_required
 def topup() -> Any:
     gateway = StripeGateway.from_settings(settings())
@@ -231,7 +209,7 @@ def topup() -> Any:
     status = 200
     if request.method == "POST":
         # Two forms post here; the voucher form is the one with a serial or PIN.
-        if "serial" in request.form or "pin" in request.form:
+        if not _posts_card_form():
             voucher = StoreVoucherForm()
             outcome = _redeem(voucher)
             voucher.pin.data = ""
@@ -255,7 +233,7 @@ def _own_payment(payment_id: int) -> Payment:
     customer = own_customer()
     if customer is None or customer.id is None:
         abort(404)
-    return payments.get_payment_of(db_session(), payment_id=payment_id, customer_id=customer.id)
+    return get_payment_of(db_session(), payment_id=payment_id, customer_id=customer.id)
 
 
 @bp.route("/account/topup/return")
@@ -303,7 +281,7 @@ def receipts() -> Any:
     rows: list[ReceiptRow] = []
     if customer is not None and customer.id is not None:
         session = db_session()
-        paid, _total = payments.list_payments(
+        paid, _total = list_payments(
             session, customer_id=customer.id, status="succeeded", limit=RECEIPTS_LIMIT
         )
         rows.extend(

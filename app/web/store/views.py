@@ -7,8 +7,8 @@ from typing import Any
 from flask import flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from app.auth import services as auth
 from app.auth.models import SubscriberAccount
+from app.auth.services import register_subscriber
 from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.web import LANG_COOKIE, LOCALES
@@ -53,7 +53,7 @@ def register_from_form(form: RegisterForm) -> SubscriberAccount:
 
     :raises DomainError: refused (the e-mail is taken, the password too weak).
     """
-    return auth.register_subscriber(
+    return register_subscriber(
         db_session(),
         email=form.email.data or "",
         password=form.password.data or "",

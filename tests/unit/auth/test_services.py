@@ -4,7 +4,6 @@ import pytest
 from sqlmodel import select
 
 from app.auth import api_keys, passwords
-from app.auth import services as auth
 from app.auth.errors import (
     ApiKeyNotFound,
     EmailTaken,
@@ -14,15 +13,23 @@ from app.auth.errors import (
     WeakPassword,
 )
 from app.auth.models import ApiKey, LoginAttempt, StaffUser
+from app.auth.services import (
+    LoginPolicy,
+    authenticate_staff,
+    authenticate_subscriber,
+    change_staff_password,
+    purge_login_attempts,
+    set_staff_active,
+)
 from app.core.audit import Actor, AuditEntry
 from app.core.errors import InvalidInput
 from tests.factories import NOW, PASSWORD, make_api_key, make_staff, make_subscriber
 
-POLICY = auth.LoginPolicy(max_failures=3, lockout_minutes=15, max_failures_per_ip=5)
+POLICY = LoginPolicy(max_failures=3, lockout_minutes=15, max_failures_per_ip=5)
 
 
 def login(session, email, password=PASSWORD, *, ip="10.0.0.1", now=NOW, scope="staff"):
-    fn = auth.authenticate_staff if scope == "staff" else auth.authenticate_subscriber
+    fn = authenticate_staff if scope == "staff" else authenticate_subscriber
     return fn(session, email=email, password=password, ip=ip, policy=POLICY, now=now)
 
 
@@ -77,7 +84,7 @@ def test_wrong_password_and_unknown_email_fail_alike(session, email):
 
 def test_disabled_staff_cannot_log_in(session):
     user = make_staff(session, email="dave@example.com")
-    auth.set_staff_active(session, staff_id=user.id, active=False, actor=Actor.cli(), now=NOW)
+    set_staff_active(session, staff_id=user.id, active=False, actor=Actor.cli(), now=NOW)
     with pytest.raises(InvalidCredentials):
         login(session, "dave@example.com")
 
@@ -150,8 +157,8 @@ def test_weak_hash_is_upgraded_on_login(session):
 def test_change_password_needs_the_current_one(session):
     user = make_staff(session, email="kim@example.com")
     with pytest.raises(InvalidCredentials):
-        auth.change_staff_password(session, staff_id=user.id, current="nope", new="x" * 12, now=NOW)
-    auth.change_staff_password(
+        change_staff_password(session, staff_id=user.id, current="nope", new="x" * 12, now=NOW)
+    change_staff_password(
         session, staff_id=user.id, current=PASSWORD, new="new-password-1", now=NOW
     )
     assert login(session, "kim@example.com", "new-password-1")
@@ -160,7 +167,7 @@ def test_change_password_needs_the_current_one(session):
 def test_admin_cannot_disable_themself(session):
     user = make_staff(session)
     with pytest.raises(InvalidInput):
-        auth.set_staff_active(
+        set_staff_active(
             session,
             staff_id=user.id,
             active=False,
@@ -212,5 +219,5 @@ def test_purge_deletes_only_old_login_attempts(session):
             )
         )
     session.flush()
-    assert auth.purge_login_attempts(session, now=NOW, keep_days=30) == 2
+    assert purge_login_attempts(session, now=NOW, keep_days=30) == 2
     assert len(session.exec(select(LoginAttempt)).all()) == 2

@@ -14,6 +14,7 @@ from app.charging.addons import (
     NoCurrentPeriod,
     addons_for_sale,
     buy_addon,
+    get_addon_by_code,
 )
 from app.charging.models import LinePeriod, PeriodAddOn
 from app.charging.periods import open_period
@@ -225,3 +226,10 @@ def test_addons_for_sale_lists_published_ones_by_code(session, world) -> None:
     _addon(session, code="ALPHA")
     _addon(session, code="DRAFTY", status="draft")
     assert [a.code for a in addons_for_sale(session)] == ["ALPHA", "ZED"]
+
+
+def test_an_addon_is_found_by_its_code_and_an_unknown_code_is_not_on_sale(session) -> None:
+    addon = _addon(session)
+    assert get_addon_by_code(session, addon.code).id == addon.id
+    with pytest.raises(AddOnNotOnSale):
+        get_addon_by_code(session, "NO-SUCH-PACK")

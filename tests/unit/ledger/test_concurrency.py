@@ -34,10 +34,10 @@ from app.ledger.errors import CapExceeded, IdempotencyConflict, InsufficientBala
 from app.ledger.models import LedgerAccount, Posting
 from app.ledger.movements import adjust_balance, charge_customer, credit_customer
 from app.payments import refunds as payment_refunds
-from app.payments import services as payments
 from app.payments import stripe_payments
 from app.payments.errors import PaymentConflict, RefundStateError
 from app.payments.models import FINAL_REFUND_STATUSES, Refund
+from app.payments.services import MoneyPolicy, record_offline_payment
 from tests.concurrency import fresh_database
 from tests.factories import NOW
 from tests.unit.ledger.helpers import customers_with_different_caps
@@ -45,7 +45,7 @@ from tests.unit.ledger.helpers import customers_with_different_caps
 THREADS = 16
 OPERATIONS = 200
 STAFF = Actor.system("finance")
-POLICY = payments.MoneyPolicy(currency="CNY", cap_months=3, reference_monthly_minor=5000)
+POLICY = MoneyPolicy(currency="CNY", cap_months=3, reference_monthly_minor=5000)
 CAPS = (11700, 21699, 15000)
 EXPECTED = (
     CapExceeded,
@@ -157,7 +157,7 @@ class Worker:
         )
 
     def offline(self, session: Any, customer: int, amount: int, reference: str) -> Any:
-        return payments.record_offline_payment(
+        return record_offline_payment(
             session,
             customer_id=self.ids[customer],
             amount_minor=amount,

@@ -45,16 +45,16 @@ from app.ledger.errors import CapExceeded, IdempotencyConflict, InsufficientBala
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
 from app.ledger.movements import adjust_balance, charge_customer, credit_customer, receive_money
 from app.payments import refunds as payment_refunds
-from app.payments import services as payments
 from app.payments import stripe_payments
 from app.payments.errors import PaymentConflict, RefundStateError
 from app.payments.models import FINAL_REFUND_STATUSES, Payment, Refund
+from app.payments.services import MoneyPolicy, record_offline_payment
 from app.payments.stripe_gateway import RemoteRefund
 from tests.factories import NOW
 from tests.unit.ledger.helpers import customers_with_different_caps, make_customer
 
 STAFF = Actor.system("finance")
-POLICY = payments.MoneyPolicy(currency="CNY", cap_months=3, reference_monthly_minor=5000)
+POLICY = MoneyPolicy(currency="CNY", cap_months=3, reference_monthly_minor=5000)
 # One LITE30 line: 3 × 3900; LITE30 + Q90: 3 × (3900 + 3333); no line: 3 × 5000.
 CAPS = (11700, 21699, 15000)
 MACHINE_SETTINGS = settings(
@@ -171,7 +171,7 @@ class LedgerMachine(RuleBasedStateMachine):
         )
 
     def offline(self, customer: int, amount: int, reference: str) -> Payment:
-        return payments.record_offline_payment(
+        return record_offline_payment(
             self.session,
             customer_id=self.cid(customer),
             amount_minor=amount,

@@ -34,16 +34,16 @@ from app.ledger.balances import customer_balance as ledger_customer_balance
 from app.ledger.balances import customer_history
 from app.ledger.cap import cap_headroom_minor, prepaid_cap_minor
 from app.ledger.models import LedgerAccount, Posting
+from app.payments import checkout, queries, vouchers
 from app.payments import refunds as payment_refunds
-from app.payments import services as payments
-from app.payments import vouchers
-from app.payments.errors import StripeNotConfigured, VoucherNotFound
+from app.payments.errors import VoucherNotFound
 from app.payments.models import Payment, Refund, Voucher, VoucherBatch
+from app.payments.services import MoneyPolicy, adjust_balance, list_payments, record_offline_payment
 from app.payments.stripe_gateway import StripeGateway
 from app.subscribers.models import Customer
 from app.web.api import bp
 from app.web.api.common import customer_by_ref, page_args, page_out
-from app.web.api.money_schemas import (
+from app.web.api.payments_schemas import (
     AdjustmentIn,
     BalanceOut,
     BatchCreated,
@@ -53,7 +53,6 @@ from app.web.api.money_schemas import (
     BatchQuery,
     EntryOut,
     LedgerPage,
-    PageQuery,
     PaidOfflineIn,
     PaymentIn,
     PaymentOut,
@@ -68,19 +67,20 @@ from app.web.api.money_schemas import (
     RefundQuery,
     VoucherOut,
 )
+from app.web.api.schemas import PageQuery
 from app.web.api.security import requires
 from app.web.context import (
     client_ip,
     current_actor,
     database,
     db_session,
-    end_request_session,
+    own_units_of_work,
     settings,
 )
 
 
-def _policy() -> payments.MoneyPolicy:
-    return payments.MoneyPolicy.from_settings(settings())
+def _policy() -> MoneyPolicy:
+    return MoneyPolicy.from_settings(settings())
 
 
 def _customer_id(ref: str) -> int:
@@ -90,12 +90,7 @@ def _customer_id(ref: str) -> int:
 
 
 def _refs(session: Session, customer_ids: set[int]) -> dict[int, str]:
-    if not customer_ids:
-        return {}
-    rows = session.exec(
-        select(Customer.id, Customer.ref).where(col(Customer.id).in_(sorted(customer_ids)))
-    ).all()
-    return {customer_id: ref for customer_id, ref in rows if customer_id is not None}
+    return queries.customer_refs(session, customer_ids)
 
 
 def _entry_out(customer: Customer, entry: Any, amount_minor: int) -> dict[str, Any]:
@@ -202,7 +197,7 @@ def customer_adjust(ref: str, data: dict[str, Any]) -> Any:
     customer = customer_by_ref(ref)
     assert customer.id is not None
     policy = _policy()
-    entry = payments.adjust_balance(
+    entry = adjust_balance(
         db_session(),
         customer_id=customer.id,
         amount_minor=data["amount_minor"],
@@ -237,7 +232,7 @@ def payment_record(ref: str, data: dict[str, Any]) -> Any:
     """
     customer = customer_by_ref(ref)
     assert customer.id is not None
-    payment = payments.record_offline_payment(
+    payment = record_offline_payment(
         db_session(),
         customer_id=customer.id,
         amount_minor=data["amount_minor"],
@@ -260,7 +255,7 @@ def payment_list(query: dict[str, Any]) -> Any:
     """Payments, newest first, filtered by customer ref, status and method."""
     session = db_session()
     customer_id = _customer_id(query["customer"]) if query.get("customer") else None
-    items, total = payments.list_payments(
+    items, total = list_payments(
         session,
         customer_id=customer_id,
         status=query.get("status"),
@@ -342,6 +337,7 @@ def refund_paid_offline(refund_id: int, data: dict[str, Any]) -> Any:
 
 
 @bp.post("/refunds/<int:refund_id>/send")
+@own_units_of_work
 @requires("payments.manage")
 @bp.output(RefundOut)
 @bp.doc(
@@ -357,14 +353,10 @@ def refund_send(refund_id: int) -> Any:
 
     A refund that is not pending (or has no card payment) is returned as it is.
     """
-    ref = _refunds([payment_refunds.get_refund(db_session(), refund_id)])[0]["customer_ref"]
-    gateway = StripeGateway.from_settings(settings())
-    if gateway is None:
-        raise StripeNotConfigured(N_("Card payments (Stripe) are not configured."))
-    # send_refund runs its own transactions and calls Stripe between them.
-    end_request_session()
-    refund = payment_refunds.send_refund(database(), gateway, refund_id=refund_id, now=utcnow())
-    return _refund(refund, {refund.customer_id: ref})
+    refund = checkout.send_refund_now(
+        database(), StripeGateway.from_settings(settings()), refund_id=refund_id, now=utcnow()
+    )
+    return _refunds([refund])[0]
 
 
 # -- vouchers -----------------------------------------------------------------------------

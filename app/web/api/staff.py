@@ -1,4 +1,8 @@
-"""JSON API v1: the console's actions for integrations (DESIGN §14)."""
+"""JSON API of the platform's own administration (DESIGN §14).
+
+The calling key and what it may do, the dashboard's figures, staff users,
+API keys and the audit trail.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,16 @@ from typing import Any
 from flask import g
 from marshmallow import RAISE
 
+from app.analytics.dashboard import dashboard_counts
 from app.auth import api_keys
-from app.auth import services as auth
 from app.auth.permissions import PERMISSIONS
+from app.auth.services import create_staff, list_staff, set_staff_active
 from app.core.audit import list_audit
 from app.core.clock import utcnow
 from app.web.api import bp
 from app.web.api.common import page_out
-from app.web.api.schemas import (
+from app.web.api.security import requires
+from app.web.api.staff_schemas import (
     ApiKeyCreated,
     ApiKeyIn,
     ApiKeyList,
@@ -28,9 +34,7 @@ from app.web.api.schemas import (
     StaffList,
     StaffOut,
 )
-from app.web.api.security import requires
 from app.web.context import current_actor, db_session
-from app.web.dashboard import dashboard_counts
 
 
 @bp.get("/me")
@@ -61,7 +65,7 @@ def dashboard() -> Any:
 @bp.output(StaffList)
 def staff_list() -> Any:
     """All staff users."""
-    return {"items": auth.list_staff(db_session())}
+    return {"items": list_staff(db_session())}
 
 
 @bp.post("/staff")
@@ -71,7 +75,7 @@ def staff_list() -> Any:
 @bp.doc(responses={409: "E-mail already used"})
 def staff_create(data: dict[str, Any]) -> Any:
     """Create a staff user (the password must have at least 10 characters)."""
-    return auth.create_staff(
+    return create_staff(
         db_session(),
         email=data["email"],
         role=data["role"],
@@ -88,7 +92,7 @@ def staff_create(data: dict[str, Any]) -> Any:
 @bp.output(StaffOut)
 def staff_set_active(staff_id: int, data: dict[str, Any]) -> Any:
     """Enable or disable a staff login."""
-    return auth.set_staff_active(
+    return set_staff_active(
         db_session(),
         staff_id=staff_id,
         active=data["active"],

@@ -16,16 +16,10 @@ from apiflask.validators import Length, OneOf, Range, Regexp
 from marshmallow import ValidationError
 
 from app.core.money import MAX_AMOUNT_MINOR
-from app.payments.models import (
-    PAYMENT_METHODS,
-    PAYMENT_STATUSES,
-    REFUND_STATUSES,
-    VOUCHER_STATUSES,
-)
+from app.payments.models import PAYMENT_METHODS, PAYMENT_STATUSES, REFUND_STATUSES, VOUCHER_STATUSES
 from app.payments.services import OFFLINE_METHODS
 from app.payments.vouchers import MAX_BATCH
-from app.web.api.schemas import NON_BLANK_TEXT, PLAIN_TEXT, WholeNumber
-from app.web.api.supply_schemas import StrictQuery
+from app.web.api.schemas import NON_BLANK_TEXT, PLAIN_TEXT, PageQuery, StrictQuery, WholeNumber
 
 AMOUNT = Range(min=1, max=MAX_AMOUNT_MINOR)
 # Customer refs are at most 20 characters (customer.ref).
@@ -47,11 +41,6 @@ def _reasonable_time(value: datetime) -> None:
 def _not_zero(value: int) -> None:
     if value == 0:
         raise ValidationError("must not be zero")
-
-
-class PageQuery(StrictQuery):
-    page = Integer(load_default=1, validate=Range(min=1, max=1_000_000))
-    per_page = Integer(load_default=50, validate=Range(min=1, max=200))
 
 
 # -- balance and ledger -------------------------------------------------------------------

@@ -1,18 +1,14 @@
-"""API schemas of care: customer search and view, real-name details, line changes,
-SIM swaps and a host's provisioning secret."""
+"""API schemas of customers: search and view, real-name details and the ID reveal."""
 
 from __future__ import annotations
 
 from apiflask import Schema
-from apiflask.fields import Boolean, DateTime, Integer, List, Nested, String
-from apiflask.validators import Length, OneOf, Range, Regexp
+from apiflask.fields import DateTime, Integer, List, Nested, String
+from apiflask.validators import Length, OneOf, Range
 
 from app.subscribers.models import ID_TYPES, LINE_STATUSES
-from app.web.api.lines_schemas import LineActionIn, LineOut
-from app.web.api.schemas import NON_BLANK_TEXT, PLAIN_TEXT, JsonBool, WholeNumber
-from app.web.api.supply_schemas import StrictQuery
-from numbering.models import SIM_KINDS, SIM_STATUSES
-from plans.terms import PLAN_CODE_RE
+from app.web.api.schemas import NON_BLANK_TEXT, PLAIN_TEXT, StrictQuery, WholeNumber
+from numbering.models import SIM_KINDS
 
 
 class CustomerQuery(StrictQuery):
@@ -84,46 +80,3 @@ class RevealOut(Schema):
     customer_ref = String(required=True)
     id_type = String(required=True, validate=OneOf(ID_TYPES))
     id_number = String(required=True, metadata={"description": "The clear ID number."})
-
-
-class ChangePlanIn(LineActionIn):
-    plan = String(
-        required=True,
-        validate=Regexp(f"^{PLAN_CODE_RE.pattern}$"),
-        metadata={
-            "description": "Code of a published plan of the line's host; the line's own plan "
-            "cancels a pending change."
-        },
-    )
-
-
-class SwapSimIn(LineActionIn):
-    iccid = String(required=True, validate=Regexp(r"^[0-9]{19,20}$"))
-    lost = JsonBool(
-        load_default=False,
-        metadata={"description": "The old SIM was lost or stolen: block it instead of scrapping."},
-    )
-
-
-class SwapSimOut(LineOut):
-    iccid = String(required=True)
-    imsi = String(required=True)
-    sim_kind = String(required=True, validate=OneOf(SIM_KINDS))
-    sim_status = String(required=True, validate=OneOf(SIM_STATUSES))
-    lpa = String(allow_none=True, metadata={"description": "An eSIM's activation code."})
-
-
-class SecretIn(Schema):
-    secret = String(
-        required=True,
-        allow_none=True,
-        validate=Regexp(r"^[!-~]{16,200}$"),
-        load_only=True,
-        metadata={"description": "16 to 200 printable ASCII characters; null clears it."},
-    )
-
-
-class SecretOut(Schema):
-    code = String(required=True)
-    secret_set = Boolean(required=True)
-    secret_last4 = String(allow_none=True)

@@ -7,7 +7,7 @@ from typing import Any
 from sqlmodel import Session
 
 from app.auth import api_keys
-from app.auth import services as auth
+from app.auth.services import count_staff_by_role, count_subscribers
 from app.core.audit import list_audit
 from numbering.blocks import list_blocks
 from numbering.sims import count_sims_by_status
@@ -15,10 +15,15 @@ from plans.services import published_plans
 
 
 def dashboard_counts(session: Session) -> dict[str, Any]:
+    """The dashboard's figures: staff per role, subscribers, active API keys, audit
+    entries, numbers available, SIMs in stock and plans on sale.
+
+    Reads only; takes no locks.
+    """
     _entries, audit_total = list_audit(session, per_page=1)
     return {
-        "staff_by_role": auth.count_staff_by_role(session),
-        "subscribers": auth.count_subscribers(session),
+        "staff_by_role": count_staff_by_role(session),
+        "subscribers": count_subscribers(session),
         "active_api_keys": sum(1 for k in api_keys.list_api_keys(session) if k.is_active),
         "audit_entries": audit_total,
         "numbers_available": sum(b.counts.get("available", 0) for b in list_blocks(session)),
