@@ -121,6 +121,43 @@ def _replayed(session: Session, ledger_key: str, addon_id: int) -> PeriodAddOn |
     return bought
 
 
+def _saleable(
+    session: Session, line: Line, *, addon_id: int, now: datetime
+) -> tuple[AddOn, LinePeriod]:
+    """The add-on on sale and the line's current period (locked), when the balance covers it.
+
+    :raises AddOnNotOnSale, AddOnNotAllowed, NoCurrentPeriod, InsufficientBalance: as `buy_addon`.
+    """
+    addon = session.get(AddOn, addon_id)
+    if addon is None or addon.status != "published" or addon.price_minor <= 0:
+        raise AddOnNotOnSale(N_("No add-on on sale with id %(id)s."), field="addon", id=addon_id)
+    if line.status != "active":
+        raise AddOnNotAllowed(
+            N_("Add-ons can be bought only for an active line; line %(msisdn)s is not active."),
+            field="line",
+            msisdn=line.msisdn,
+        )
+    assert line.id is not None
+    current = period_at(session, line_id=line.id, at=now)
+    if current is None or current.id is None:
+        raise NoCurrentPeriod(
+            N_("Line %(msisdn)s has no current period to add data to."),
+            field="line",
+            msisdn=line.msisdn,
+        )
+    period = lock_by_id(session, LinePeriod, current.id)
+    assert period is not None and period.id is not None
+    balance = customer_balance(session, customer_id=line.customer_id)
+    if balance < addon.price_minor:
+        raise InsufficientBalance(
+            N_("Your balance %(balance)s does not cover %(price)s. Top up first."),
+            field="addon",
+            balance=format_plain(balance),
+            price=format_plain(addon.price_minor),
+        )
+    return addon, period
+
+
 def buy_addon(
     session: Session, *, line_id: int, addon_id: int, key: str, actor: Actor, now: datetime
 ) -> PeriodAddOn:
@@ -142,32 +179,8 @@ def buy_addon(
     replay = _replayed(session, ledger_key, addon_id)
     if replay is not None:
         return replay
-    addon = session.get(AddOn, addon_id)
-    if addon is None or addon.status != "published" or addon.price_minor <= 0:
-        raise AddOnNotOnSale(N_("No add-on on sale with id %(id)s."), field="addon", id=addon_id)
-    if line.status != "active":
-        raise AddOnNotAllowed(
-            N_("Add-ons can be bought only for an active line; line %(msisdn)s is not active."),
-            field="line",
-            msisdn=line.msisdn,
-        )
-    current = period_at(session, line_id=line_id, at=now)
-    if current is None or current.id is None:
-        raise NoCurrentPeriod(
-            N_("Line %(msisdn)s has no current period to add data to."),
-            field="line",
-            msisdn=line.msisdn,
-        )
-    period = lock_by_id(session, LinePeriod, current.id)
-    assert period is not None and period.id is not None
-    balance = customer_balance(session, customer_id=line.customer_id)
-    if balance < addon.price_minor:
-        raise InsufficientBalance(
-            N_("Your balance %(balance)s does not cover %(price)s. Top up first."),
-            field="addon",
-            balance=format_plain(balance),
-            price=format_plain(addon.price_minor),
-        )
+    addon, period = _saleable(session, line, addon_id=addon_id, now=now)
+    assert period.id is not None
     entry = charge_customer(
         session,
         customer_id=line.customer_id,

@@ -33,10 +33,12 @@ DEMO_SUBSCRIBERS: tuple[tuple[str, str, str], ...] = (
 
 
 def demo_staff_email(role: str) -> str:
+    """The demo login e-mail of the staff role `role` (README, Demo logins)."""
     return f"{role}@{DEMO_DOMAIN}"
 
 
 def demo_staff_password(role: str) -> str:
+    """The demo password of the staff role `role` (README, Demo logins)."""
     return f"demo-{role}-password"
 
 

@@ -83,10 +83,12 @@ def new_cart_token() -> str:
 
 
 def cart_holder(token: str) -> str:
+    """Who holds a number for a store cart: the name the number's hold is taken under."""
     return f"cart:{token}"
 
 
 def order_holder(ref: str) -> str:
+    """Who holds a number for a placed order: the name the number's hold is taken under."""
     return f"order:{ref}"
 
 
@@ -299,6 +301,7 @@ def place_order(
 
 
 def get_order(session: Session, order_id: int) -> PurchaseOrder:
+    """The purchase order `order_id`. :raises OrderNotFound."""
     order = session.get(PurchaseOrder, order_id)
     if order is None:
         raise OrderNotFound(N_("No order %(ref)s."), ref=order_id)
@@ -399,6 +402,7 @@ def audit_order(
     now: datetime,
     details: dict[str, Any],
 ) -> None:
+    """Add the audit record of a change to `order` (target `purchase_order`, its ref)."""
     record_audit(
         session,
         actor=actor,

@@ -69,6 +69,22 @@ class _Duplicate(Exception):
     pass
 
 
+def _check_offline_payment(
+    session: Session, customer_id: int, amount_minor: int, method: str, reference: str, memo: str
+) -> tuple[str, str]:
+    """The cleaned reference and memo of an offline payment to an existing customer.
+
+    :raises InvalidInput: bad method, amount or reference. :raises CustomerNotFound.
+    """
+    if method not in OFFLINE_METHODS:
+        raise InvalidInput(N_("Unknown payment method %(method)s."), field="method", method=method)
+    check_amount(amount_minor)
+    reference = clean_text(reference, field="reference", max_length=MAX_REFERENCE, required=True)
+    memo = clean_text(memo, field="memo", max_length=500)
+    get_customer(session, customer_id)
+    return reference, memo
+
+
 def record_offline_payment(
     session: Session,
     *,
@@ -94,12 +110,9 @@ def record_offline_payment(
     :raises PaymentConflict: the reference was recorded with another customer or amount.
     :raises CapExceeded: the credit would pass the cap; nothing is recorded.
     """
-    if method not in OFFLINE_METHODS:
-        raise InvalidInput(N_("Unknown payment method %(method)s."), field="method", method=method)
-    check_amount(amount_minor)
-    reference = clean_text(reference, field="reference", max_length=MAX_REFERENCE, required=True)
-    memo = clean_text(memo, field="memo", max_length=500)
-    get_customer(session, customer_id)
+    reference, memo = _check_offline_payment(
+        session, customer_id, amount_minor, method, reference, memo
+    )
     payment = Payment(
         customer_id=customer_id,
         method=method,

@@ -25,7 +25,7 @@ from app.core.events import emit
 from app.core.money import check_amount
 from app.ledger.cap import ensure_within_cap
 from app.ledger.events import CustomerCredited
-from app.ledger.movements import receive_money
+from app.ledger.movements import Receipt, receive_money
 from app.payments.events import PaymentSucceeded
 from app.payments.models import PAYMENT_PURPOSES, Payment, Refund
 from app.payments.services import MoneyPolicy, get_payment, lock_payment
@@ -175,6 +175,37 @@ def open_checkout(
     return payment
 
 
+def _queue_cap_excess_refund(
+    session: Session, payment: Payment, receipt: Receipt, *, actor: Actor, now: datetime
+) -> None:
+    """Queue the part of a card payment above the prepayment cap as a refund to that payment."""
+    refund = Refund(
+        customer_id=payment.customer_id,
+        payment_id=payment.id,
+        reason="cap_excess",
+        status="pending",
+        amount_minor=receipt.excess_minor,
+        currency=payment.currency,
+        attempts=1,
+        journal_entry_id=receipt.entry.id,
+        note="above the prepayment cap",
+        created_by=actor.label,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(refund)
+    session.flush()
+    record_audit(
+        session,
+        actor=actor,
+        action="refund.queue",
+        now=now,
+        target_type="refund",
+        target_id=refund.id,
+        details={"payment_id": payment.id, "amount_minor": refund.amount_minor},
+    )
+
+
 def complete_stripe_payment(
     session: Session,
     *,
@@ -221,31 +252,7 @@ def complete_stripe_payment(
     session.add(payment)
     session.flush()
     if receipt.excess_minor:
-        refund = Refund(
-            customer_id=payment.customer_id,
-            payment_id=payment.id,
-            reason="cap_excess",
-            status="pending",
-            amount_minor=receipt.excess_minor,
-            currency=payment.currency,
-            attempts=1,
-            journal_entry_id=receipt.entry.id,
-            note="above the prepayment cap",
-            created_by=actor.label,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(refund)
-        session.flush()
-        record_audit(
-            session,
-            actor=actor,
-            action="refund.queue",
-            now=now,
-            target_type="refund",
-            target_id=refund.id,
-            details={"payment_id": payment.id, "amount_minor": refund.amount_minor},
-        )
+        _queue_cap_excess_refund(session, payment, receipt, actor=actor, now=now)
     if payment.purpose == "topup":
         emit(session, CustomerCredited(customer_id=payment.customer_id, actor=actor, now=now))
     assert payment.id is not None

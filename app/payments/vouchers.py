@@ -156,6 +156,7 @@ def create_voucher_batch(
 
 
 def list_batches(session: Session) -> list[VoucherBatch]:
+    """Every voucher batch, newest first."""
     return list(session.exec(select(VoucherBatch).order_by(col(VoucherBatch.id).desc())))
 
 
@@ -250,28 +251,9 @@ def redeem_voucher(
         voucher stays available.
     """
     ip = (ip or "")[:64]
-    locked_until = _lockout_state(session, customer_id=customer_id, ip=ip, policy=policy, now=now)
-    if locked_until is not None:
-        minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
-        raise VoucherLocked(
-            N_("Too many failed voucher attempts. Try again in %(minutes)s minutes."),
-            field="pin",
-            minutes=minutes,
-        )
-    voucher = session.exec(
-        select(Voucher)
-        .where(Voucher.serial == _normalize_serial(serial))
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
-    # Hash even for an unknown serial so both refusals take the same time.
-    expected = voucher.pin_hash if voucher else "0" * 64
-    salt = voucher.pin_salt if voucher else "00" * 16
-    ok = hmac.compare_digest(_hash_pin(pin, salt), expected) and voucher is not None
-    if not ok or voucher is None:
-        session.add(VoucherAttempt(customer_id=customer_id, ip=ip, success=False, at=now))
-        session.flush()
-        raise VoucherInvalid(N_("Wrong voucher serial or PIN."), field="pin")
+    voucher = _unlock_voucher(
+        session, customer_id=customer_id, serial=serial, pin=pin, ip=ip, policy=policy, now=now
+    )
     batch = _redeemable_batch(session, voucher, now=now)
     entry = credit_customer(
         session,
@@ -307,6 +289,46 @@ def redeem_voucher(
     if renew_suspended:
         emit(session, CustomerCredited(customer_id=customer_id, actor=actor, now=now))
     return entry
+
+
+def _unlock_voucher(
+    session: Session,
+    *,
+    customer_id: int,
+    serial: str,
+    pin: str,
+    ip: str,
+    policy: VoucherPolicy,
+    now: datetime,
+) -> Voucher:
+    """The voucher `serial` locked, once its PIN checks out (see `redeem_voucher`).
+
+    :raises VoucherLocked: too many failures for this customer or address.
+    :raises VoucherInvalid: unknown serial or wrong PIN; the failed attempt is flushed.
+    """
+    locked_until = _lockout_state(session, customer_id=customer_id, ip=ip, policy=policy, now=now)
+    if locked_until is not None:
+        minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
+        raise VoucherLocked(
+            N_("Too many failed voucher attempts. Try again in %(minutes)s minutes."),
+            field="pin",
+            minutes=minutes,
+        )
+    voucher = session.exec(
+        select(Voucher)
+        .where(Voucher.serial == _normalize_serial(serial))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    # Hash even for an unknown serial so both refusals take the same time.
+    expected = voucher.pin_hash if voucher else "0" * 64
+    salt = voucher.pin_salt if voucher else "00" * 16
+    ok = hmac.compare_digest(_hash_pin(pin, salt), expected) and voucher is not None
+    if not ok or voucher is None:
+        session.add(VoucherAttempt(customer_id=customer_id, ip=ip, success=False, at=now))
+        session.flush()
+        raise VoucherInvalid(N_("Wrong voucher serial or PIN."), field="pin")
+    return voucher
 
 
 def _redeemable_batch(session: Session, voucher: Voucher, *, now: datetime) -> VoucherBatch:
