@@ -1,4 +1,4 @@
-"""JSON API of care (issue 5): customer search and view (ID masked), real-name details,
+"""JSON API of care: customer search and view (ID masked), real-name details,
 the audited reveal, plan change, transfer, port-out, SIM swap and a host's secret."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Console care (issue 5): search, the customer page's lines and identity, plan change,
+"""Console care: search, the customer page's lines and identity, plan change,
 transfer and port-out with a confirmation, SIM swap, the audited ID reveal, and a host's
 provisioning secret — with the roles that may and may not do each."""
 

@@ -1,4 +1,4 @@
-"""SIM swap (issue 5): a line moves to an in-stock SIM of its host; the old one is
+"""SIM swap: a line moves to an in-stock SIM of its host; the old one is
 scrapped, or blocked when lost or stolen; the host is told both ICCIDs and IMSIs."""
 
 from __future__ import annotations
