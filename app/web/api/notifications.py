@@ -11,7 +11,7 @@ from typing import Any
 from marshmallow import RAISE
 
 from app.core.clock import utcnow
-from app.notifications import staff as outbox
+from app.notifications import staff as notices
 from app.notifications.models import Notification
 from app.web.api import bp
 from app.web.api.common import page_args, page_out
@@ -30,7 +30,7 @@ def _notification(row: Notification) -> dict[str, Any]:
 @bp.output(NotificationPage)
 def notification_list(query: dict[str, Any]) -> Any:
     """Notices: dead letters first, then waiting, then sent; newest first in each."""
-    rows, total = outbox.list_notifications(
+    rows, total = notices.list_notifications(
         db_session(), status=query.get("status"), **page_args(query)
     )
     return page_out([_notification(row) for row in rows], total, query)
@@ -42,7 +42,7 @@ def notification_list(query: dict[str, Any]) -> Any:
 @bp.doc(responses={404: "No such notification", 409: "Only a dead letter can be retried"})
 def notification_retry(notification_id: int) -> Any:
     """Queue a dead notice again, with a fresh count of attempts."""
-    row = outbox.retry_dead_notification(
+    row = notices.retry_dead_notification(
         db_session(), notification_id=notification_id, actor=current_actor(), now=utcnow()
     )
     return _notification(row)

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 
 from app.core.clock import utcnow
 from app.core.errors import DomainError
-from app.notifications import staff as outbox
+from app.notifications import staff as notices
 from app.notifications.models import NOTIFICATION_STATUS_LABELS, NOTIFICATION_STATUSES
 from app.web import flash_refusal
 from app.web.auth import staff_required
@@ -33,7 +33,7 @@ def notifications() -> Any:
     status = status if status in NOTIFICATION_STATUSES else None
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
     session = db_session()
-    rows, total = outbox.list_notifications(
+    rows, total = notices.list_notifications(
         session, status=status, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
     )
     return render_template(
@@ -45,7 +45,7 @@ def notifications() -> Any:
         status=status,
         statuses=NOTIFICATION_STATUSES,
         status_labels={k: _(v) for k, v in NOTIFICATION_STATUS_LABELS.items()},
-        counts=outbox.count_by_status(session),
+        counts=notices.count_by_status(session),
         action_form=ActionForm(),
     )
 
@@ -58,7 +58,7 @@ def notification_retry(notification_id: int) -> Any:
         flash(_("The form expired or was sent from elsewhere. Reload the page and try again."))
     else:
         try:
-            outbox.retry_dead_notification(
+            notices.retry_dead_notification(
                 db_session(), notification_id=notification_id, actor=current_actor(), now=utcnow()
             )
         except DomainError as exc:
