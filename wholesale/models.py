@@ -10,11 +10,12 @@ the same host.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.core.db import UTCDateTime
+from app.core.db import UTCDateTime, in_check
 from app.core.errors import N_
 
 SERVICES: tuple[str, ...] = ("data", "voice", "sms", "line", "number")
@@ -59,6 +60,13 @@ class HostCarrier(SQLModel, table=True):
     # Key of the `X-Signature` HMAC-SHA256 the http adapter sends. Stored as
     # given (the host needs the same value to verify), never shown or audited.
     provisioning_secret: str | None = Field(default=None, max_length=200)
+    # The host's own column names for its usage files (DESIGN §7): field ->
+    # column, plus `ignore`: columns it sends that carry nothing we use.
+    # None: the default columns.
+    cdr_columns: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    # Reconciliation: a difference within both tolerances is a match.
+    reconcile_amount_tolerance_minor: int = 0
+    reconcile_quantity_tolerance_bp: int = 0
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
@@ -104,3 +112,65 @@ class RateCard(SQLModel, table=True):
     @property
     def non_compliant_services(self) -> list[str]:
         return [s for s in SERVICES if not self.compliant(s)]
+
+
+SETTLEMENT_KINDS = ("export", "reconcile")
+DISPUTE_STATUSES = ("open", "resolved")
+LABELS["dispute_status"] = {"open": N_("open"), "resolved": N_("resolved")}
+
+
+class SettlementRun(SQLModel, table=True):
+    """One settlement export or invoice reconciliation, with the files it wrote.
+
+    The files' text is kept so that the console can offer them for download
+    whatever happened to the output folder; an export of a month run again
+    adds a run (the files are byte-identical when nothing changed).
+    """
+
+    __tablename__ = "settlement_run"
+    __table_args__ = (
+        CheckConstraint(in_check("kind", SETTLEMENT_KINDS), name="kind_known"),
+        Index("ix_settlement_run_host_id_month", "host_id", "month"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    host_id: int = Field(foreign_key="host_carrier.id")
+    month: str = Field(max_length=7)
+    kind: str = Field(max_length=10)
+    total_minor: int
+    invoice_total_minor: int | None = None
+    discrepancies: int = 0
+    csv_name: str = Field(max_length=100)
+    csv_text: str = Field(sa_type=Text)
+    json_name: str = Field(max_length=100)
+    json_text: str = Field(sa_type=Text)
+    actor: str = Field(default="", max_length=254)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class SettlementDispute(SQLModel, table=True):
+    """A difference between the host's invoice and our settlement, open until resolved.
+
+    Written by reconciliation, one per service beyond tolerance; customer
+    service turns open disputes into tickets.
+    """
+
+    __tablename__ = "settlement_dispute"
+    __table_args__ = (
+        CheckConstraint(in_check("status", DISPUTE_STATUSES), name="status_known"),
+        Index("ix_settlement_dispute_status", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="settlement_run.id", index=True)
+    host_id: int = Field(foreign_key="host_carrier.id")
+    month: str = Field(max_length=7)
+    service: str = Field(max_length=10)
+    our_quantity: int = Field(sa_type=BigInteger)
+    invoice_quantity: int = Field(sa_type=BigInteger)
+    our_amount_minor: int = Field(sa_type=BigInteger)
+    invoice_amount_minor: int = Field(sa_type=BigInteger)
+    status: str = Field(default="open", max_length=10)
+    note: str = Field(default="", max_length=500)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from app.charging.arrears import resume_cleared_lines
 from app.charging.periods import open_period
 from app.charging.unpaid_lines import renew_suspended_lines
 from app.core.events import on
@@ -42,10 +43,12 @@ def open_first_period(session: Session, event: LineActivated) -> None:
 
 @on(CustomerCredited)
 def renew_lines_after_credit(session: Session, event: CustomerCredited) -> None:
-    """Renew and resume the customer's lines suspended for an unpaid renewal.
+    """Clear arrears first, then renew and resume lines suspended for an unpaid renewal.
 
-    Locks the customer's prepaid account, then those lines (see
+    Lines suspended for arrears resume once the balance is back at zero or
+    above (app/charging/arrears.py). Locks the customer's prepaid account, then those lines (see
     `renew_suspended_lines`); a second delivery of the same credit finds
     them active and does nothing.
     """
+    resume_cleared_lines(session, customer_id=event.customer_id, actor=event.actor, now=event.now)
     renew_suspended_lines(session, customer_id=event.customer_id, actor=event.actor, now=event.now)

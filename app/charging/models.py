@@ -78,3 +78,23 @@ class PeriodAddOn(SQLModel, table=True):
     price_minor: int
     entry_id: int = Field(foreign_key="journal_entry.id", unique=True)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class ArrearsSuspension(SQLModel, table=True):
+    """A line suspended because late usage left its customer in arrears (DESIGN §5).
+
+    Open (`resumed_at` NULL) until a credit brings the customer's balance
+    back to zero or above; the line is then resumed.
+    """
+
+    __tablename__ = "arrears_suspension"
+    __table_args__ = (
+        Index("ix_arrears_suspension_customer_id_resumed_at", "customer_id", "resumed_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    line_id: int = Field(foreign_key="line.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    balance_minor: int
+    suspended_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    resumed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

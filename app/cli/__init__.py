@@ -20,6 +20,7 @@ from flask.cli import FlaskGroup
 from app.cli import (
     api_key,
     catalog,
+    cdr,
     db,
     demo,
     ledger,
@@ -44,6 +45,7 @@ COMMANDS: tuple[click.Command, ...] = (
     api_key.api_key_cli,
     catalog.catalog_cli,
     sims.sims_cli,
+    cdr.cdr_cli,
     subscribers.subscribers_cli,
     line.line_cli,
     ledger.ledger_cli,

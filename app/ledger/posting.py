@@ -111,6 +111,8 @@ class BulkEntry:
     postings: tuple[tuple[int, int], ...]
     memo: str = ""
     external_ref: str | None = None
+    # Late usage may take the customer's balance below zero (arrears, DESIGN §5).
+    allow_arrears: bool = False
 
 
 @dataclass
@@ -553,7 +555,8 @@ def _decide(
             result.replayed[entry.idempotency_key] = replay(before, fingerprint).id
             continue
         change = _net(entry.postings)
-        if _shortfall(change, balances, frozenset()) is not None:
+        allowed = frozenset(change) if entry.allow_arrears else frozenset()
+        if _shortfall(change, balances, allowed) is not None:
             result.refused[entry.idempotency_key] = InsufficientBalance.code
             continue
         for account_id, delta in change.items():

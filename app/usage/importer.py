@@ -1,0 +1,309 @@
+"""`mvno cdr import`: a host's usage file in, charged, in one transaction (DESIGN §7, §9).
+
+Every row ends in exactly one of three counts: charged, duplicate (a
+`(host, record_id)` seen before, earlier in this file or in an earlier
+import) or rejected (kept as a `UsageReject` with its line, raw text and
+reason), so `charged + duplicates + rejected = rows`. The same file (same
+SHA-256) again changes nothing and reports `already_imported`. The whole
+import — the file's row, its records, the periods' counters, the ledger
+entries and the rejects — is one transaction of the caller's: a crash
+before commit leaves nothing, and the same command again does the whole
+job, with the result of a run that was never interrupted.
+
+The pipeline (`charge_rows`) is shared with reprocessing rejects
+(`app.usage.rejects`): DuckDB holds the rows (`app.usage.reading`),
+duplicates and numbers not held from the host are set aside, charging rates
+the rest (`app.charging.rating`), and the records are stored in bulk
+(`app.usage.store`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from sqlalchemy import bindparam, insert, text
+from sqlmodel import Session, select
+
+from app.charging.rating import rate_usage
+from app.core.audit import Actor, record_audit
+from app.core.fileimport import file_sha256
+from app.usage import reading, store
+from app.usage.models import UsageFile, UsageReject
+from wholesale.models import HostCarrier
+from wholesale.services import get_host_by_code
+
+_HELD_NUMBERS = text(
+    "SELECT n.msisdn FROM phone_number n JOIN number_block b ON b.id = n.block_id"
+    " WHERE b.host_id = :host AND n.msisdn IN :msisdns"
+).bindparams(bindparam("msisdns", expanding=True))
+
+
+@dataclass
+class RejectRow:
+    """A row that could not be used: its line in the file read, raw text and reason."""
+
+    line: int
+    raw: str
+    reason: str
+    record_id: str | None = None
+
+
+@dataclass
+class Charged:
+    """What the pipeline made of the rows read into DuckDB."""
+
+    rows: int = 0
+    charged: int = 0
+    duplicates: int = 0
+    charge_minor: int = 0
+    suspended_lines: tuple[int, ...] = ()
+    first_start: datetime | None = None
+    last_start: datetime | None = None
+    rejects: list[RejectRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """The outcome of `import_usage_file`, as `mvno cdr import --json` prints it."""
+
+    file: str
+    file_id: int
+    rows: int
+    charged: int
+    duplicates: int
+    rejected: int
+    already_imported: bool
+    charge_minor: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `--json` shape of DESIGN §13."""
+        return {
+            "file": self.file,
+            "rows": self.rows,
+            "charged": self.charged,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "already_imported": self.already_imported,
+        }
+
+
+def _set_aside_duplicates(session: Session, con: Any, host_id: int) -> int:
+    """Keep the first row of each record id; drop ids stored before. Returns the duplicates."""
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE cdr_first AS SELECT * FROM cdr_valid
+           QUALIFY row_number() OVER (PARTITION BY record_id ORDER BY line) = 1"""
+    )
+    ids = [r for (r,) in con.execute("SELECT record_id FROM cdr_first").fetchall()]
+    seen = store.seen_record_ids(session, host_id, ids)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE cdr_seen AS SELECT unnest(?::VARCHAR[]) AS record_id", [seen]
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE cdr_new AS
+           SELECT * FROM cdr_first ANTI JOIN cdr_seen USING (record_id)"""
+    )
+    valid = con.execute("SELECT count(*) FROM cdr_valid").fetchone()[0]
+    new = con.execute("SELECT count(*) FROM cdr_new").fetchone()[0]
+    return int(valid - new)
+
+
+def _keep_held_numbers(session: Session, con: Any, host_id: int) -> None:
+    """`usage_in`: the new rows whose number is held from the host; the rest `cdr_unknown`."""
+    msisdns = [m for (m,) in con.execute("SELECT DISTINCT msisdn FROM cdr_new").fetchall()]
+    held: list[str] = []
+    connection = session.connection()
+    for start in range(0, len(msisdns), 5_000):
+        chunk = msisdns[start : start + 5_000]
+        held.extend(
+            m for (m,) in connection.execute(_HELD_NUMBERS, {"host": host_id, "msisdns": chunk})
+        )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE cdr_held AS SELECT unnest(?::VARCHAR[]) AS msisdn", [held]
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE usage_in AS
+           SELECT * FROM cdr_new SEMI JOIN cdr_held USING (msisdn)"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE cdr_unknown AS
+           SELECT * FROM cdr_new ANTI JOIN cdr_held USING (msisdn)"""
+    )
+
+
+def _rejects(con: Any, data: bytes) -> list[RejectRow]:
+    """Every refused row, in line order, with its raw text."""
+    found = con.execute(
+        """SELECT line, reason, record_id FROM cdr_rows WHERE reason IS NOT NULL
+           UNION ALL SELECT line, 'unknown_msisdn', record_id FROM cdr_unknown
+           UNION ALL SELECT u.line, 'no_active_line', u.record_id
+                     FROM usage_in u SEMI JOIN usage_unrated USING (line)
+           ORDER BY line"""
+    ).fetchall()
+    raw = reading.raw_lines(data, [line for line, _, _ in found])
+    rejects = [
+        RejectRow(int(line), raw.get(line, ""), reason, record_id)
+        for line, reason, record_id in found
+    ]
+    bad = con.execute("SELECT line, raw FROM cdr_bad_lines ORDER BY line").fetchall()
+    rejects.extend(RejectRow(int(line), text or "", "column_count") for line, text in bad)
+    rejects.sort(key=lambda reject: reject.line)
+    return rejects
+
+
+def charge_rows(
+    session: Session,
+    data: bytes,
+    path: Path,
+    *,
+    host: HostCarrier,
+    file_id: int,
+    actor: Actor,
+    now: datetime,
+) -> Charged:
+    """Read, check, deduplicate, rate and store the rows of a usage file (see the module)."""
+    assert host.id is not None
+    shape = reading.read_shape(data, host.cdr_columns)
+    con = duckdb.connect()
+    try:
+        reading.load_raw(con, path, shape)
+        reading.number_lines(con, data)
+        result = Charged(rows=reading.check_rows(con, shape))
+        result.duplicates = _set_aside_duplicates(session, con, host.id)
+        _keep_held_numbers(session, con, host.id)
+        rating = rate_usage(
+            session,
+            con,
+            key=f"usage:{file_id}",
+            memo=f"usage of {host.code} import {file_id}",
+            actor=actor,
+            now=now,
+        )
+        result.charged = store.write_records(session, con, host_id=host.id, file_id=file_id)
+        result.charge_minor = rating.charge_minor
+        result.suspended_lines = rating.suspended_lines
+        first, last = con.execute("SELECT min(t), max(t) FROM usage_rated").fetchone()
+        result.first_start = store.utc_from_micros(first)
+        result.last_start = store.utc_from_micros(last)
+        result.rejects = _rejects(con, data)
+    finally:
+        con.close()
+    return result
+
+
+def _write_rejects(
+    session: Session, rejects: list[RejectRow], *, file_id: int, host_id: int, now: datetime
+) -> None:
+    if not rejects:
+        return
+    session.connection().execute(
+        insert(UsageReject.__table__),  # type: ignore[attr-defined]
+        [
+            {
+                "file_id": file_id,
+                "host_id": host_id,
+                "line_no": reject.line,
+                "raw": reject.raw,
+                "reason": reject.reason,
+                "record_id": (reject.record_id or None) and reject.record_id[:64],
+                "status": "open",
+                "created_at": now,
+            }
+            for reject in rejects
+        ],
+    )
+
+
+def find_import(session: Session, *, host_id: int, sha256: str) -> UsageFile | None:
+    """The import of this file (by SHA-256) for the host, if it was imported."""
+    return session.exec(
+        select(UsageFile).where(UsageFile.host_id == host_id, UsageFile.sha256 == sha256)
+    ).first()
+
+
+def _result(usage_file: UsageFile, *, already: bool) -> ImportResult:
+    assert usage_file.id is not None
+    return ImportResult(
+        file=usage_file.filename,
+        file_id=usage_file.id,
+        rows=usage_file.rows_total,
+        charged=usage_file.charged,
+        duplicates=usage_file.duplicates,
+        rejected=usage_file.rejected,
+        already_imported=already,
+        charge_minor=usage_file.charge_minor,
+    )
+
+
+def import_usage_file(
+    session: Session,
+    *,
+    host_code: str,
+    path: Path,
+    actor: Actor,
+    now: datetime,
+    filename: str | None = None,
+) -> ImportResult:
+    """Import one usage file of the host, in the caller's transaction (see the module).
+
+    :raises HostNotFound: no host with that code.
+    :raises FileRejected: the file cannot be read as a whole (not UTF-8,
+        empty, a header that does not fit, no rows); nothing is written.
+    """
+    host = get_host_by_code(session, host_code)
+    assert host.id is not None
+    data = path.read_bytes()
+    reading.check_text(data)
+    sha256 = file_sha256(data)
+    store.lock_host(session, host.id)
+    before = find_import(session, host_id=host.id, sha256=sha256)
+    if before is not None:
+        return _result(before, already=True)
+    shape = reading.read_shape(data, host.cdr_columns)
+    usage_file = UsageFile(
+        host_id=host.id,
+        filename=(filename or path.name)[:255],
+        sha256=sha256,
+        header=shape.header,
+        actor=actor.label[:254],
+        created_at=now,
+    )
+    session.add(usage_file)
+    session.flush()
+    assert usage_file.id is not None
+    charged = charge_rows(
+        session, data, path, host=host, file_id=usage_file.id, actor=actor, now=now
+    )
+    _write_rejects(session, charged.rejects, file_id=usage_file.id, host_id=host.id, now=now)
+    usage_file.rows_total = charged.rows
+    usage_file.charged = charged.charged
+    usage_file.duplicates = charged.duplicates
+    usage_file.rejected = len(charged.rejects)
+    usage_file.charge_minor = charged.charge_minor
+    usage_file.first_start = charged.first_start
+    usage_file.last_start = charged.last_start
+    session.add(usage_file)
+    record_audit(
+        session,
+        actor=actor,
+        action="usage.import",
+        target_type="usage_file",
+        target_id=usage_file.id,
+        now=now,
+        details={
+            "host": host.code,
+            "file": usage_file.filename,
+            "sha256": sha256,
+            "rows": charged.rows,
+            "charged": charged.charged,
+            "duplicates": charged.duplicates,
+            "rejected": len(charged.rejects),
+            "charge_minor": charged.charge_minor,
+            "suspended_lines": list(charged.suspended_lines),
+        },
+    )
+    session.flush()
+    return _result(usage_file, already=False)
