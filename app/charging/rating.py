@@ -82,7 +82,8 @@ CREATE OR REPLACE TEMP TABLE usage_rated AS
 WITH matched AS (
     SELECT u.*, p.line_id, p.customer_id, p.period_id, p.currency,
            CASE u.service WHEN 'data' THEN (u.quantity + 1023) // 1024
-                          WHEN 'voice' THEN (u.quantity + p.increment - 1) // p.increment * p.increment
+                          WHEN 'voice'
+                          THEN (u.quantity + p.increment - 1) // p.increment * p.increment
                           ELSE u.quantity END AS billable,
            CASE u.service WHEN 'data' THEN p.data_left WHEN 'voice' THEN p.voice_left
                           ELSE p.sms_left END AS left_before,

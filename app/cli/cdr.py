@@ -20,7 +20,7 @@ cdr_cli = AppGroup("cdr", help="Usage records from the host carrier.")
 @now_option
 @refusals
 def cdr_import(file: str, host_code: str, as_json: bool, now: datetime) -> None:
-    """Import and charge FILE.csv of usage records; rejects are kept, the same file twice is a no-op."""
+    """Import and charge FILE.csv of usage records; the same file twice is a no-op."""
     from app.core.audit import Actor
     from app.core.fileimport import FileRejected
     from app.usage.importer import import_usage_file

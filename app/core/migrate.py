@@ -37,9 +37,12 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def _not_a_partition(obj: object, name: str | None, kind: str, reflected: bool, compare_to: object) -> bool:
+def _not_a_partition(
+    obj: object, name: str | None, kind: str, reflected: bool, compare_to: object
+) -> bool:
     """Monthly partitions (`usage_record_yYYYYmMM`, app/usage/store.py) are not in the models."""
-    return not (kind == "table" and reflected and compare_to is None and (name or "").startswith("usage_record_y"))
+    partition = (name or "").startswith("usage_record_y")
+    return not (kind == "table" and reflected and compare_to is None and partition)
 
 
 def schema_differences(connection: Connection) -> list[object]:

@@ -119,10 +119,11 @@ def load_raw(con: Any, path: Path, shape: FileShape) -> None:
     """Read the file into `cdr_raw(line, <fields>)` and its bad lines into `cdr_bad_lines`."""
     types = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(shape.columns)))
     con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+    # Built from constants and the quoted path only.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE cdr_read AS SELECT * FROM read_csv({_sql_text(str(path))},
         header = true, auto_detect = false, columns = {{{types}}}, delim = ',', quote = '"',
-        escape = '"', store_rejects = true, strict_mode = true, null_padding = false)"""
+        escape = '"', store_rejects = true, strict_mode = true, null_padding = false)"""  # noqa: S608
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE cdr_bad_lines AS
@@ -145,7 +146,8 @@ def number_lines(con: Any, data: bytes) -> None:
         lines.pop()
     if not bad and len(lines) - 1 == rows and all(line.strip() for line in lines):
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE cdr_lines AS SELECT rowid, rowid + 2 AS line FROM cdr_read"
+            "CREATE OR REPLACE TEMP TABLE cdr_lines AS"
+            " SELECT rowid, rowid + 2 AS line FROM cdr_read"
         )
         return
     numbers = [
@@ -156,7 +158,8 @@ def number_lines(con: Any, data: bytes) -> None:
     if len(numbers) != rows:
         raise _refuse(N_("a quoted field runs over several lines"), "csv_syntax")
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE cdr_lines AS SELECT unnest(range(?)) AS rowid, unnest(?) AS line",
+        "CREATE OR REPLACE TEMP TABLE cdr_lines AS"
+        " SELECT unnest(range(?)) AS rowid, unnest(?) AS line",
         [rows, numbers],
     )
 
@@ -178,11 +181,11 @@ def check_rows(con: Any, shape: FileShape) -> int:
     fields = ", ".join(f"{column(field)} AS {field}" for field in (*FIELDS, *OPTIONAL_FIELDS))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE cdr_fields AS
-        SELECT l.line, {fields} FROM cdr_read r JOIN cdr_lines l ON l.rowid = r.rowid"""
+        SELECT l.line, {fields} FROM cdr_read r JOIN cdr_lines l ON l.rowid = r.rowid"""  # noqa: S608
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE cdr_rows AS
-        SELECT *, {_CHECKS} AS reason FROM cdr_fields"""
+        SELECT *, {_CHECKS} AS reason FROM cdr_fields"""  # noqa: S608
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE cdr_valid AS

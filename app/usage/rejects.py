@@ -131,7 +131,7 @@ def reprocess_rejects(
     now: datetime,
     reject_ids: list[int] | None = None,
 ) -> ReprocessResult:
-    """Try the host's open rejects (all, or those of `reject_ids`) again, in the caller's transaction.
+    """Try the host's open rejects (all, or `reject_ids`) again, in the caller's transaction.
 
     :raises HostNotFound: no host with that code.
     """

@@ -156,10 +156,11 @@ def write_records(session: Session, con: Any, *, host_id: int, file_id: int) -> 
     else:
         select = _RECORDS_SELECT.format(host=host_id, file=file_id, time="%Y-%m-%d %H:%M:%S.%f")
         marks = ", ".join("?" for _ in _RECORD_COLUMNS)
+        insert = f"INSERT INTO usage_record ({columns}) VALUES ({marks})"  # noqa: S608 (constants)
         cursor = connection.connection.driver_connection.cursor()
         result = con.execute(select)
         while rows := result.fetchmany(100_000):
-            cursor.executemany(f"INSERT INTO usage_record ({columns}) VALUES ({marks})", rows)
+            cursor.executemany(insert, rows)
     return int(con.execute("SELECT count(*) FROM usage_rated").fetchone()[0])
 
 
