@@ -13,3 +13,9 @@ class HostCodeTaken(Conflict):
 
 class RateCardConflict(Conflict):
     code = "rate_card_conflict"
+
+
+class NoRateCard(Conflict):
+    """A day to be settled has no rate card in force: the host's cards start later."""
+
+    code = "no_rate_card"
