@@ -64,7 +64,7 @@ def settlement_reconcile(
 ) -> None:
     """Compare the host's invoice with our settlement; exit 0 with the report when they differ."""
     from app.core.audit import Actor
-    from app.core.fileimport import FileRejected
+    from wholesale.errors import InvoiceRejected
     from app.usage.settlement import reconcile_settlement
 
     try:
@@ -82,7 +82,9 @@ def settlement_reconcile(
                 actor=Actor.cli(),
                 now=now,
             )
-    except FileRejected as exc:
+    except InvoiceRejected as exc:
+        for reject in exc.rejects:
+            click.echo(f"{invoice}:{reject.line}: {reject.reason}", err=True)
         fail(f"{invoice}: {exc.message}")
     except OSError as exc:
         fail(f"{out_dir}: {exc.strerror or exc}")

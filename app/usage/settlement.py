@@ -51,8 +51,10 @@ from wholesale.settlement import (
     month_bounds,
     parse_month,
     settle,
+    report_paths,
     settlement_csv,
     settlement_json,
+    write_text_atomic,
 )
 
 _QUARTER_HOUR_S = 900
@@ -153,7 +155,8 @@ def count_lines_and_numbers(
 def compute_settlement(session: Session, *, host: HostCarrier, month: str) -> Settlement:
     """The host's settlement for the month, from the database's records and counts."""
     assert host.id is not None
-    month = parse_month(month)
+    first = parse_month(month)
+    month = f"{first.year:04d}-{first.month:02d}"
     start, end = month_bounds(month, host.timezone)
     lines, numbers = count_lines_and_numbers(session, host=host, start=start, end=end)
     return settle(
@@ -167,17 +170,12 @@ def compute_settlement(session: Session, *, host: HostCarrier, month: str) -> Se
     )
 
 
-def _write(out_dir: Path, files: list[tuple[str, str]]) -> tuple[Path, ...]:
-    """Write each (name, text) atomically into `out_dir`."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, body in files:
-        path = out_dir / name
-        partial = out_dir / f".{name}.partial"
-        partial.write_text(body, encoding="utf-8", newline="")
-        partial.replace(path)
-        written.append(path)
-    return tuple(written)
+def _write(paths: tuple[Path, Path], files: list[tuple[str, str]]) -> tuple[Path, ...]:
+    """Write each file's text atomically at its path (the folder is created)."""
+    for path, (_, body) in zip(paths, files, strict=True):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, body)
+    return paths
 
 
 def _keep_run(
@@ -218,16 +216,16 @@ def export_settlement(
     """Write the host's settlement files for the month into `out_dir` and keep the run.
 
     :raises HostNotFound: no such host.
-    :raises InvalidInput: the month is not YYYY-MM, or a day has no rate card.
+    :raises InvalidInput: the month is not YYYY-MM. :raises NoRateCard: a day has no card.
     """
     host = get_host_by_code(session, host_code)
     settlement = compute_settlement(session, host=host, month=month)
-    stem = f"settlement_{host.code}_{settlement.period}"
+    paths = report_paths("settlement", host.code, settlement.period, out_dir)
     files = [
-        (f"{stem}.csv", settlement_csv(settlement)),
-        (f"{stem}.json", settlement_json(settlement)),
+        (paths[0].name, settlement_csv(settlement)),
+        (paths[1].name, settlement_json(settlement)),
     ]
-    paths = _write(out_dir, files)
+    _write(paths, files)
     run = _keep_run(
         session, host=host, settlement=settlement, kind="export", files=files, actor=actor, now=now
     )
@@ -303,7 +301,7 @@ def reconcile_settlement(
 
     A difference is a result, not an error: the report is written whatever
     the invoice says, as long as it can be read.
-    :raises FileRejected: the invoice cannot be read (see `wholesale.reconcile`).
+    :raises InvoiceRejected: the invoice cannot be read (see `wholesale.reconcile`).
     """
     host = get_host_by_code(session, host_code)
     settlement = compute_settlement(session, host=host, month=month)
@@ -315,12 +313,12 @@ def reconcile_settlement(
         quantity_bp=host.reconcile_quantity_tolerance_bp,
     )
     result = reconcile(settlement, rows, tolerance)
-    stem = f"reconciliation_{host.code}_{settlement.period}"
+    paths = report_paths("reconciliation", host.code, settlement.period, out_dir)
     files = [
-        (f"{stem}.csv", reconciliation_csv(result)),
-        (f"{stem}.json", reconciliation_json(result)),
+        (paths[0].name, reconciliation_csv(result)),
+        (paths[1].name, reconciliation_json(result)),
     ]
-    paths = _write(out_dir, files)
+    _write(paths, files)
     run = _keep_run(
         session,
         host=host,
