@@ -64,8 +64,8 @@ def settlement_reconcile(
 ) -> None:
     """Compare the host's invoice with our settlement; exit 0 with the report when they differ."""
     from app.core.audit import Actor
-    from wholesale.errors import InvoiceRejected
     from app.usage.settlement import reconcile_settlement
+    from wholesale.errors import InvoiceRejected
 
     try:
         data = Path(invoice).read_bytes()
