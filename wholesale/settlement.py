@@ -279,14 +279,19 @@ def _usage_by_card(
     return totals
 
 
-def _row(service: str, quantity: int, price_micro: int, compliant: bool) -> SettlementRow:
+def wholesale_cost_minor(service: str, quantity: int, price_micro: int) -> int:
+    """round_half_up(quantity × unit price) in minor units (a quantity in the service's unit)."""
     divisor = _QUANTITY_PER_PRICE_UNIT[service] * _MICRO_PER_MINOR
+    return round_half_up(quantity * price_micro, divisor)
+
+
+def _row(service: str, quantity: int, price_micro: int, compliant: bool) -> SettlementRow:
     return SettlementRow(
         service=service,
         unit=UNITS[service],
         quantity=quantity,
         unit_price_micro=price_micro,
-        amount_minor=round_half_up(quantity * price_micro, divisor),
+        amount_minor=wholesale_cost_minor(service, quantity, price_micro),
         compliant=compliant,
     )
 

@@ -12,11 +12,12 @@ from typing import Any
 
 from sqlmodel import Session
 
-from app.catalog.checking import Checker, as_date, row_key
+from app.catalog.checking import Checker, as_date, file_reason, row_key
 from app.catalog.errors import CatalogRefused, HostCurrencyChange, currency_change_reason
 from app.catalog.rows import HostRow, RateCardRow, Rows
 from app.core.audit import Actor
-from app.core.money import parse_micro
+from app.core.errors import InvalidInput
+from app.core.money import parse_micro, parse_minor
 from wholesale.models import PRICE_UNITS, SERVICES, HostCarrier, RateCard
 from wholesale.services import (
     add_rate_card,
@@ -25,10 +26,13 @@ from wholesale.services import (
     upsert_host,
     validate_host_fields,
 )
+from wholesale.usage_settings import set_usage_settings, validate_cdr_columns, validate_tolerances
 
 # The rate card keys of the file, in service order: data_per_mb, voice_per_min, …
 PRICE_KEYS = tuple(PRICE_UNITS[service][0] for service in SERVICES)
 HOST_KEYS = ("code", "name", "currency", "timezone", "provisioning", "provisioning_url")
+# A host's usage-file columns and reconciliation tolerances (wholesale/usage_settings.py).
+USAGE_KEYS = ("cdr_columns", "reconcile_amount_tolerance", "reconcile_quantity_tolerance_bp")
 RATE_CARD_KEYS = ("host", "effective_from", *PRICE_KEYS, "host_best_retail")
 # Valid stand-ins for fields already reported, so the rest of a row is still checked.
 _VALID_HOST: dict[str, Any] = {
@@ -44,8 +48,11 @@ _VALID_HOST: dict[str, Any] = {
 def check_host(check: Checker, rows: Rows, index: int, row: dict[str, Any]) -> None:
     """Check one [[hosts]] row; add it to `rows` or report its problems."""
     key = row_key(row, index)
-    if not check.keys("hosts", key, row, allowed=HOST_KEYS, required=("code", "name")):
+    if not check.keys(
+        "hosts", key, row, allowed=(*HOST_KEYS, *USAGE_KEYS), required=("code", "name")
+    ):
         return
+    usage = _check_usage(check, key, row)
     known = {name: value for name, value in row.items() if name in HOST_KEYS}
     fields = check.every_problem(
         "hosts", key, lambda v: validate_host_fields(**v), known, _VALID_HOST
@@ -55,7 +62,42 @@ def check_host(check: Checker, rows: Rows, index: int, row: dict[str, Any]) -> N
     if any(seen.fields["code"] == fields["code"] for seen in rows.hosts):
         check.problem("hosts", key, "the same host code appears more than once")
         return
-    rows.hosts.append(HostRow(key, fields, currency_given="currency" in row))
+    if usage is False:
+        return
+    rows.hosts.append(HostRow(key, fields, currency_given="currency" in row, usage=usage or None))
+
+
+def _check_usage(check: Checker, key: str, row: dict[str, Any]) -> dict[str, Any] | bool:
+    """The row's usage settings (an empty dict when it gives none), or False on a problem."""
+    if not any(name in row for name in USAGE_KEYS):
+        return {}
+    ok = True
+    try:
+        columns = validate_cdr_columns(row.get("cdr_columns"))
+    except InvalidInput as exc:
+        check.problem("hosts", key, file_reason(exc))
+        ok, columns = False, None
+    amount = check.amount(
+        "hosts",
+        key,
+        "reconcile_amount_tolerance",
+        row.get("reconcile_amount_tolerance", "0"),
+        parse_minor,
+    )
+    try:
+        _, quantity_bp = validate_tolerances(
+            amount or 0, row.get("reconcile_quantity_tolerance_bp", 0)
+        )
+    except InvalidInput as exc:
+        check.problem("hosts", key, file_reason(exc))
+        ok, quantity_bp = False, 0
+    if not ok or amount is None:
+        return False
+    return {
+        "cdr_columns": columns,
+        "amount_tolerance_minor": amount,
+        "quantity_tolerance_bp": quantity_bp,
+    }
 
 
 def refuse_currency_changes(check: Checker, rows: Rows, db_hosts: dict[str, HostCarrier]) -> None:
@@ -207,6 +249,9 @@ def apply_host(session: Session, row: HostRow, *, actor: Actor, now: datetime) -
         )
     snapshot = _host_snapshot(before) if before is not None else None
     host = upsert_host(session, **row.fields, actor=actor, now=now)
+    if row.usage is not None:
+        assert host.id is not None
+        host = set_usage_settings(session, host_id=host.id, **row.usage, actor=actor, now=now)
     if snapshot is None:
         return "created"
     return "unchanged" if _host_snapshot(host) == snapshot else "updated"
@@ -233,4 +278,9 @@ def apply_rate_card(session: Session, row: RateCardRow, *, actor: Actor, now: da
 
 
 def _host_snapshot(host: HostCarrier) -> tuple[Any, ...]:
-    return tuple(getattr(host, name) for name in HOST_KEYS)
+    usage = (
+        host.cdr_columns,
+        host.reconcile_amount_tolerance_minor,
+        host.reconcile_quantity_tolerance_bp,
+    )
+    return (*(getattr(host, name) for name in HOST_KEYS), *usage)

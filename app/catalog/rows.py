@@ -16,6 +16,8 @@ class HostRow:
     key: str
     fields: dict[str, Any]
     currency_given: bool = True  # False: the row took the default currency
+    # cdr_columns and the reconciliation tolerances, when the row gives any.
+    usage: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

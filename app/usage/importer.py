@@ -30,6 +30,7 @@ from sqlmodel import Session, select
 
 from app.charging.rating import rate_usage
 from app.core.audit import Actor, record_audit
+from app.core.faults import crash_point
 from app.core.fileimport import file_sha256
 from app.usage import reading, store
 from app.usage.models import UsageFile, UsageReject
@@ -182,6 +183,7 @@ def charge_rows(
             actor=actor,
             now=now,
         )
+        crash_point("usage.rated")
         result.charged = store.write_records(session, con, host_id=host.id, file_id=file_id)
         result.charge_minor = rating.charge_minor
         result.suspended_lines = rating.suspended_lines
@@ -306,4 +308,5 @@ def import_usage_file(
         },
     )
     session.flush()
+    crash_point("usage.before_commit")
     return _result(usage_file, already=False)
