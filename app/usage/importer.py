@@ -155,44 +155,55 @@ def _rejects(con: Any, data: bytes) -> list[RejectRow]:
     return rejects
 
 
-def charge_rows(
-    session: Session,
-    data: bytes,
-    path: Path,
-    *,
-    host: HostCarrier,
-    file_id: int,
-    actor: Actor,
-    now: datetime,
-) -> Charged:
-    """Read, check, deduplicate, rate and store the rows of a usage file (see the module)."""
-    assert host.id is not None
+def read_rows(data: bytes, path: Path, *, host: HostCarrier) -> tuple[Any, int]:
+    """A DuckDB connection holding the file's rows, checked; and how many rows it has.
+
+    :raises FileRejected: the header does not fit, a quoted field spans
+        lines, or there are no rows. The caller closes the connection.
+    """
     shape = reading.read_shape(data, host.cdr_columns)
     con = duckdb.connect()
     try:
         reading.load_raw(con, path, shape)
         reading.number_lines(con, data)
-        result = Charged(rows=reading.check_rows(con, shape))
-        result.duplicates = _set_aside_duplicates(session, con, host.id)
-        _keep_held_numbers(session, con, host.id)
-        rating = rate_usage(
-            session,
-            con,
-            key=f"usage:{file_id}",
-            memo=f"usage of {host.code} import {file_id}",
-            actor=actor,
-            now=now,
-        )
-        crash_point("usage.rated")
-        result.charged = store.write_records(session, con, host_id=host.id, file_id=file_id)
-        result.charge_minor = rating.charge_minor
-        result.suspended_lines = rating.suspended_lines
-        first, last = con.execute("SELECT min(t), max(t) FROM usage_rated").fetchone()
-        result.first_start = store.utc_from_micros(first)
-        result.last_start = store.utc_from_micros(last)
-        result.rejects = _rejects(con, data)
-    finally:
+        return con, reading.check_rows(con, shape)
+    except BaseException:
         con.close()
+        raise
+
+
+def charge_rows(
+    session: Session,
+    con: Any,
+    data: bytes,
+    *,
+    rows: int,
+    host: HostCarrier,
+    file_id: int,
+    actor: Actor,
+    now: datetime,
+) -> Charged:
+    """Deduplicate, rate and store the rows `read_rows` checked (see the module)."""
+    assert host.id is not None
+    result = Charged(rows=rows)
+    result.duplicates = _set_aside_duplicates(session, con, host.id)
+    _keep_held_numbers(session, con, host.id)
+    rating = rate_usage(
+        session,
+        con,
+        key=f"usage:{file_id}",
+        memo=f"usage of {host.code} import {file_id}",
+        actor=actor,
+        now=now,
+    )
+    crash_point("usage.rated")
+    result.charged = store.write_records(session, con, host_id=host.id, file_id=file_id)
+    result.charge_minor = rating.charge_minor
+    result.suspended_lines = rating.suspended_lines
+    first, last = con.execute("SELECT min(t), max(t) FROM usage_rated").fetchone()
+    result.first_start = store.utc_from_micros(first)
+    result.last_start = store.utc_from_micros(last)
+    result.rejects = _rejects(con, data)
     return result
 
 
@@ -264,21 +275,24 @@ def import_usage_file(
     before = find_import(session, host_id=host.id, sha256=sha256)
     if before is not None:
         return _result(before, already=True)
-    shape = reading.read_shape(data, host.cdr_columns)
-    usage_file = UsageFile(
-        host_id=host.id,
-        filename=(filename or path.name)[:255],
-        sha256=sha256,
-        header=shape.header,
-        actor=actor.label[:254],
-        created_at=now,
-    )
-    session.add(usage_file)
-    session.flush()
-    assert usage_file.id is not None
-    charged = charge_rows(
-        session, data, path, host=host, file_id=usage_file.id, actor=actor, now=now
-    )
+    con, rows = read_rows(data, path, host=host)
+    try:
+        usage_file = UsageFile(
+            host_id=host.id,
+            filename=(filename or path.name)[:255],
+            sha256=sha256,
+            header=data.split(b"\n", 1)[0].decode("utf-8").lstrip("\ufeff").rstrip("\r"),
+            actor=actor.label[:254],
+            created_at=now,
+        )
+        session.add(usage_file)
+        session.flush()
+        assert usage_file.id is not None
+        charged = charge_rows(
+            session, con, data, rows=rows, host=host, file_id=usage_file.id, actor=actor, now=now
+        )
+    finally:
+        con.close()
     _write_rejects(session, charged.rejects, file_id=usage_file.id, host_id=host.id, now=now)
     usage_file.rows_total = charged.rows
     usage_file.charged = charged.charged

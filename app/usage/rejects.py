@@ -21,7 +21,7 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from app.core.audit import Actor, record_audit
-from app.usage.importer import charge_rows
+from app.usage.importer import charge_rows, read_rows
 from app.usage.models import UsageFile, UsageReject
 from app.usage.store import lock_host
 from wholesale.services import get_host_by_code
@@ -109,7 +109,13 @@ def _retry_file(
     with tempfile.TemporaryDirectory(prefix="mvno-reprocess-") as folder:
         path = Path(folder) / "rejects.csv"
         path.write_bytes(data)
-        charged = charge_rows(session, data, path, host=host, file_id=run.id, actor=actor, now=now)
+        con, rows = read_rows(data, path, host=host)
+        try:
+            charged = charge_rows(
+                session, con, data, rows=rows, host=host, file_id=run.id, actor=actor, now=now
+            )
+        finally:
+            con.close()
     still = {reject.line: reject.reason for reject in charged.rejects}
     for number, reject in enumerate(rejects, start=2):
         if number in still:
