@@ -23,9 +23,10 @@ migrations:
   go over every allowance, so overage is charged and balances go below zero;
 * timed: `mvno cdr import FILE --host HOSTA --json --now
   2026-10-29T00:00:00+08:00` as a child process with DATABASE_URL set to
-  the bench database, wall time from process start to exit; its JSON must
-  show every row charged, no duplicates and no rejects. Then the same
-  command again, also timed: it must report `already_imported`;
+  the bench database, wall time from process start to exit; its stdout
+  must be the JSON alone, showing every row charged, no duplicates and no
+  rejects. Then the same command again, also timed: it must report
+  `already_imported`;
 * floor, in the same run on the same file: DuckDB in process reading the
   CSV and materialising a running sum of quantity per (msisdn, service) in
   start-time order (a window function), timed from connect to result;
