@@ -20,8 +20,9 @@ MAX_LENGTH = 256
 
 _hasher = PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
 # Verified against when the e-mail is unknown, so a miss costs the same time
-# as a wrong password and does not reveal which accounts exist.
-_dummy_hash = _hasher.hash("not-a-real-password")
+# as a wrong password and does not reveal which accounts exist. Made on first
+# use: a command that never checks a password does not pay for it.
+_dummy_hash: str | None = None
 
 
 def configure(profile: str) -> None:
@@ -29,7 +30,14 @@ def configure(profile: str) -> None:
     global _hasher, _dummy_hash
     params = profiles.CHEAPEST if profile == "cheap" else profiles.RFC_9106_LOW_MEMORY
     _hasher = PasswordHasher.from_parameters(params)
-    _dummy_hash = _hasher.hash("not-a-real-password")
+    _dummy_hash = None
+
+
+def _dummy() -> str:
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash("not-a-real-password")
+    return _dummy_hash
 
 
 def password_problem(password: str) -> str | None:
@@ -54,7 +62,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Whether `password` matches; a missing hash costs the same time and is False."""
     try:
-        return _hasher.verify(password_hash or _dummy_hash, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -98,8 +98,10 @@ def _set_aside_duplicates(session: Session, con: Any, host_id: int) -> int:
         """CREATE OR REPLACE TEMP TABLE cdr_first AS SELECT * FROM cdr_valid
            QUALIFY row_number() OVER (PARTITION BY record_id ORDER BY line) = 1"""
     )
-    ids = [r for (r,) in con.execute("SELECT record_id FROM cdr_first").fetchall()]
-    seen = store.seen_record_ids(session, host_id, ids)
+    seen: list[str] = []
+    if store.host_has_records(session, host_id):
+        ids = [r for (r,) in con.execute("SELECT record_id FROM cdr_first").fetchall()]
+        seen = store.seen_record_ids(session, host_id, ids)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE cdr_seen AS SELECT unnest(?::VARCHAR[]) AS record_id", [seen]
     )
@@ -162,7 +164,9 @@ def read_rows(data: bytes, path: Path, *, host: HostCarrier) -> tuple[Any, int]:
         lines, or there are no rows. The caller closes the connection.
     """
     shape = reading.read_shape(data, host.cdr_columns)
+    # No progress bar: it would be drawn on a command's stdout beside its JSON.
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     try:
         reading.load_raw(con, path, shape)
         reading.number_lines(con, data)

@@ -77,7 +77,6 @@ class UsageRecord(SQLModel, table=True):
     __tablename__ = "usage_record"
     __table_args__ = (
         Index("ix_usage_record_line_id_start_time", "line_id", "start_time"),
-        Index("ix_usage_record_file_id", "file_id"),
         {"postgresql_partition_by": "RANGE (start_time)"},
     )
 

@@ -54,6 +54,9 @@ class FileShape:
     positions: dict[str, int]  # field -> column index
 
 
+_BLANK_LINE = re.compile(rb"\n[ \t\r]*(?:\n|$)")
+
+
 def _refuse(reason: str, code: str, *, line: int = 1, raw: str = "") -> FileRejected:
     return FileRejected(Reject(line=line, raw=raw, reason=reason, code=code))
 
@@ -141,15 +144,17 @@ def number_lines(con: Any, data: bytes) -> None:
     """
     rows = con.execute("SELECT count(*) FROM cdr_read").fetchone()[0]
     bad = {line for (line,) in con.execute("SELECT line FROM cdr_bad_lines").fetchall()}
-    lines = data.split(b"\n")
-    if lines and not lines[-1].strip():
-        lines.pop()
-    if not bad and len(lines) - 1 == rows and all(line.strip() for line in lines):
+    body = data.rstrip(b" \t\r\n")
+    regular = not bad and _BLANK_LINE.search(body) is None and body.count(b"\n") == rows
+    if regular:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE cdr_lines AS"
             " SELECT rowid, rowid + 2 AS line FROM cdr_read"
         )
         return
+    lines = data.split(b"\n")
+    if lines and not lines[-1].strip():
+        lines.pop()
     numbers = [
         number
         for number, text in enumerate(lines[1:], start=2)
@@ -212,8 +217,3 @@ def raw_lines(data: bytes, numbers: list[int]) -> dict[int, str]:
         if number in wanted:
             found[number] = text.decode("utf-8").rstrip("\r")
     return found
-
-
-def time_regex() -> re.Pattern[str]:
-    """The start-time form the checks accept, for other readers of the same rule."""
-    return re.compile(_TIME)

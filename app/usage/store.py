@@ -128,12 +128,16 @@ def seen_record_ids(session: Session, host_id: int, record_ids: list[str]) -> li
     return found
 
 
+# In key order (record id first): both databases insert in index order far faster.
 _RECORDS_SELECT = """
-SELECT {host} AS host_id, r.record_id, strftime(make_timestamp(r.t), '{time}') AS start_time,
-       {file} AS file_id, r.line_id, r.period_id, r.service, r.quantity, r.billable, r.within,
+SELECT {host} r.record_id, strftime(make_timestamp(r.t), '{time}') AS start_time,
+       {file} r.line_id, r.period_id, r.service, r.quantity, r.billable, r.within,
        r.over, r.charge_minor, u.called_number
 FROM usage_rated r JOIN usage_in u USING (line)
+ORDER BY r.record_id, r.t
 """
+# SQLite's page cache during the insert (KiB, as PRAGMA cache_size takes it: negative).
+_SQLITE_IMPORT_CACHE_KIB = 262_144
 
 
 def write_records(session: Session, con: Any, *, host_id: int, file_id: int) -> int:
@@ -142,7 +146,11 @@ def write_records(session: Session, con: Any, *, host_id: int, file_id: int) -> 
     columns = ", ".join(_RECORD_COLUMNS)
     connection = session.connection()
     if _postgres(session):
-        select = _RECORDS_SELECT.format(host=host_id, file=file_id, time="%Y-%m-%d %H:%M:%S.%f+00")
+        select = _RECORDS_SELECT.format(
+            host=f"{int(host_id)} AS host_id,",
+            file=f"{int(file_id)} AS file_id,",
+            time="%Y-%m-%d %H:%M:%S.%f+00",
+        )
         with tempfile.TemporaryDirectory(prefix="mvno-usage-") as folder:
             path = Path(folder) / "records.csv"
             con.execute(f"COPY ({select}) TO '{path}' (FORMAT csv, HEADER false)")
@@ -154,14 +162,29 @@ def write_records(session: Session, con: Any, *, host_id: int, file_id: int) -> 
                 while block := source.read(_COPY_CHUNK):
                     copy.write(block)
     else:
-        select = _RECORDS_SELECT.format(host=host_id, file=file_id, time="%Y-%m-%d %H:%M:%S.%f")
-        marks = ", ".join("?" for _ in _RECORD_COLUMNS)
-        insert = f"INSERT INTO usage_record ({columns}) VALUES ({marks})"  # noqa: S608 (constants)
-        cursor = connection.connection.driver_connection.cursor()
+        _insert_sqlite(connection, con, host_id=host_id, file_id=file_id)
+    return int(con.execute("SELECT count(*) FROM usage_rated").fetchone()[0])
+
+
+def _insert_sqlite(connection: Any, con: Any, *, host_id: int, file_id: int) -> None:
+    """Multi-row inserts from DuckDB's rows; host and file go in the statement, not per row."""
+    select = _RECORDS_SELECT.format(host="", file="", time="%Y-%m-%d %H:%M:%S.%f")
+    columns = ", ".join(_RECORD_COLUMNS)
+    per_row = [c for c in _RECORD_COLUMNS if c not in ("host_id", "file_id")]
+    values = ", ".join(
+        str(int(host_id)) if c == "host_id" else str(int(file_id)) if c == "file_id" else "?"
+        for c in _RECORD_COLUMNS
+    )
+    assert values.count("?") == len(per_row)
+    insert = f"INSERT INTO usage_record ({columns}) VALUES ({values})"  # noqa: S608 (ints, constants)
+    cursor = connection.connection.driver_connection.cursor()
+    cursor.execute(f"PRAGMA cache_size = -{_SQLITE_IMPORT_CACHE_KIB}")
+    try:
         result = con.execute(select)
         while rows := result.fetchmany(100_000):
             cursor.executemany(insert, rows)
-    return int(con.execute("SELECT count(*) FROM usage_rated").fetchone()[0])
+    finally:
+        cursor.execute("PRAGMA cache_size = -2000")
 
 
 def utc_from_micros(micros: int | None) -> datetime | None:

@@ -53,7 +53,6 @@ def upgrade() -> None:
         postgresql_partition_by="RANGE (start_time)",
     )
     with op.batch_alter_table("usage_record", schema=None) as batch_op:
-        batch_op.create_index("ix_usage_record_file_id", ["file_id"], unique=False)
         batch_op.create_index(
             "ix_usage_record_line_id_start_time", ["line_id", "start_time"], unique=False
         )
@@ -256,6 +255,5 @@ def downgrade() -> None:
     op.drop_table("settlement_run")
     with op.batch_alter_table("usage_record", schema=None) as batch_op:
         batch_op.drop_index("ix_usage_record_line_id_start_time")
-        batch_op.drop_index("ix_usage_record_file_id")
 
     op.drop_table("usage_record")  # with its partitions
