@@ -40,12 +40,16 @@ def cdr_import(file: str, host_code: str, as_json: bool, now: datetime) -> None:
             )
     except FileRejected as exc:
         fail(f"{file}: {exc.message}")
+    counts = (
+        f"{result.rows} rows: {result.charged} charged, {result.duplicates} duplicates,"
+        f" {result.rejected} rejected"
+    )
     emit(
         {**result.as_dict(), "file": file},
         as_json=as_json,
-        text=(f"{file}: already imported" if result.already_imported else f"{file}: ")
-        + f" {result.rows} rows: {result.charged} charged, {result.duplicates} duplicates,"
-        f" {result.rejected} rejected",
+        text=f"{file}: already imported ({counts})"
+        if result.already_imported
+        else f"{file}: {counts}",
     )
 
 

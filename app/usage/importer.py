@@ -102,13 +102,17 @@ def _set_aside_duplicates(session: Session, con: Any, host_id: int) -> int:
     if store.host_has_records(session, host_id):
         ids = [r for (r,) in con.execute("SELECT record_id FROM cdr_first").fetchall()]
         seen = store.seen_record_ids(session, host_id, ids)
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE cdr_seen AS SELECT unnest(?::VARCHAR[]) AS record_id", [seen]
-    )
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE cdr_new AS
-           SELECT * FROM cdr_first ANTI JOIN cdr_seen USING (record_id)"""
-    )
+    if seen:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE cdr_seen AS SELECT unnest(?::VARCHAR[]) AS record_id",
+            [seen],
+        )
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE cdr_new AS
+               SELECT * FROM cdr_first ANTI JOIN cdr_seen USING (record_id)"""
+        )
+    else:
+        con.execute("ALTER TABLE cdr_first RENAME TO cdr_new")
     valid = con.execute("SELECT count(*) FROM cdr_valid").fetchone()[0]
     new = con.execute("SELECT count(*) FROM cdr_new").fetchone()[0]
     return int(valid - new)
@@ -124,6 +128,10 @@ def _keep_held_numbers(session: Session, con: Any, host_id: int) -> None:
         held.extend(
             m for (m,) in connection.execute(_HELD_NUMBERS, {"host": host_id, "msisdns": chunk})
         )
+    if len(set(held)) == len(msisdns):  # every number is held: nothing to set aside
+        con.execute("CREATE OR REPLACE TEMP TABLE cdr_unknown AS SELECT * FROM cdr_new LIMIT 0")
+        con.execute("ALTER TABLE cdr_new RENAME TO usage_in")
+        return
     con.execute(
         "CREATE OR REPLACE TEMP TABLE cdr_held AS SELECT unnest(?::VARCHAR[]) AS msisdn", [held]
     )

@@ -185,12 +185,11 @@ def check_rows(con: Any, shape: FileShape) -> int:
 
     fields = ", ".join(f"{column(field)} AS {field}" for field in (*FIELDS, *OPTIONAL_FIELDS))
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE cdr_fields AS
-        SELECT l.line, {fields} FROM cdr_read r JOIN cdr_lines l ON l.rowid = r.rowid"""  # noqa: S608
-    )
-    con.execute(
         f"""CREATE OR REPLACE TEMP TABLE cdr_rows AS
-        SELECT *, {_CHECKS} AS reason FROM cdr_fields"""  # noqa: S608
+        WITH fields AS (
+            SELECT l.line, {fields} FROM cdr_read r JOIN cdr_lines l ON l.rowid = r.rowid
+        )
+        SELECT *, {_CHECKS} AS reason FROM fields"""  # noqa: S608
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE cdr_valid AS

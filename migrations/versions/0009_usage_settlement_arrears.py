@@ -54,7 +54,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("usage_record", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_usage_record_line_id_start_time", ["line_id", "start_time"], unique=False
+            "ix_usage_record_line_id", ["line_id"], unique=False
         )
 
     op.create_table(
@@ -254,6 +254,6 @@ def downgrade() -> None:
 
     op.drop_table("settlement_run")
     with op.batch_alter_table("usage_record", schema=None) as batch_op:
-        batch_op.drop_index("ix_usage_record_line_id_start_time")
+        batch_op.drop_index("ix_usage_record_line_id")
 
     op.drop_table("usage_record")  # with its partitions
