@@ -134,10 +134,20 @@ def _micros(value: Any) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _load_periods(session: Session, con: Any) -> None:
-    """Copy the periods the records can fall in into DuckDB's `rating_periods`."""
-    span = con.execute("SELECT min(t), max(t) FROM usage_in").fetchone()
-    msisdns = [m for (m,) in con.execute("SELECT DISTINCT msisdn FROM usage_in").fetchall()]
+def load_periods(session: Session, con: Any, *, source: str = "usage_in") -> None:
+    """Copy the periods the records of DuckDB's `source` can fall in into `rating_periods`.
+
+    Also `rating_chargeable(line)`: the rows of `source` a period contains.
+    Mediation calls this before it decides duplicates (a record id charged
+    once is the occurrence that can be charged), then `rate_usage` with
+    `periods_loaded`.
+    """
+    assert source.isidentifier()
+    span = con.execute(f"SELECT min(t), max(t) FROM {source}").fetchone()  # noqa: S608
+    msisdns = [
+        m
+        for (m,) in con.execute(f"SELECT DISTINCT msisdn FROM {source}").fetchall()  # noqa: S608
+    ]
     columns: dict[str, list[Any]] = {name: [] for name in _PERIOD_COLUMNS}
     if msisdns:
         postgres = session.get_bind().dialect.name == "postgresql"
@@ -159,6 +169,11 @@ def _load_periods(session: Session, con: Any) -> None:
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE rating_periods AS SELECT {selects}",
         [columns[name] for name in _PERIOD_COLUMNS],
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE rating_chargeable AS SELECT DISTINCT u.line
+            FROM {source} u JOIN rating_periods p
+            ON p.msisdn = u.msisdn AND u.t >= p.start_us AND u.t < p.end_us"""  # noqa: S608
     )
 
 
@@ -218,14 +233,23 @@ def _post_charges(
 
 
 def rate_usage(
-    session: Session, con: Any, *, key: str, memo: str, actor: Actor, now: datetime
+    session: Session,
+    con: Any,
+    *,
+    key: str,
+    memo: str,
+    actor: Actor,
+    now: datetime,
+    periods_loaded: bool = False,
 ) -> RatingResult:
     """Rate the records of DuckDB's `usage_in`, in the caller's transaction (see the module).
 
     `key` names this import in the ledger's idempotency keys and must be
-    unique per import; `memo` goes on its journal entries.
+    unique per import; `memo` goes on its journal entries. `periods_loaded`:
+    `load_periods` ran already for a superset of the records.
     """
-    _load_periods(session, con)
+    if not periods_loaded:
+        load_periods(session, con)
     con.execute(_WALK_SQL)
     con.execute(
         """CREATE OR REPLACE TEMP TABLE usage_unrated AS

@@ -28,7 +28,7 @@ import duckdb
 from sqlalchemy import bindparam, insert, text
 from sqlmodel import Session, select
 
-from app.charging.rating import rate_usage
+from app.charging.rating import load_periods, rate_usage
 from app.core.audit import Actor, record_audit
 from app.core.faults import crash_point
 from app.core.fileimport import file_sha256
@@ -93,34 +93,46 @@ class ImportResult:
 
 
 def _set_aside_duplicates(session: Session, con: Any, host_id: int) -> int:
-    """Keep the first row of each record id; drop ids stored before. Returns the duplicates."""
+    """`usage_in`: one row per record id not stored before; returns the duplicates set aside.
+
+    Of the rows sharing an id, the one kept is the first (by line) that a
+    period contains, else the first: a copy that cannot be charged never
+    shadows one that can.
+    """
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE cdr_first AS SELECT * FROM cdr_valid
-           QUALIFY row_number() OVER (PARTITION BY record_id ORDER BY line) = 1"""
+        """CREATE OR REPLACE TEMP TABLE cdr_first AS SELECT * FROM cdr_held_rows
+           QUALIFY row_number() OVER (
+               PARTITION BY record_id
+               ORDER BY line IN (SELECT line FROM rating_chargeable) DESC, line) = 1"""
     )
     seen: list[str] = []
     if store.host_has_records(session, host_id):
-        ids = [r for (r,) in con.execute("SELECT record_id FROM cdr_first").fetchall()]
+        ids = [
+            r
+            for (r,) in con.execute(
+                "SELECT record_id FROM cdr_first UNION SELECT record_id FROM cdr_unknown"
+            ).fetchall()
+        ]
         seen = store.seen_record_ids(session, host_id, ids)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE cdr_seen AS SELECT unnest(?::VARCHAR[]) AS record_id",
+        [seen],
+    )
     if seen:
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE cdr_seen AS SELECT unnest(?::VARCHAR[]) AS record_id",
-            [seen],
-        )
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE cdr_new AS
+            """CREATE OR REPLACE TEMP TABLE usage_in AS
                SELECT * FROM cdr_first ANTI JOIN cdr_seen USING (record_id)"""
         )
     else:
-        con.execute("ALTER TABLE cdr_first RENAME TO cdr_new")
-    valid = con.execute("SELECT count(*) FROM cdr_valid").fetchone()[0]
-    new = con.execute("SELECT count(*) FROM cdr_new").fetchone()[0]
-    return int(valid - new)
+        con.execute("ALTER TABLE cdr_first RENAME TO usage_in")
+    held = con.execute("SELECT count(*) FROM cdr_held_rows").fetchone()[0]
+    new = con.execute("SELECT count(*) FROM usage_in").fetchone()[0]
+    return int(held - new)
 
 
 def _keep_held_numbers(session: Session, con: Any, host_id: int) -> None:
-    """`usage_in`: the new rows whose number is held from the host; the rest `cdr_unknown`."""
-    msisdns = [m for (m,) in con.execute("SELECT DISTINCT msisdn FROM cdr_new").fetchall()]
+    """`cdr_held_rows`: valid rows whose number is held from the host; the rest `cdr_unknown`."""
+    msisdns = [m for (m,) in con.execute("SELECT DISTINCT msisdn FROM cdr_valid").fetchall()]
     held: list[str] = []
     connection = session.connection()
     for start in range(0, len(msisdns), 5_000):
@@ -129,31 +141,49 @@ def _keep_held_numbers(session: Session, con: Any, host_id: int) -> None:
             m for (m,) in connection.execute(_HELD_NUMBERS, {"host": host_id, "msisdns": chunk})
         )
     if len(set(held)) == len(msisdns):  # every number is held: nothing to set aside
-        con.execute("CREATE OR REPLACE TEMP TABLE cdr_unknown AS SELECT * FROM cdr_new LIMIT 0")
-        con.execute("ALTER TABLE cdr_new RENAME TO usage_in")
+        con.execute("CREATE OR REPLACE TEMP TABLE cdr_unknown AS SELECT * FROM cdr_valid LIMIT 0")
+        con.execute("ALTER TABLE cdr_valid RENAME TO cdr_held_rows")
         return
     con.execute(
         "CREATE OR REPLACE TEMP TABLE cdr_held AS SELECT unnest(?::VARCHAR[]) AS msisdn", [held]
     )
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE usage_in AS
-           SELECT * FROM cdr_new SEMI JOIN cdr_held USING (msisdn)"""
+        """CREATE OR REPLACE TEMP TABLE cdr_held_rows AS
+           SELECT * FROM cdr_valid SEMI JOIN cdr_held USING (msisdn)"""
     )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE cdr_unknown AS
-           SELECT * FROM cdr_new ANTI JOIN cdr_held USING (msisdn)"""
+           SELECT * FROM cdr_valid ANTI JOIN cdr_held USING (msisdn)"""
     )
 
 
-def _rejects(con: Any, data: bytes) -> list[RejectRow]:
-    """Every refused row, in line order, with its raw text."""
+def _unusable(con: Any, data: bytes) -> tuple[list[RejectRow], int]:
+    """The refused rows in line order with their raw text, and the duplicates among them.
+
+    A row that cannot be charged (number not held, no period) whose record
+    id was charged — before, or from another row of this file — is a
+    duplicate, not a reject.
+    """
     found = con.execute(
-        """SELECT line, reason, record_id FROM cdr_rows WHERE reason IS NOT NULL
-           UNION ALL SELECT line, 'unknown_msisdn', record_id FROM cdr_unknown
-           UNION ALL SELECT u.line, 'no_active_line', u.record_id
-                     FROM usage_in u SEMI JOIN usage_unrated USING (line)
+        """WITH charged AS (
+               SELECT record_id FROM usage_rated UNION SELECT record_id FROM cdr_seen
+           ), unusable AS (
+               SELECT line, 'unknown_msisdn' AS reason, record_id FROM cdr_unknown
+               UNION ALL SELECT u.line, 'no_active_line', u.record_id
+                         FROM usage_in u SEMI JOIN usage_unrated USING (line)
+           )
+           SELECT line, reason, record_id FROM cdr_rows WHERE reason IS NOT NULL
+           UNION ALL SELECT line, reason, record_id FROM unusable
+                     WHERE record_id NOT IN (SELECT record_id FROM charged)
            ORDER BY line"""
     ).fetchall()
+    duplicates = con.execute(
+        """SELECT count(*) FROM (
+               SELECT record_id FROM cdr_unknown
+               UNION ALL SELECT u.record_id FROM usage_in u SEMI JOIN usage_unrated USING (line)
+           ) WHERE record_id IN (
+               SELECT record_id FROM usage_rated UNION SELECT record_id FROM cdr_seen)"""
+    ).fetchone()[0]
     raw = reading.raw_lines(data, [line for line, _, _ in found])
     rejects = [
         RejectRow(int(line), raw.get(line, ""), reason, record_id)
@@ -162,7 +192,7 @@ def _rejects(con: Any, data: bytes) -> list[RejectRow]:
     bad = con.execute("SELECT line, raw FROM cdr_bad_lines ORDER BY line").fetchall()
     rejects.extend(RejectRow(int(line), text or "", "column_count") for line, text in bad)
     rejects.sort(key=lambda reject: reject.line)
-    return rejects
+    return rejects, int(duplicates)
 
 
 def read_rows(data: bytes, path: Path, *, host: HostCarrier) -> tuple[Any, int]:
@@ -198,8 +228,9 @@ def charge_rows(
     """Deduplicate, rate and store the rows `read_rows` checked (see the module)."""
     assert host.id is not None
     result = Charged(rows=rows)
-    result.duplicates = _set_aside_duplicates(session, con, host.id)
     _keep_held_numbers(session, con, host.id)
+    load_periods(session, con, source="cdr_held_rows")
+    result.duplicates = _set_aside_duplicates(session, con, host.id)
     rating = rate_usage(
         session,
         con,
@@ -207,6 +238,7 @@ def charge_rows(
         memo=f"usage of {host.code} import {file_id}",
         actor=actor,
         now=now,
+        periods_loaded=True,
     )
     crash_point("usage.rated")
     result.charged = store.write_records(session, con, host_id=host.id, file_id=file_id)
@@ -215,7 +247,8 @@ def charge_rows(
     first, last = con.execute("SELECT min(t), max(t) FROM usage_rated").fetchone()
     result.first_start = store.utc_from_micros(first)
     result.last_start = store.utc_from_micros(last)
-    result.rejects = _rejects(con, data)
+    result.rejects, late_duplicates = _unusable(con, data)
+    result.duplicates += late_duplicates
     return result
 
 
