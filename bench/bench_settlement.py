@@ -70,7 +70,7 @@ SELECT :host, 'B' || lpad(i::text, 10, '0'),
        CASE i % 4 WHEN 3 THEN 1 + i % 3 WHEN 2 THEN 1 + i % 1200
                   ELSE 1024 + (i * 31) % 50000000 END,
        0, 0, 0, 0, NULL
-FROM generate_series(1, :records) AS i
+FROM generate_series(1::bigint, :records) AS i
 """
 _BY_SERVICE = """
 SELECT service, sum(quantity), count(*) FROM usage_record
