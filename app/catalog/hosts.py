@@ -62,13 +62,13 @@ def check_host(check: Checker, rows: Rows, index: int, row: dict[str, Any]) -> N
     if any(seen.fields["code"] == fields["code"] for seen in rows.hosts):
         check.problem("hosts", key, "the same host code appears more than once")
         return
-    if usage is False:
+    if usage is None:
         return
     rows.hosts.append(HostRow(key, fields, currency_given="currency" in row, usage=usage or None))
 
 
-def _check_usage(check: Checker, key: str, row: dict[str, Any]) -> dict[str, Any] | bool:
-    """The row's usage settings (an empty dict when it gives none), or False on a problem."""
+def _check_usage(check: Checker, key: str, row: dict[str, Any]) -> dict[str, Any] | None:
+    """The row's usage settings (an empty dict when it gives none), or None on a problem."""
     if not any(name in row for name in USAGE_KEYS):
         return {}
     ok = True
@@ -92,7 +92,7 @@ def _check_usage(check: Checker, key: str, row: dict[str, Any]) -> dict[str, Any
         check.problem("hosts", key, file_reason(exc))
         ok, quantity_bp = False, 0
     if not ok or amount is None:
-        return False
+        return None
     return {
         "cdr_columns": columns,
         "amount_tolerance_minor": amount,

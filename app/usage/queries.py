@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from app.usage.models import UsageFile, UsageRecord
@@ -52,18 +53,18 @@ def line_records(
 
 def line_totals(session: Session, *, line_id: int) -> dict[str, dict[str, int]]:
     """Per service: records, quantity, billable, within, over and overage charged on the line."""
-    rows = session.exec(
-        select(
-            UsageRecord.service,
-            func.count(),
-            func.sum(UsageRecord.quantity),
-            func.sum(UsageRecord.billable),
-            func.sum(UsageRecord.within),
-            func.sum(UsageRecord.over),
-            func.sum(UsageRecord.charge_minor),
-        )
-        .where(UsageRecord.line_id == line_id)
-        .group_by(UsageRecord.service)
+    columns: list[Any] = [
+        UsageRecord.service,
+        func.count(),
+        *(
+            func.sum(getattr(UsageRecord, name))
+            for name in ("quantity", "billable", "within", "over", "charge_minor")
+        ),
+    ]
+    rows = session.execute(
+        sa_select(*columns)
+        .where(col(UsageRecord.line_id) == line_id)
+        .group_by(col(UsageRecord.service))
     ).all()
     names = ("records", "quantity", "billable", "within", "over", "charge_minor")
     return {row[0]: dict(zip(names, (int(v or 0) for v in row[1:]), strict=True)) for row in rows}

@@ -154,7 +154,9 @@ def write_records(session: Session, con: Any, *, host_id: int, file_id: int) -> 
         with tempfile.TemporaryDirectory(prefix="mvno-usage-") as folder:
             path = Path(folder) / "records.csv"
             con.execute(f"COPY ({select}) TO '{path}' (FORMAT csv, HEADER false)")
-            cursor = connection.connection.driver_connection.cursor()
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            cursor = driver.cursor()
             with (
                 cursor.copy(f"COPY usage_record ({columns}) FROM STDIN WITH (FORMAT csv)") as copy,
                 path.open("rb") as source,
