@@ -37,6 +37,7 @@ from app.core.money import MICRO_PLACES, MINOR_PLACES, format_plain, parse_amoun
 from wholesale.errors import InvoiceRejected
 from wholesale.models import SERVICES
 from wholesale.settlement import (
+    CSV_COLUMNS,
     UNITS,
     Settlement,
     csv_text,
@@ -46,17 +47,9 @@ from wholesale.settlement import (
     write_text_atomic,
 )
 
-INVOICE_COLUMNS: tuple[str, ...] = (
-    "host",
-    "period",
-    "service",
-    "unit",
-    "quantity",
-    "unit_price",
-    "amount",
-    "currency",
-)
-INVOICE_COLUMNS_WITH_COMPLIANT: tuple[str, ...] = (*INVOICE_COLUMNS, "compliant")
+# The invoice has the settlement file's columns; `compliant` is optional there.
+INVOICE_COLUMNS: tuple[str, ...] = tuple(c for c in CSV_COLUMNS if c != "compliant")
+INVOICE_COLUMNS_WITH_COMPLIANT: tuple[str, ...] = CSV_COLUMNS
 REPORT_COLUMNS: tuple[str, ...] = (
     "host",
     "period",
