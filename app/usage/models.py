@@ -3,7 +3,8 @@
 `UsageFile` is one import: the host's file by SHA-256 (the same file twice
 is a no-op) or a reprocessing run of rejects. `UsageRecord` is one record
 that was charged: its line and period, and what rating made of it in the
-billable units of DESIGN §9 (`within` the allowance, `over` it, the
+billable units of DESIGN §9 (`within` the allowance, `over` it — their sum
+is the billable quantity, not stored twice —, the
 overage `charge_minor`). Its key is (host, record id, start time): on
 PostgreSQL the table is partitioned by month of `start_time` (migration
 0009; the importer creates partitions ahead), and a partitioned table's
@@ -90,11 +91,15 @@ class UsageRecord(SQLModel, table=True):
     period_id: int
     service: str = Field(max_length=5)
     quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
-    billable: int = Field(sa_column=Column(BigInteger, nullable=False))
     within: int = Field(sa_column=Column(BigInteger, nullable=False))
     over: int = Field(sa_column=Column(BigInteger, nullable=False))
     charge_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
     called_number: str | None = Field(default=None, max_length=32)
+
+    @property
+    def billable(self) -> int:
+        """The billable quantity (DESIGN §9): what the allowance covered and what it did not."""
+        return self.within + self.over
 
 
 class UsageReject(SQLModel, table=True):

@@ -58,7 +58,7 @@ def line_totals(session: Session, *, line_id: int) -> dict[str, dict[str, int]]:
         func.count(),
         *(
             func.sum(getattr(UsageRecord, name))
-            for name in ("quantity", "billable", "within", "over", "charge_minor")
+            for name in ("quantity", "within", "over", "charge_minor")
         ),
     ]
     rows = session.execute(
@@ -66,8 +66,11 @@ def line_totals(session: Session, *, line_id: int) -> dict[str, dict[str, int]]:
         .where(col(UsageRecord.line_id) == line_id)
         .group_by(col(UsageRecord.service))
     ).all()
-    names = ("records", "quantity", "billable", "within", "over", "charge_minor")
-    return {row[0]: dict(zip(names, (int(v or 0) for v in row[1:]), strict=True)) for row in rows}
+    names = ("records", "quantity", "within", "over", "charge_minor")
+    totals = {row[0]: dict(zip(names, (int(v or 0) for v in row[1:]), strict=True)) for row in rows}
+    for total in totals.values():
+        total["billable"] = total["within"] + total["over"]
+    return totals
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,6 @@ _RECORD_COLUMNS = (
     "period_id",
     "service",
     "quantity",
-    "billable",
     "within",
     "over",
     "charge_minor",
@@ -131,7 +130,7 @@ def seen_record_ids(session: Session, host_id: int, record_ids: list[str]) -> li
 # In key order (record id first): both databases insert in index order far faster.
 _RECORDS_SELECT = """
 SELECT {host} r.record_id, strftime(make_timestamp(r.t), '{time}') AS start_time,
-       {file} r.line_id, r.period_id, r.service, r.quantity, r.billable, r.within,
+       {file} r.line_id, r.period_id, r.service, r.quantity, r.within,
        r.over, r.charge_minor, u.called_number
 FROM usage_rated r JOIN usage_in u USING (line)
 ORDER BY r.record_id, r.t

@@ -44,7 +44,6 @@ def upgrade() -> None:
         sa.Column("period_id", sa.Integer(), nullable=False),
         sa.Column("service", sqlmodel.sql.sqltypes.AutoString(length=5), nullable=False),
         sa.Column("quantity", sa.BigInteger(), nullable=False),
-        sa.Column("billable", sa.BigInteger(), nullable=False),
         sa.Column("within", sa.BigInteger(), nullable=False),
         sa.Column("over", sa.BigInteger(), nullable=False),
         sa.Column("charge_minor", sa.BigInteger(), nullable=False),
