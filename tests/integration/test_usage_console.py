@@ -101,12 +101,13 @@ def test_the_same_file_again_changes_nothing(admin, session, world):
     ],
 )
 def test_a_refused_file_shows_why_and_changes_nothing(admin, session, world, body, message):
+    audited = count(session, AuditEntry)
     response = upload(admin, body)
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert "The file was refused" in page and message in page
     assert count(session, UsageFile) == 0
-    assert count(session, AuditEntry.__table__) == count(session, AuditEntry.__table__)
+    assert count(session, AuditEntry) == audited
 
 
 def test_an_unknown_host_is_refused_beside_the_host(admin, session, world):
@@ -427,6 +428,10 @@ def test_the_auditor_reads_but_changes_nothing(client, admin, session, world):
     ]
     assert [r.status_code for r in refused] == [403, 403, 403]
     assert count(session, SettlementRun) == 1
+    dispute = client.post(
+        "/console/settlement/disputes/1/resolve", data={"csrf_token": token, "note": "x"}
+    )
+    assert dispute.status_code == 403
 
 
 def test_finance_exports_but_does_not_import(client, session, world):

@@ -36,9 +36,16 @@ from wholesale import runs
 from wholesale import services as wholesale
 from wholesale.models import HostCarrier, SettlementDispute, SettlementRun
 
-FILE_DOC = {
-    404: "No such run",
-}
+
+def _file_doc(mimetype: str, schema: dict[str, str], what: str) -> dict[int | str, Any]:
+    """The responses of a run's file: the file itself, or no such run."""
+    return {
+        200: {
+            "description": f"The run's {what} file, as written (an attachment)",
+            "content": {mimetype: {"schema": schema}},
+        },
+        404: "No such run",
+    }
 
 
 def _hosts(session: Session) -> dict[int, HostCarrier]:
@@ -146,15 +153,7 @@ def settlement_run_list(query: dict[str, Any]) -> Any:
 
 @bp.get("/settlement/runs/<int:run_id>/csv")
 @requires("settlement.view")
-@bp.doc(
-    responses={
-        200: {
-            "description": "The run's CSV file, as written (an attachment)",
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-        },
-        **FILE_DOC,
-    }
-)
+@bp.doc(responses=_file_doc("text/csv", {"type": "string"}, "CSV"))
 def settlement_run_csv(run_id: int) -> Any:
     """A run's CSV file (`settlement_…` or `reconciliation_…`), byte for byte."""
     return run_file_response(runs.get_run(db_session(), run_id), "csv")
@@ -162,15 +161,7 @@ def settlement_run_csv(run_id: int) -> Any:
 
 @bp.get("/settlement/runs/<int:run_id>/json")
 @requires("settlement.view")
-@bp.doc(
-    responses={
-        200: {
-            "description": "The run's JSON file, as written (an attachment)",
-            "content": {"application/json": {"schema": {"type": "object"}}},
-        },
-        **FILE_DOC,
-    }
-)
+@bp.doc(responses=_file_doc("application/json", {"type": "object"}, "JSON"))
 def settlement_run_json(run_id: int) -> Any:
     """A run's JSON file, byte for byte."""
     return run_file_response(runs.get_run(db_session(), run_id), "json")

@@ -49,6 +49,16 @@ from wholesale import services as wholesale
 from wholesale.settlement import UNITS, month_bounds
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+# Documented beside the 201 of a new import (mixed entries: a full response and words).
+IMPORT_RESPONSES: dict[int | str, Any] = {
+    200: {
+        "description": "The same file was imported before: nothing changed",
+        "content": {"application/json": {"schema": UsageImportOut}},
+    },
+    404: "No such host",
+    413: "The file is larger than 64 MiB",
+    422: "The file was refused as a whole (the message says why); nothing imported",
+}
 _TOTAL_NAMES = ("records", "quantity", "billable", "within", "over", "charge_minor")
 
 
@@ -72,17 +82,7 @@ def _usage_file(usage_file: UsageFile, codes: dict[int, str]) -> dict[str, Any]:
 @requires("usage.manage")
 @bp.input(UsageImportIn, location="form_and_files", arg_name="data")
 @bp.output(UsageImportOut, status_code=201)
-@bp.doc(
-    responses={
-        200: {
-            "description": "The same file was imported before: nothing changed",
-            "content": {"application/json": {"schema": UsageImportOut}},
-        },
-        404: "No such host",
-        413: "The file is larger than 64 MiB",
-        422: "The file was refused as a whole (the message says why); nothing imported",
-    }
-)
+@bp.doc(responses=IMPORT_RESPONSES)
 def usage_import_create(data: dict[str, Any]) -> Any:
     """Import and charge a host's usage file; the same file again changes nothing (200).
 

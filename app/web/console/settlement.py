@@ -302,13 +302,16 @@ def settlement_run(run_id: int) -> Any:
         session, host_id=run.host_id, status="open", limit=PER_PAGE
     )
     of_run, _of_run_total = runs.list_disputes(session, run_id=run.id, status=None, limit=PER_PAGE)
+    # This run's own disputes are listed above the host's other open ones.
+    others = [d for d in disputes if d.run_id != run.id]
+    others_total = disputes_total - sum(1 for d in of_run if d.status == "open")
     return render_template(
         "console/settlement_run.html",
         run=run,
         host=session.get(HostCarrier, run.host_id),
         document=_document(run),
-        disputes=disputes,
-        disputes_total=disputes_total,
+        disputes=others,
+        disputes_total=others_total,
         of_run=of_run,
         hosts_by_id=hosts_by_id(),
         dispute_form=DisputeForm(formdata=None),
