@@ -80,9 +80,9 @@ def test_importing_a_file_answers_the_cli_shape_with_its_id(client, session, wor
         "rejected": 1,
         "already_imported": False,
     }
-    again = post_file(client, admin, cdr_text(rows), name="october.csv")
+    again = post_file(client, admin, cdr_text(rows), name="october-again.csv")
     assert again.status_code == 200
-    assert again.get_json()["already_imported"] is True
+    assert again.get_json() == {**body, "file": "october-again.csv", "already_imported": True}
 
     one = client.get(f"/api/v1/usage/imports/{usage_file.id}", headers=admin).get_json()
     assert one["host"] == "HOSTA" and one["rows"] == 4 and one["open_rejects"] == 1

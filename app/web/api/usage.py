@@ -100,7 +100,8 @@ def usage_import_create(data: dict[str, Any]) -> Any:
             actor=current_actor(),
             now=utcnow(),
         )
-    body = {**result.as_dict(), "file_id": result.file_id}
+    # As `mvno cdr import` names the file it was given, so does the API.
+    body = {**result.as_dict(), "file": upload_name(upload), "file_id": result.file_id}
     return (body, 200) if result.already_imported else body
 
 
