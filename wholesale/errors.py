@@ -25,6 +25,20 @@ class NoRateCard(Conflict):
     code = "no_rate_card"
 
 
+class SettlementRunNotFound(NotFound):
+    code = "settlement_run_not_found"
+
+
+class DisputeNotFound(NotFound):
+    code = "dispute_not_found"
+
+
+class DisputeResolved(Conflict):
+    """The dispute was resolved already (by staff, or superseded by a later reconciliation)."""
+
+    code = "dispute_resolved"
+
+
 class InvoiceRejected(InvalidInput):
     """A host's invoice file that cannot be reconciled; nothing of it is used.
 

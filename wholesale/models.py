@@ -117,6 +117,14 @@ class RateCard(SQLModel, table=True):
 SETTLEMENT_KINDS = ("export", "reconcile")
 DISPUTE_STATUSES = ("open", "resolved")
 LABELS["dispute_status"] = {"open": N_("open"), "resolved": N_("resolved")}
+LABELS["settlement_kind"] = {"export": N_("settlement export"), "reconcile": N_("reconciliation")}
+# The status of a service in a reconciliation report (wholesale.reconcile).
+LABELS["reconcile_status"] = {
+    "match": N_("match"),
+    "discrepancy": N_("discrepancy"),
+    "missing_in_invoice": N_("missing in the invoice"),
+    "not_in_settlement": N_("not in our settlement"),
+}
 
 
 class SettlementRun(SQLModel, table=True):

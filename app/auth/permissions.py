@@ -55,6 +55,14 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # The notification outbox (e-mail, SMS): what was sent, and retrying dead letters.
     "notifications.view": frozenset({"admin", "care", "auditor"}),
     "notifications.manage": frozenset({"admin", "care"}),
+    # Usage files from the hosts: imports, rejects and daily series (read), importing
+    # files and reprocessing rejects (wholesale operations).
+    "usage.view": frozenset({"admin", "wholesale", "finance", "auditor"}),
+    "usage.manage": frozenset({"admin", "wholesale"}),
+    # Monthly settlement with the hosts: runs, files and disputes (read); exporting,
+    # reconciling an invoice and resolving a dispute (finance settles the money too).
+    "settlement.view": frozenset({"admin", "wholesale", "finance", "auditor"}),
+    "settlement.manage": frozenset({"admin", "wholesale", "finance"}),
 }
 
 

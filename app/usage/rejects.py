@@ -27,6 +27,7 @@ from app.usage.store import lock_host
 from wholesale.services import get_host_by_code
 
 MAX_REPROCESS = 100_000
+_IDS_PER_QUERY = 5_000
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,18 @@ def list_rejects(
 
 def _open_rejects(session: Session, host_id: int, ids: list[int] | None) -> list[UsageReject]:
     query = select(UsageReject).where(UsageReject.host_id == host_id, UsageReject.status == "open")
-    if ids is not None:
-        query = query.where(col(UsageReject.id).in_(ids))
-    return list(
-        session.exec(
-            query.order_by(col(UsageReject.file_id), col(UsageReject.line_no)).limit(MAX_REPROCESS)
-        )
-    )
+    order = (col(UsageReject.file_id), col(UsageReject.line_no))
+    if ids is None:
+        return list(session.exec(query.order_by(*order).limit(MAX_REPROCESS)))
+    # Asked by id: in chunks, as one IN list of a whole file's rejects would pass
+    # the databases' limits on bound parameters (SQLite 32,766, PostgreSQL 65,535).
+    wanted = sorted(set(ids))
+    found: list[UsageReject] = []
+    for start in range(0, len(wanted), _IDS_PER_QUERY):
+        chunk = wanted[start : start + _IDS_PER_QUERY]
+        found.extend(session.exec(query.where(col(UsageReject.id).in_(chunk))))
+    found.sort(key=lambda reject: (reject.file_id, reject.line_no))
+    return found[:MAX_REPROCESS]
 
 
 def _retry_file(

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
 from babel.dates import format_datetime as babel_format_datetime
-from flask import Response, flash, g, jsonify, render_template, request
+from flask import Request, Response, current_app, flash, g, jsonify, render_template, request
 from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
@@ -62,6 +62,32 @@ def _path_parameter_schemas() -> dict[str, dict[str, Any]]:
     }
 
 
+# What a multipart body holds beyond its file: the boundaries and the other fields.
+MULTIPART_SLACK = 1024 * 1024
+
+
+class UploadRequest(Request):
+    """A request whose body limit is raised for a view that takes a large file.
+
+    The app's `MAX_CONTENT_LENGTH` holds for every other view; a view marked
+    with `accepts_upload(n)` takes bodies up to `n` plus `MULTIPART_SLACK`.
+    """
+
+    @property
+    def max_content_length(self) -> int | None:
+        if self._max_content_length is None and self.url_rule is not None:
+            limit = getattr(
+                current_app.view_functions.get(self.endpoint or ""), "max_upload_bytes", None
+            )
+            if limit is not None:
+                return int(limit) + MULTIPART_SLACK
+        return super().max_content_length
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        self._max_content_length = value
+
+
 class RowIdConverter(IntegerConverter):
     """`<int:…>` in our routes is always a row id: 1 … 2**31-1.
 
@@ -107,6 +133,7 @@ def _configure(app: APIFlask, settings: Settings) -> None:
 def init_web(app: APIFlask, settings: Settings) -> None:
     """Wire the web layer into `app`: configuration, database, extensions, hooks, blueprints."""
     _configure(app, settings)
+    app.request_class = UploadRequest
     app.url_map.converters["int"] = RowIdConverter
     app.extensions["mvno.settings"] = settings
     app.extensions["mvno.db"] = Database(settings.database_url)
@@ -312,20 +339,7 @@ def _register_error_handlers(app: APIFlask) -> None:
             return json_error(exc.code, message, exc.http_status, exc.field, exc.details())
         return _error_page(exc.http_status, _("Request refused"), message)
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Any:
-        _rollback()
-        status = exc.code or 500
-        code = (exc.name or "error").lower().replace(" ", "_")
-        message = _http_message(status, exc)
-        if wants_json():
-            response = json_error(code, message, status)
-            # Keep Allow (405), Retry-After (429) and the like; drop the HTML type.
-            for name, value in exc.get_headers():
-                if name.lower() != "content-type":
-                    response.headers[name] = value
-            return response
-        return _error_page(status, _("Error"), message)
+    app.errorhandler(HTTPException)(http_error)
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception) -> Any:
@@ -335,6 +349,22 @@ def _register_error_handlers(app: APIFlask) -> None:
         if wants_json():
             return json_error("internal_error", message, 500)
         return _error_page(500, _("Server error"), message)
+
+
+def http_error(exc: HTTPException) -> Any:
+    """The answer to an HTTP error (404, 405, 413 …): a page, or JSON under /api/."""
+    _rollback()
+    status = exc.code or 500
+    code = (exc.name or "error").lower().replace(" ", "_")
+    message = _http_message(status, exc)
+    if wants_json():
+        response = json_error(code, message, status)
+        # Keep Allow (405), Retry-After (429) and the like; drop the HTML type.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
+    return _error_page(status, _("Error"), message)
 
 
 def _http_message(status: int, exc: HTTPException) -> str:

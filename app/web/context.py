@@ -60,6 +60,28 @@ def own_units_of_work_when(test: Callable[[], bool]) -> Callable[[F], F]:
     return mark
 
 
+def accepts_upload(max_bytes: int) -> Callable[[F], F]:
+    """Mark a view that takes one uploaded file of up to `max_bytes`.
+
+    Its requests may be that much larger than the app's `MAX_CONTENT_LENGTH`
+    (see `UploadRequest` in `app.web`); the view refuses a larger file itself
+    (`upload_limit`), with a message of its own.
+    """
+
+    def mark(view: F) -> F:
+        view.max_upload_bytes = max_bytes  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def upload_limit() -> int | None:
+    """The largest file this request's view accepts (`accepts_upload`), or None."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    limit = getattr(view, "max_upload_bytes", None)
+    return int(limit) if limit is not None else None
+
+
 def runs_own_units_of_work() -> bool:
     """Whether this request's view runs its own units of work (see `own_units_of_work`)."""
     view = current_app.view_functions.get(request.endpoint or "")

@@ -37,3 +37,13 @@ def qr_svg(text: str) -> Markup:
     """An inline SVG QR code of `text` (made here, no outside service)."""
     # segno's own markup: the text is encoded as modules, never copied into the SVG.
     return Markup(segno.make(text, error="m").svg_inline(scale=4))  # noqa: S704
+
+
+def usage_text(service: str, quantity: int, *, billable: bool = False) -> str:
+    """A usage quantity in words: data as MB or GB (from bytes, or billable KB),
+    voice as minutes (from seconds), SMS as a count."""
+    if service == "data":
+        return data_text(quantity if billable else -(-quantity // 1024))
+    if service == "voice":
+        return minutes_text(quantity)
+    return number_text(quantity)

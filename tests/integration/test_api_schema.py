@@ -36,6 +36,10 @@ RULES_BEYOND_THE_SCHEMA = {
     "POST /api/v1/plans/versions/{plan_id}/publish": "publishing rules",
     # a voucher batch must expire after now, which moves.
     "POST /api/v1/voucher-batches": "expiry in the future",
+    # the uploaded usage file is read as a whole (UTF-8, the host's header, rows).
+    "POST /api/v1/usage/imports": "file content rules",
+    # the uploaded invoice is read line by line against the settlement's columns.
+    "POST /api/v1/settlement/reconciliations": "file content rules",
 }
 
 

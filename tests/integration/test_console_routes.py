@@ -5,13 +5,17 @@ from pathlib import Path
 
 import pytest
 from flask import url_for
+from sqlmodel import select
 
 from app.auth.permissions import PERMISSIONS, ROLES
 from app.catalog import load_catalog
 from app.core.audit import Actor
 from app.ledger.movements import adjust_balance
 from app.payments.vouchers import create_voucher_batch
-from app.subscribers.services import create_customer
+from app.subscribers.services import create_customer, open_line
+from app.usage.importer import import_usage_file
+from app.usage.settlement import export_settlement
+from plans.models import Plan
 from tests.factories import NOW, login_staff, make_api_key, make_staff
 
 ANONYMOUS = "anonymous"
@@ -23,6 +27,11 @@ ROUTE_VALUES = {
     "console.customer": {"ref": "C-0001"},
     # The batch id is filled in by the test: ids are not reused after a rollback.
     "console.voucher_batch": {"batch_id": None},
+    # So are the usage file's and the settlement run's.
+    "console.usage_import": {"file_id": None},
+    "console.settlement_run": {"run_id": None},
+    "console.settlement_file": {"run_id": None, "kind": "csv"},
+    "console.line_usage": {"msisdn": "+8617012340001"},
 }
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -43,8 +52,26 @@ def test_every_console_route_declares_a_permission(app):
         assert getattr(view, "permission", None) in PERMISSIONS, rule.endpoint
 
 
+def _usage_and_settlement(session, customer_id, tmp_path):
+    """A line of the catalog's plan, a usage file of it and a settlement run (their ids)."""
+    plan = session.exec(select(Plan).where(Plan.code == "LITE30")).first()
+    open_line(session, customer_id=customer_id, msisdn="+8617012340001", plan_id=plan.id, now=NOW)
+    path = tmp_path / "usage.csv"
+    path.write_text(
+        "record_id,msisdn,service,start_time,quantity\n"
+        "R1,+8617012340001,sms,2026-10-02T09:05:00+08:00,1\n",
+        encoding="utf-8",
+    )
+    actor = Actor.system("test")
+    result = import_usage_file(session, host_code="HOSTA", path=path, actor=actor, now=NOW)
+    files = export_settlement(
+        session, host_code="HOSTA", month="2026-10", out_dir=tmp_path, actor=actor, now=NOW
+    )
+    return result.file_id, files.run_id
+
+
 @pytest.mark.parametrize("role", [*ROLES, ANONYMOUS])
-def test_console_routes_for_role(app, client, session, role):
+def test_console_routes_for_role(app, client, session, role, tmp_path):
     if role != ANONYMOUS:
         make_staff(session, role=role, email=f"{role}@example.com")
         login_staff(client, f"{role}@example.com")
@@ -79,7 +106,14 @@ def test_console_routes_for_role(app, client, session, role):
         reference_monthly_minor=5000,
         currency="CNY",
     )
-    values = {**ROUTE_VALUES, "console.voucher_batch": {"batch_id": batch.id}}
+    file_id, run_id = _usage_and_settlement(session, customer.id, tmp_path)
+    values = {
+        **ROUTE_VALUES,
+        "console.voucher_batch": {"batch_id": batch.id},
+        "console.usage_import": {"file_id": file_id},
+        "console.settlement_run": {"run_id": run_id},
+        "console.settlement_file": {"run_id": run_id, "kind": "csv"},
+    }
     rules = console_rules(app)
     assert len(rules) >= 12
     for rule in rules:
@@ -108,6 +142,8 @@ def test_navigation_lists_only_what_the_role_may_open(client, session, role):
         ("/console/staff", "staff.view"),
         ("/console/api-keys", "api_keys.manage"),
         ("/console/audit", "audit.view"),
+        ("/console/usage", "usage.view"),
+        ("/console/settlement", "settlement.view"),
     ]:
         assert (f'href="{path}"' in page) == (role in PERMISSIONS[permission]), path
 

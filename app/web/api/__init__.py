@@ -42,5 +42,7 @@ from app.web.api import (  # noqa: E402,F401
     payments,
     plans,
     provisioning,
+    settlement,
     staff,
+    usage,
 )

@@ -12,6 +12,8 @@ from app.web.console import (  # noqa: E402,F401
     payments,
     plans,
     provisioning,
+    settlement,
     staff,
+    usage,
     views,
 )

@@ -334,7 +334,7 @@ def _cipher() -> PiiCipher:
     return PiiCipher(settings().pii_key)
 
 
-def _remaining(period: LinePeriod) -> dict[str, str]:
+def remaining_allowances(period: LinePeriod) -> dict[str, str]:
     """A period's allowances left and in all, worded like the store's meters."""
     return {
         "data_left": data_text(period.data_kb_left),
@@ -363,7 +363,7 @@ def customer_care(customer: Customer) -> dict[str, Any]:
         period: LinePeriod | None = period_for_display(session, line_id=line.id, at=now)
         details[line.id] = {
             "period": period,
-            "remaining": _remaining(period) if period is not None else None,
+            "remaining": remaining_allowances(period) if period is not None else None,
             "sim": sim,
             "next_plan": session.get(Plan, line.next_plan_id) if line.next_plan_id else None,
             # The line's own plan first: choosing it cancels a pending change.

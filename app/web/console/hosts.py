@@ -10,13 +10,13 @@ from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField
-from wtforms.validators import Length
+from wtforms import BooleanField, IntegerField, PasswordField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length
 
 from app.core.clock import utcnow
 from app.core.errors import DomainError
-from app.core.money import parse_micro
-from app.web import flash_refusal
+from app.core.money import format_plain, parse_micro, parse_minor
+from app.web import flash_refusal, localized, undo_refused
 from app.web.auth import staff_required
 from app.web.console import bp
 from app.web.console.common import parse_field, refused_form
@@ -24,6 +24,7 @@ from app.web.context import current_actor, db_session
 from app.web.forms import PRICE_FIELDS, HostForm, RateCardForm, attach_error
 from wholesale import services as wholesale
 from wholesale.models import SERVICES, HostCarrier
+from wholesale.usage_settings import MAX_COLUMN_NAME, USAGE_FIELDS, set_usage_settings
 
 
 def _render_hosts(form: HostForm, status: int) -> Any:
@@ -67,7 +68,44 @@ def host_save() -> Any:
     return _render_hosts(form, 422)
 
 
-def _render_host(code: str, form: RateCardForm, status: int) -> Any:
+class UsageSettingsForm(FlaskForm):
+    """A host's usage-file columns (blank: our default name) and reconciliation tolerances."""
+
+    record_id = StringField("record_id", validators=[Length(max=MAX_COLUMN_NAME)])
+    msisdn = StringField("msisdn", validators=[Length(max=MAX_COLUMN_NAME)])
+    service = StringField("service", validators=[Length(max=MAX_COLUMN_NAME)])
+    start_time = StringField("start_time", validators=[Length(max=MAX_COLUMN_NAME)])
+    quantity = StringField("quantity", validators=[Length(max=MAX_COLUMN_NAME)])
+    called_number = StringField("called_number", validators=[Length(max=MAX_COLUMN_NAME)])
+    ignore = StringField(
+        _l("Columns to ignore (separated by commas)"), validators=[Length(max=2000)]
+    )
+    reconcile_amount_tolerance = StringField(
+        _l("Amount tolerance per service (such as 0.05)"),
+        default="0.00",
+        validators=[DataRequired(), Length(max=12)],
+    )
+    reconcile_quantity_tolerance_bp = IntegerField(
+        _l("Quantity tolerance (basis points of our quantity)"),
+        default=0,
+        validators=[InputRequired()],
+    )
+
+
+def _usage_settings_form(host: HostCarrier) -> UsageSettingsForm:
+    form = UsageSettingsForm(prefix="usage", formdata=None)
+    columns = host.cdr_columns or {}
+    for name in USAGE_FIELDS:
+        getattr(form, name).data = columns.get(name, "")
+    form.ignore.data = ", ".join(columns.get("ignore", []))
+    form.reconcile_amount_tolerance.data = format_plain(host.reconcile_amount_tolerance_minor)
+    form.reconcile_quantity_tolerance_bp.data = host.reconcile_quantity_tolerance_bp
+    return form
+
+
+def _render_host(
+    code: str, form: RateCardForm, status: int, usage: UsageSettingsForm | None = None
+) -> Any:
     session = db_session()
     host = wholesale.get_host_by_code(session, code)
     return render_template(
@@ -76,6 +114,8 @@ def _render_host(code: str, form: RateCardForm, status: int) -> Any:
         cards=wholesale.list_rate_cards(session, host_id=host.id or 0),
         current=wholesale.rate_card_on(session, host_id=host.id or 0, on=utcnow().date()),
         form=form,
+        usage_form=usage or _usage_settings_form(host),
+        usage_fields=USAGE_FIELDS,
         services=SERVICES,
     ), status
 
@@ -164,3 +204,59 @@ def host_secret(code: str) -> Any:
     else:
         flash(_("The provisioning secret of %(code)s is cleared.", code=host.code), "success")
     return back
+
+
+# A refusal of set_usage_settings names `cdr_columns.<field>` or the tolerance; the
+# form's fields carry the bare names.
+def _usage_field(field: str | None) -> str | None:
+    if field is None:
+        return None
+    name = field.removeprefix("cdr_columns.")
+    return name if name in (*USAGE_FIELDS, "ignore") or name.startswith("reconcile_") else None
+
+
+def _columns(form: UsageSettingsForm) -> dict[str, Any]:
+    """The mapping as typed: the fields given a name of their own, and the ignore list."""
+    columns: dict[str, Any] = {}
+    for name in USAGE_FIELDS:
+        value = (getattr(form, name).data or "").strip()
+        if value and value != name:
+            columns[name] = value
+    ignore = [part.strip() for part in (form.ignore.data or "").split(",") if part.strip()]
+    if ignore:
+        columns["ignore"] = ignore
+    return columns
+
+
+@bp.route("/hosts/<code>/usage-settings", methods=["POST"])
+@staff_required("wholesale.manage")
+def host_usage_settings(code: str) -> Any:
+    session = db_session()
+    host = wholesale.get_host_by_code(session, code)
+    form = UsageSettingsForm(prefix="usage")
+    if form.validate_on_submit():
+        amount = parse_field(form, "reconcile_amount_tolerance", parse_minor)
+        if amount is not None:
+            try:
+                set_usage_settings(
+                    session,
+                    host_id=host.id or 0,
+                    cdr_columns=_columns(form),
+                    amount_tolerance_minor=amount,
+                    quantity_tolerance_bp=form.reconcile_quantity_tolerance_bp.data or 0,
+                    actor=current_actor(),
+                    now=utcnow(),
+                )
+            except DomainError as exc:
+                undo_refused(exc)
+                name = _usage_field(exc.field)
+                errors = getattr(form, name).errors if name else form.form_errors
+                errors.append(localized(exc))
+            else:
+                flash(
+                    _("Usage columns and tolerances of %(code)s saved.", code=host.code), "success"
+                )
+                return redirect(
+                    url_for("console.host_detail", code=host.code, _anchor="usage-settings")
+                )
+    return _render_host(code, RateCardForm(formdata=None), 422, usage=form)

@@ -19,6 +19,8 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("console.numbers", N_("Numbers"), "numbers.view"),
     ("console.sims", N_("SIMs"), "numbers.view"),
     ("console.hosts", N_("Hosts"), "wholesale.view"),
+    ("console.usage_imports", N_("Usage"), "usage.view"),
+    ("console.settlement", N_("Settlement"), "settlement.view"),
     ("console.plan_list", N_("Plans"), "plans.view"),
     ("console.addons", N_("Add-ons"), "plans.view"),
     ("console.customers", N_("Customers"), "ledger.view"),
