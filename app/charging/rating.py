@@ -24,8 +24,9 @@ connection (`t` in microseconds since the epoch, UTC). `rate_usage` then:
 
 Billable quantities: data `ceil(bytes / 1024)` KB, voice `ceil(seconds /
 increment) × increment` seconds (the plan's `voice_increment_s`), SMS the
-count. The results are the table `usage_rated` (one row per record, with
-`line_id`, `period_id`, `billable`, `within`, `over`, `charge_minor`) and
+count. The results are the table `usage_rated` (one row per record: its
+columns of `usage_in` and `line_id`, `customer_id`, `period_id`,
+`currency`, `billable`, `within`, `over`, `charge_minor`) and
 `usage_unrated(line)` for records that found no period.
 """
 
@@ -100,8 +101,7 @@ WITH matched AS (
 ), split AS (
     SELECT *, least(billable, greatest(left_before - used_before, 0)) AS within FROM walked
 )
-SELECT line, record_id, service, t, quantity, line_id, customer_id, period_id, currency,
-       billable, within, billable - within AS over,
+SELECT * EXCLUDE (left_before, price, used_before), billable - within AS over,
        CAST(CASE service
            WHEN 'data' THEN (CAST(billable - within AS HUGEINT) * price + 1023) // 1024
            WHEN 'voice' THEN (CAST(billable - within AS HUGEINT) * price + 59) // 60

@@ -131,8 +131,8 @@ def seen_record_ids(session: Session, host_id: int, record_ids: list[str]) -> li
 _RECORDS_SELECT = """
 SELECT {host} r.record_id, strftime(make_timestamp(r.t), '{time}') AS start_time,
        {file} r.line_id, r.period_id, r.service, r.quantity, r.within,
-       r.over, r.charge_minor, u.called_number
-FROM usage_rated r JOIN usage_in u USING (line)
+       r.over, r.charge_minor, r.called_number
+FROM usage_rated r
 ORDER BY r.record_id, r.t
 """
 # SQLite's page cache during the insert (KiB, as PRAGMA cache_size takes it: negative).
