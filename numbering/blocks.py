@@ -109,7 +109,7 @@ def _db_value(session: Session, column: str, value: Any) -> Any:
 def _number_rows(
     first: int, last: int, block_id: int, surcharges: dict[str, int], stamp: Any
 ) -> Iterator[tuple[Any, ...]]:
-    classify = golden.classifier()
+    classify = golden.classifier(shared=golden.shared_digits(str(first), str(last)))
     for n in range(first, last + 1):
         msisdn = f"+{n}"
         tier = classify(msisdn)

@@ -37,6 +37,15 @@ windows (the last window's table adds the tail rules), OR-ed into a bit mask
 of matching tiers (bit i = i-th tier of `DEFAULT_TIERS`); the lowest set bit
 among the enabled tiers is the answer: under a microsecond per number. The
 tables are built on first use (about a tenth of a second).
+
+**Against the block.** A pattern made only of digits that every number of
+the block shares is the block's, not the number's: in the block
++86170123400xx every number's last eight digits start 123400, and "1234"
+there makes none of them golden. `classifier(shared=n)` (with
+`shared_digits(first, last)` of the block) counts a run or a tail rule only
+when it takes in at least one of the digits after the first `n` of the last
+eight. The windows that straddle that edge are evaluated with the edge and
+remembered (a block's shared digits are fixed, so there are few).
 """
 
 from __future__ import annotations
@@ -67,21 +76,27 @@ _ALL = (1 << len(TIER_CODES)) - 1
 PATTERN_DIGITS = 8
 
 
-def _longest_run(digits: str, step: int) -> int:
-    """The length of the longest run of digits that each differ from the previous by `step`."""
-    best = run = 1
-    for previous, current in pairwise(digits):
+def _longest_run(digits: str, step: int, cut: int = 0) -> int:
+    """The longest run of digits each differing from the previous by `step`.
+
+    Only runs that end at index `cut` or later count (a run ending earlier
+    lies wholly in digits the block shares).
+    """
+    best = 1 if cut == 0 else 0
+    run = 1
+    for index, (previous, current) in enumerate(pairwise(digits), start=1):
         run = run + 1 if int(current) - int(previous) == step else 1
-        best = max(best, run)
+        if index >= cut:
+            best = max(best, run)
     return best
 
 
-def _run_mask(window: str) -> int:
-    """Tiers recognised from runs inside one 5-digit window."""
+def _run_mask(window: str, cut: int = 0) -> int:
+    """Tiers recognised from runs inside one 5-digit window (ending at `cut` or later)."""
     mask = 0
-    same = _longest_run(window, 0)
-    up = _longest_run(window, 1)
-    down = _longest_run(window, -1)
+    same = _longest_run(window, 0, cut)
+    up = _longest_run(window, 1, cut)
+    down = _longest_run(window, -1, cut)
     if same >= 5:
         mask |= _BIT["aaaaa"]
     if same >= 4:
@@ -160,11 +175,70 @@ def tier_mask(msisdn: str) -> int:
         return 0
 
 
-def classifier(enabled: Iterable[str] | None = None) -> Callable[[str], str | None]:
-    """A `classify` with the enabled set fixed once, for classifying whole blocks."""
+def shared_digits(first: str, last: str) -> int:
+    """How many leading digits of the last eight every number from `first` to `last` shares.
+
+    A contiguous range shares exactly the common prefix of its two ends. A
+    block of one number is judged on its own digits: nothing is shared.
+    """
+    a, b = first.lstrip("+"), last.lstrip("+")
+    if a == b or len(a) != len(b) or len(a) < PATTERN_DIGITS:
+        return 0
+    common = 0
+    for x, y in zip(a, b, strict=True):
+        if x != y:
+            break
+        common += 1
+    return max(0, min(PATTERN_DIGITS, common - (len(a) - PATTERN_DIGITS)))
+
+
+@cache
+def _edge_mask(window: str, cut: int, last_window: bool) -> int:
+    """The mask of a window whose first `cut` digits the block shares (0 < cut < 5)."""
+    mask = _run_mask(window, cut)
+    if last_window:  # the tail rules all take in the last digit, which is not shared
+        mask |= _tail_mask(window[1:])
+    return mask
+
+
+def _block_mask(tail: str, shared: int) -> int:
+    """`tier_mask` of the last eight digits, counting only patterns past `shared` digits."""
+    inner, last = _tables()
+    if shared >= PATTERN_DIGITS:
+        return 0
+    mask = 0
+    for offset in range(4):
+        window = tail[offset : offset + 5]
+        if offset + 5 <= shared:
+            continue
+        if offset >= shared:
+            mask |= last[window] if offset == 3 else inner[window]
+        else:
+            mask |= _edge_mask(window, shared - offset, offset == 3)
+    return mask
+
+
+def classifier(
+    enabled: Iterable[str] | None = None, *, shared: int = 0
+) -> Callable[[str], str | None]:
+    """A `classify` with the enabled set fixed once, for classifying whole blocks.
+
+    `shared`: the digits of the last eight the whole block shares
+    (`shared_digits`), whose patterns do not count.
+    """
     inner, last = _tables()
     allowed = _enabled_mask(enabled)
     codes = TIER_CODES
+    if shared:
+
+        def classify_in_block(msisdn: str) -> str | None:
+            tail = msisdn[-PATTERN_DIGITS:]
+            if len(tail) < PATTERN_DIGITS or not tail.isascii() or not tail.isdigit():
+                return None
+            mask = _block_mask(tail, shared) & allowed
+            return codes[(mask & -mask).bit_length() - 1] if mask else None
+
+        return classify_in_block
 
     def classify_one(msisdn: str) -> str | None:
         tail = msisdn[-PATTERN_DIGITS:]

@@ -68,8 +68,24 @@ def test_loaded_numbers_carry_their_golden_tier_and_surcharge(session, add_block
 
     assert by_msisdn["+8617012348888"].tier == "aaaa"
     assert by_msisdn["+8617012348888"].surcharge_minor == DEFAULT_TIERS["aaaa"]
-    assert by_msisdn["+8617012348880"].tier == "abcd"  # 1234 in the last eight digits
-    assert all(n.surcharge_minor == DEFAULT_TIERS[n.tier] for n in by_msisdn.values())
+    # 1234 and 888 are digits every number of this block shares: not this number's
+    assert by_msisdn["+8617012348880"].tier is None
+    assert by_msisdn["+8617012348885"].tier is None
+    assert all(
+        n.surcharge_minor == (DEFAULT_TIERS[n.tier] if n.tier else 0) for n in by_msisdn.values()
+    )
+
+
+def test_a_pattern_in_the_digits_the_whole_block_shares_does_not_count(session, add_block):
+    """The demo block +86170123400xx: every number's last eight digits start 123400."""
+    block = add_block("+8617012340000", "+8617012340099")
+    tiers = {n.msisdn: n.tier for n in numbers_of(session, block)}
+    assert tiers["+8617012340001"] is None  # was abcd from the block's 1234
+    assert tiers["+8617012340037"] is None
+    assert tiers["+8617012340088"] == "aabb"  # 0088: its own last digits
+    assert tiers["+8617012340000"] == "aaaa"  # 0000 takes in digits of its own
+    golden = sum(1 for tier in tiers.values() if tier)
+    assert 0 < golden < 20
 
 
 def test_ordinary_numbers_have_no_tier_and_no_surcharge(session, add_block):
@@ -277,6 +293,7 @@ def test_ensuring_defaults_keeps_a_configured_surcharge(session):
 def test_a_new_surcharge_reprices_the_numbers_buyers_can_take(session, add_block):
     add_block("+8617012348880", "+8617012348889")
     add_block("+8617020356660", "+8617020356669")  # +86 170 2035 6666: aaaa too
+    add_block("+8617020351230", "+8617020351239")  # +86 170 2035 1234: abcd
     reserve_number(session, msisdn="+8617020356666", holder="order-1", now=NOW)
 
     tier = set_tier_surcharge(
@@ -289,7 +306,7 @@ def test_a_new_surcharge_reprices_the_numbers_buyers_can_take(session, add_block
     held = get_number(session, "+8617020356666")
     assert held.surcharge_minor == DEFAULT_TIERS["aaaa"]
     # Other tiers are untouched.
-    assert get_number(session, "+8617012348880").surcharge_minor == DEFAULT_TIERS["abcd"]
+    assert get_number(session, "+8617020351234").surcharge_minor == DEFAULT_TIERS["abcd"]
 
 
 def test_an_expired_hold_is_repriced_like_an_available_number(session, add_block):

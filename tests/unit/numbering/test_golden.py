@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from numbering.golden import DEFAULT_TIERS, TIER_CODES, classifier, classify
+from numbering.golden import DEFAULT_TIERS, TIER_CODES, classifier, classify, shared_digits
 
 ASCENDING = "0123456789"
 DESCENDING = ASCENDING[::-1]
@@ -167,3 +167,65 @@ def test_a_block_of_numbers_classifies_quickly():
     # About 0.15 s here; a million numbers must stay far below the 30 s load budget.
     assert elapsed < 2.0
     assert tiers.count(None) > 150_000
+
+
+def reference_in_block(msisdn: str, shared: int) -> list[str]:
+    """Every tier a number of a block matches when its first `shared` digits of the last
+    eight are the block's: an occurrence counts only if it ends past them."""
+    d = msisdn[-8:]
+
+    def found(length: int, test) -> bool:
+        return any(test(d[i : i + length]) and i + length > shared for i in range(9 - length))
+
+    def same(w: str) -> bool:
+        return len(set(w)) == 1
+
+    tail_counts = shared < 8
+    rules = {
+        "aaaaa": found(5, same),
+        "aaaa": found(4, same),
+        "abcde": found(5, lambda w: w in ASCENDING),
+        "abcd": found(4, lambda w: w in ASCENDING),
+        "end_1314": tail_counts and d.endswith("1314"),
+        "end_520": tail_counts and d.endswith("520"),
+        "dcba": found(4, lambda w: w in DESCENDING),
+        "aabb": tail_counts and re.fullmatch(r"(\d)\1(?!\1)(\d)\2", d[-4:]) is not None,
+        "abab": tail_counts and re.fullmatch(r"(\d)(?!\1)(\d)\1\2", d[-4:]) is not None,
+        "end_aaa": tail_counts and re.search(r"(\d)\1\1$", d) is not None,
+        "end_168": tail_counts and d.endswith("168"),
+        "end_88": tail_counts and d.endswith("88"),
+        "end_66": tail_counts and d.endswith("66"),
+    }
+    return [code for code, matched in rules.items() if matched]
+
+
+@given(
+    digits=EIGHT_DIGITS | RUNNY_DIGITS,
+    shared=st.integers(0, 8),
+    enabled=st.none() | st.sets(st.sampled_from(TIER_CODES)),
+)
+def test_in_a_block_only_patterns_past_the_shared_digits_count(digits, shared, enabled):
+    msisdn = "+86170" + digits
+    matches = [c for c in reference_in_block(msisdn, shared) if enabled is None or c in enabled]
+    assert classifier(enabled, shared=shared)(msisdn) == (matches[0] if matches else None)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "shared"),
+    [
+        ("+8617012340000", "+8617012349999", 4),  # 1234xxxx
+        ("+8617012340000", "+8617012340099", 6),  # 123400xx
+        ("+8617012340000", "+8617012340001", 7),
+        ("+8617012340000", "+8617012340000", 0),  # one number is judged on its own digits
+        ("+8617000000000", "+8617099999999", 0),
+        ("+8617012340000", "+86170123400000", 0),  # ends of different lengths
+        ("+8617012", "+8617019", 0),  # shorter than eight digits
+    ],
+)
+def test_shared_digits_of_a_block(first, last, shared):
+    assert shared_digits(first, last) == shared
+
+
+def test_when_all_eight_digits_are_shared_nothing_counts():
+    assert classifier(shared=8)("+8617012348888") is None
+    assert classifier(shared=0)("+8617012348888") == "aaaa"
