@@ -68,8 +68,14 @@ def test_a_new_subscriber_buys_an_esim_plan_with_a_voucher_and_sees_the_active_l
     page.locator('a[data-buy="LITE30"]').click()
     expect(page).to_have_url(path_is(url, "/buy/LITE30"))
 
-    # 2. A golden number (a surcharge on top of the plan's 39.00), held for 15 minutes.
-    row = page.locator('tr[data-number]:not([data-surcharge="0"])').first
+    # 2. A golden number whose surcharge the 150.00 voucher covers beside the plan's
+    # 39.00, held for 15 minutes.
+    rows = page.locator('tr[data-number]:not([data-surcharge="0"])')
+    row = next(
+        rows.nth(i)
+        for i in range(rows.count())
+        if int(rows.nth(i).get_attribute("data-surcharge") or 0) <= 11_100
+    )
     msisdn = row.get_attribute("data-number") or ""
     assert msisdn.startswith("+86170123")
     row.locator('button[type="submit"]').click()
