@@ -20,9 +20,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func
+from sqlalchemy import func
 from sqlalchemy import select as sa_select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.charging.models import LinePeriod
 from app.core.money import round_half_up
@@ -80,21 +80,26 @@ def owed_at(session: Session, *, at: datetime) -> Owed:
     """
     owed = Owed(at=at)
     balances = session.execute(
-        sa_select(LedgerAccount.currency, func.sum(LedgerAccount.balance_minor), func.count())
-        .where(LedgerAccount.kind == CUSTOMER_PREPAID, LedgerAccount.balance_minor > 0)
-        .group_by(LedgerAccount.currency)
+        sa_select(col(LedgerAccount.currency), func.sum(LedgerAccount.balance_minor), func.count())
+        .where(col(LedgerAccount.kind) == CUSTOMER_PREPAID, col(LedgerAccount.balance_minor) > 0)
+        .group_by(col(LedgerAccount.currency))
     ).all()
     for currency, total, count in balances:
         owed.positive_balances[currency] = int(total or 0)
         owed.customers += int(count)
     periods = session.execute(
-        sa_select(LinePeriod.price_minor, LinePeriod.end, Plan.validity_days, Plan.currency)
-        .join(Line, and_(Line.id == LinePeriod.line_id))
-        .join(Plan, Plan.id == LinePeriod.plan_id)
+        sa_select(
+            col(LinePeriod.price_minor),
+            col(LinePeriod.end),
+            col(Plan.validity_days),
+            col(Plan.currency),
+        )
+        .join(Line, col(Line.id) == col(LinePeriod.line_id))
+        .join(Plan, col(Plan.id) == col(LinePeriod.plan_id))
         .where(
-            LinePeriod.start <= at,
-            LinePeriod.end > at,
-            Line.status.notin_(ENDED_STATUSES),  # type: ignore[attr-defined]
+            col(LinePeriod.start) <= at,
+            col(LinePeriod.end) > at,
+            col(Line.status).notin_(ENDED_STATUSES),
         )
     ).all()
     for price, end, validity, currency in periods:
