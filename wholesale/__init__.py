@@ -1,4 +1,4 @@
-"""What is bought: host carriers and rate cards; settlement and reconciliation arithmetic (DESIGN §7).
+"""What is bought: hosts and rate cards; settlement and reconciliation arithmetic (DESIGN §7).
 
 Modules: `models` (hosts, rate cards, settlement runs and disputes),
 `services` (hosts and rate cards), `usage_settings` (a host's usage-file
