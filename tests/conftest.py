@@ -6,12 +6,13 @@
   end; the app's units of work become savepoints inside it
   (`join_transaction_mode="create_savepoint"`).
 * PostgreSQL is `TEST_DATABASE_URL` (default: the local server, database
-  `mvno_test`, created when missing). When it is unreachable its tests are
-  skipped — unless `REQUIRE_POSTGRES=1` (as in CI), which makes them fail.
+  `mvno_test_<8 hex digits of the checkout's path>`, created when
+  missing). When it is unreachable its tests are skipped — unless `REQUIRE_POSTGRES=1` (as in CI), which makes them fail.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -27,7 +28,10 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.core.migrate import recreate_postgres_database, upgrade
 
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/mvno_test"
+# One database per checkout: two checkouts testing at once (a CI clone beside
+# a work tree) never empty each other's schema.
+_CHECKOUT = hashlib.sha1(str(Path(__file__).resolve().parents[1]).encode()).hexdigest()[:8]
+DEFAULT_PG_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/mvno_test_{_CHECKOUT}"
 BACKENDS = ("sqlite", "postgresql")
 
 
