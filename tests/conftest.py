@@ -7,7 +7,8 @@
   (`join_transaction_mode="create_savepoint"`).
 * PostgreSQL is `TEST_DATABASE_URL` (default: the local server, database
   `mvno_test_<8 hex digits of the checkout's path>`, created when
-  missing). When it is unreachable its tests are skipped — unless `REQUIRE_POSTGRES=1` (as in CI), which makes them fail.
+  missing). When it is unreachable its tests are skipped — unless
+  `REQUIRE_POSTGRES=1` (as in CI), which makes them fail.
 """
 
 from __future__ import annotations
