@@ -34,9 +34,11 @@
       }
     };
   }
+  // A value axis; counts (lines, messages) get whole-number ticks only.
   function axis(title, format, extra) {
-    var scale = { beginAtZero: true, title: { display: true, text: title },
-                  ticks: { callback: formatted(format) } };
+    var ticks = { callback: formatted(format) };
+    if (format === whole) { ticks.precision = 0; }
+    var scale = { beginAtZero: true, title: { display: true, text: title }, ticks: ticks };
     Object.keys(extra || {}).forEach(function (key) { scale[key] = extra[key]; });
     return scale;
   }
