@@ -48,6 +48,7 @@ from app.core.errors import N_, DomainError, InvalidInput
 from app.core.money import format_plain
 from app.usage.queries import DailyPoint, chart_series, daily_usage
 from app.usage.settlement import compute_settlement
+from app.web import label
 from wholesale.services import list_hosts
 from wholesale.settlement import UNITS, USAGE_SERVICES
 
@@ -203,13 +204,13 @@ def liability_figure(session: Session, context: Context) -> dict[str, Any]:
 def usage_figure(session: Session, context: Context, *, month: str | None) -> dict[str, Any]:
     """Usage per service and day of a month (the current one by default), every host
     together, each host's records by its own local day."""
-    label = month or month_label(context.now, context.timezone)
-    span = month_span(label, context.timezone)
+    chosen = month or month_label(context.now, context.timezone)
+    span = month_span(chosen, context.timezone)
     points: list[DailyPoint] = []
     for host in list_hosts(session):
         points.extend(daily_usage(session, host=host, start=span.start, end=span.end))
     series = chart_series(points)
-    first = date.fromisoformat(f"{label}-01")
+    first = date.fromisoformat(f"{chosen}-01")
     dates = [first + timedelta(days=n) for n in range(31)]
     days = [day.isoformat() for day in dates if day.month == first.month]
     index = {day: n for n, day in enumerate(series["days"])}
@@ -218,7 +219,7 @@ def usage_figure(session: Session, context: Context, *, month: str | None) -> di
         for service in USAGE_SERVICES
     }
     return {
-        "month": label,
+        "month": chosen,
         "timezone": context.timezone,
         "units": {service: UNITS[service] for service in USAGE_SERVICES},
         "days": days,
@@ -324,6 +325,10 @@ def _counts_table(figure: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
         [_("Active API keys"), figure["active_api_keys"]],
         [_("Audit entries"), figure["audit_entries"]],
     ]
+    rows.extend(
+        [f"{_('Active staff by role')}: {label('role', role)}", count]
+        for role, count in figure["staff_by_role"].items()
+    )
     return [_("Figure"), _("Value")], rows
 
 
