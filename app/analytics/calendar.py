@@ -113,14 +113,15 @@ def last_months(*, now: datetime, timezone: str, months: int = DEFAULT_MONTHS) -
     return [month_span(label, timezone) for label in labels]
 
 
-def span_index(column: Any, spans: list[Span]) -> Any:
-    """SQL: the index in `spans` of the span containing `column`'s instant, else NULL.
+def span_index(column: Any, spans: list[Span], *, before: int | None = None) -> Any:
+    """SQL: the index in `spans` of the span containing `column`'s instant; `before`
+    for an instant earlier than the first span; NULL for a later one or NULL.
 
     `spans` must be consecutive and in order (as `last_days` and
     `last_months` give them).
     """
     whens = [(column < span.end, index) for index, span in enumerate(spans)]
-    return case((column < spans[0].start, None), *whens, else_=None)
+    return case((column < spans[0].start, before), *whens, else_=None)
 
 
 def within(column: Any, spans: list[Span]) -> Any:

@@ -36,6 +36,7 @@ from app.core.audit import AuditEntry
 from app.subscribers.models import FINAL_LINE_STATUSES, Line
 
 ACTIVATION_ACTIONS = ("line.activate",)
+BEFORE = -1
 TERMINATION_ACTIONS = ("line.terminate", "line.port_out", "line.transfer")
 
 
@@ -112,28 +113,29 @@ def _service_changes(session: Session, spans: list[Span]) -> tuple[int, list[int
         ),
         else_=None,
     )
+    # One pass: each line's start and end as a span index, BEFORE when earlier
+    # than the first span, NULL when later (or, for the end, when still live).
     lines = (
-        sa_select(first.c.started.label("started"), ended.label("ended"))
+        sa_select(
+            span_index(first.c.started, spans, before=BEFORE).label("started"),
+            span_index(ended, spans, before=BEFORE).label("ended"),
+        )
         .join(Line, col(Line.id) == first.c.line_id)
         .subquery()
     )
-    begin = spans[0].start
-    base = session.execute(
-        sa_select(
-            func.coalesce(func.sum(case((lines.c.started < begin, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((lines.c.ended < begin, 1), else_=0)), 0),
+    rows = session.execute(
+        sa_select(lines.c.started, lines.c.ended, func.count()).group_by(
+            lines.c.started, lines.c.ended
         )
-    ).one()
-    started, ended_per_span = [0] * len(spans), [0] * len(spans)
-    for column, counts in ((lines.c.started, started), (lines.c.ended, ended_per_span)):
-        inner = sa_select(span_index(column, spans).label("span")).where(within(column, spans))
-        grouped = inner.subquery()
-        for span, count in session.execute(
-            sa_select(grouped.c.span, func.count()).group_by(grouped.c.span)
-        ).all():
-            if span is not None:
-                counts[int(span)] += int(count)
-    return int(base[0]) - int(base[1]), started, ended_per_span
+    ).all()
+    base, started, ended_per_span = 0, [0] * len(spans), [0] * len(spans)
+    for start, end, count in rows:
+        for index, counts, sign in ((start, started, 1), (end, ended_per_span, -1)):
+            if index == BEFORE:
+                base += sign * int(count)
+            elif index is not None:
+                counts[int(index)] += int(count)
+    return base, started, ended_per_span
 
 
 def line_activity(

@@ -100,14 +100,10 @@ def _first_starts(session: Session) -> dict[int, datetime]:
 # -- lines --------------------------------------------------------------------------------
 
 
-def test_lines_per_day_match_the_audit_records_and_the_lines(
-    session: Session, business: Business
-) -> None:
-    figure = line_activity(session, now=AT, timezone=TIMEZONE, days=30)
-
-    spans = last_days(now=AT, timezone=TIMEZONE, days=30)
+def _check_lines_against_the_rows(session: Session, now: datetime, days: int) -> None:
+    figure = line_activity(session, now=now, timezone=TIMEZONE, days=days)
+    spans = last_days(now=now, timezone=TIMEZONE, days=days)
     assert [d.day for d in figure.days] == [s.label for s in spans]
-    assert figure.days[-1].day == "2026-11-15" and figure.days[0].day == "2026-10-17"
     audits = list(session.exec(select(AuditEntry)))
     first = _first_starts(session)
     lines = list(session.exec(select(Line)))
@@ -133,12 +129,32 @@ def test_lines_per_day_match_the_audit_records_and_the_lines(
             terminations,
             in_service,
         ), day.day
+
+
+@pytest.mark.parametrize(
+    ("now", "days"),
+    [
+        (AT, 30),
+        (local(2026, 9, 10, 12), 15),  # lines starting inside the window
+        (local(2026, 11, 20, 12), 3),  # a line ended before the window began
+        (local(2026, 12, 31, 23, 59), 90),
+    ],
+)
+def test_lines_per_day_match_the_audit_records_and_the_lines(
+    session: Session, business: Business, now: datetime, days: int
+) -> None:
+    _check_lines_against_the_rows(session, now, days)
+
+
+def test_lines_per_day_on_the_edges_of_local_days(session: Session, business: Business) -> None:
+    figure = line_activity(session, now=AT, timezone=TIMEZONE, days=30)
+    assert figure.days[-1].day == "2026-11-15" and figure.days[0].day == "2026-10-17"
     by_day = {d.day: d for d in figure.days}
     # A second before and at local midnight: two days, though the same UTC date.
     assert by_day["2026-11-10"].activations == 1 and by_day["2026-11-11"].activations == 1
     assert by_day["2026-11-13"].terminations == 1
     assert by_day["2026-11-12"].in_service - by_day["2026-11-13"].in_service == 1
-    statuses = [line.status for line in lines]
+    statuses = [line.status for line in session.exec(select(Line))]
     assert figure.active_now == statuses.count("active") == 3
     assert (figure.suspended_now, figure.pending_now) == (1, 1)
 
