@@ -1,5 +1,10 @@
-"""Figures about the business for staff: the dashboard's counts (DESIGN §2, floor 6).
+"""Figures about the business for staff: the dashboard (DESIGN §2, floor 6).
 
 Readers only: nothing here writes. Every figure is counted from the rows
-themselves, never estimated or cached.
+themselves, set-based, never estimated or cached; days and months are those
+of `TIMEZONE` (app/analytics/calendar.py). `dashboard` holds the counts of
+the tiles, `lines` lines and their activations and terminations per day,
+`revenue` revenue by kind and per plan against the wholesale cost, `arpu`
+revenue per active line, `liability` the prepaid liability beside what an
+exit now would owe.
 """

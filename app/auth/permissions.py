@@ -24,6 +24,8 @@ ALL = frozenset(ROLES)
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "dashboard.view": ALL,
+    # The dashboard's money figures: revenue, wholesale cost, margin, ARPU, liability.
+    "dashboard.money": frozenset({"admin", "finance", "auditor"}),
     "staff.view": frozenset({"admin", "auditor"}),
     "staff.manage": frozenset({"admin"}),
     "api_keys.manage": frozenset({"admin"}),

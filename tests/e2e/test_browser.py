@@ -58,7 +58,7 @@ def test_staff_login_dashboard_and_sign_out(page: Page, live_server: str, tmp_pa
     expect(page.locator(".who")).to_contain_text("admin@demo.example.com")
     expect(page.locator('.nav a[href="/console/api-keys"]')).to_be_visible()
     # Every demo role has one active staff user.
-    expect(page.locator("main table tbody tr")).to_have_count(5)
+    expect(page.locator("[data-table=staff-by-role] tbody tr")).to_have_count(5)
 
     shot = tmp_path / "console-dashboard.png"
     page.screenshot(path=shot, full_page=True)

@@ -15,6 +15,7 @@ from app.payments.vouchers import create_voucher_batch
 from app.subscribers.services import create_customer, open_line
 from app.usage.importer import import_usage_file
 from app.usage.settlement import export_settlement
+from app.web.dashboard import FIGURE_PERMISSIONS
 from plans.models import Plan
 from tests.factories import NOW, login_staff, make_api_key, make_staff
 
@@ -116,6 +117,10 @@ def test_console_routes_for_role(app, client, session, role, tmp_path):
     }
     rules = console_rules(app)
     assert len(rules) >= 12
+    # The dashboard's downloads, one per figure, are walked like every page.
+    assert {f"console.dashboard_{name.replace('-', '_')}_csv" for name in FIGURE_PERMISSIONS} <= {
+        rule.endpoint for rule in rules
+    }
     for rule in rules:
         with app.test_request_context():
             url = url_for(rule.endpoint, **values.get(rule.endpoint, {}))

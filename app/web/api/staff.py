@@ -1,7 +1,7 @@
 """JSON API of the platform's own administration (DESIGN §14).
 
-The calling key and what it may do, the dashboard's figures, staff users,
-API keys and the audit trail.
+The calling key and what it may do, staff users, API keys and the audit
+trail (the dashboard's figures are in dashboard.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from typing import Any
 from flask import g
 from marshmallow import RAISE
 
-from app.analytics.dashboard import dashboard_counts
 from app.auth import api_keys
 from app.auth.permissions import PERMISSIONS
 from app.auth.services import create_staff, list_staff, set_staff_active
@@ -27,7 +26,6 @@ from app.web.api.staff_schemas import (
     ApiKeyOut,
     AuditPage,
     AuditQuery,
-    DashboardOut,
     MeOut,
     StaffActiveIn,
     StaffIn,
@@ -50,14 +48,6 @@ def me() -> Any:
         "role": key.role,
         "permissions": sorted(p for p, roles in PERMISSIONS.items() if key.role in roles),
     }
-
-
-@bp.get("/dashboard")
-@requires("dashboard.view")
-@bp.output(DashboardOut)
-def dashboard() -> Any:
-    """The counts the console dashboard shows."""
-    return dashboard_counts(db_session())
 
 
 @bp.get("/staff")

@@ -1,5 +1,5 @@
-"""API schemas of the platform's administration: the calling key, the dashboard, staff,
-API keys and the audit trail.
+"""API schemas of the platform's administration: the calling key, staff, API keys and
+the audit trail.
 """
 
 from __future__ import annotations
@@ -101,13 +101,3 @@ class MeOut(Schema):
     prefix = String(required=True)
     role = String(required=True)
     permissions = List(String(), required=True)
-
-
-class DashboardOut(Schema):
-    staff_by_role = Dict(keys=String(), values=WholeNumber(), required=True)
-    subscribers = WholeNumber(required=True)
-    active_api_keys = WholeNumber(required=True)
-    audit_entries = WholeNumber(required=True)
-    numbers_available = WholeNumber(required=True)
-    sims_in_stock = WholeNumber(required=True)
-    plans_on_sale = WholeNumber(required=True)

@@ -4,6 +4,7 @@ bp = Blueprint("console", __name__, template_folder="../../templates/console")
 
 from app.web.console import (  # noqa: E402,F401
     customers,
+    dashboard,
     hosts,
     lines,
     notifications,

@@ -1,17 +1,15 @@
-"""Console entry: the navigation, signing in and out, and the dashboard."""
+"""Console entry: the navigation, signing in and out (the dashboard is in dashboard.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import redirect, render_template, url_for
+from flask import redirect, url_for
 from flask_login import current_user
 
-from app.analytics.dashboard import dashboard_counts
 from app.core.errors import N_
-from app.web.auth import login_page, sign_out, staff_required
+from app.web.auth import login_page, sign_out
 from app.web.console import bp
-from app.web.context import db_session
 
 # Navigation: (endpoint, label, permission) — only pages that exist.
 NAV: tuple[tuple[str, str, str], ...] = (
@@ -54,9 +52,3 @@ def login() -> Any:
 def logout() -> Any:
     sign_out()
     return redirect(url_for("console.login"))
-
-
-@bp.route("/")
-@staff_required("dashboard.view")
-def dashboard() -> Any:
-    return render_template("console/dashboard.html", counts=dashboard_counts(db_session()))

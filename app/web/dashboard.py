@@ -1,0 +1,459 @@
+"""The dashboard's figures as the console and the API hand them out.
+
+The figures are app/analytics's. This entry-point module also calls what
+analytics may not: app/usage, for the current month's wholesale cost
+(`compute_settlement` of each host of the currency, handed to
+`monthly_revenue` as a plain value) and for usage per service and day
+(`daily_usage`, `chart_series`). Each figure is a JSON-ready dict — money in
+minor units beside its `currency`, days and months in `TIMEZONE` — which the
+API returns as it is, the console draws, and `csv_table` turns into the rows
+of a download.
+
+Who may see what (app/auth/permissions.py): every staff role sees the
+counts, lines and usage (`dashboard.view`); money — revenue, cost, margin,
+revenue per plan, ARPU, liability — needs `dashboard.money` (admin,
+finance, auditor). Ticket volume and SLA attainment belong to customer
+service (app/care); until it provides them the figure is `tickets: null`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from flask import Response
+from flask_babel import gettext as _
+from sqlmodel import Session
+
+from app.analytics.arpu import monthly_arpu
+from app.analytics.calendar import (
+    DEFAULT_DAYS,
+    DEFAULT_MONTHS,
+    MAX_DAYS,
+    MAX_MONTHS,
+    check_count,
+    last_months,
+    month_label,
+    month_span,
+)
+from app.analytics.dashboard import dashboard_counts
+from app.analytics.liability import prepaid_liability
+from app.analytics.lines import line_activity
+from app.analytics.revenue import monthly_revenue, plan_names, revenue_per_plan
+from app.core.errors import N_, DomainError, InvalidInput
+from app.core.money import format_plain
+from app.usage.queries import DailyPoint, chart_series, daily_usage
+from app.usage.settlement import compute_settlement
+from app.web import label
+from wholesale.services import list_hosts
+from wholesale.settlement import UNITS, USAGE_SERVICES
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every figure is computed for: the instant, the zone and the currency."""
+
+    now: datetime
+    timezone: str
+    currency: str
+
+
+# -- the figures ------------------------------------------------------------------------
+
+
+def counts_figure(session: Session, context: Context) -> dict[str, Any]:
+    """The tiles' counts, and the empty slot of the ticket figures."""
+    return {**dashboard_counts(session), "tickets": None}
+
+
+def lines_figure(session: Session, context: Context, *, days: int) -> dict[str, Any]:
+    """Lines by status now and, per day, lines in service, activations and terminations."""
+    activity = line_activity(session, now=context.now, timezone=context.timezone, days=days)
+    return {
+        "timezone": context.timezone,
+        "active_now": activity.active_now,
+        "suspended_now": activity.suspended_now,
+        "pending_now": activity.pending_now,
+        "days": [
+            {
+                "day": d.day,
+                "in_service": d.in_service,
+                "activations": d.activations,
+                "terminations": d.terminations,
+            }
+            for d in activity.days
+        ],
+    }
+
+
+def current_month_cost(session: Session, context: Context) -> int | None:
+    """The current month's wholesale cost so far, over the hosts of the currency.
+
+    None when there is no such host or one of them cannot be settled (a day
+    without a rate card): the month is then shown as not settled yet.
+    """
+    month = month_label(context.now, context.timezone)
+    hosts = [h for h in list_hosts(session) if h.currency == context.currency]
+    if not hosts:
+        return None
+    total = 0
+    for host in hosts:
+        try:
+            total += compute_settlement(session, host=host, month=month).total_minor
+        except DomainError:
+            return None
+    return total
+
+
+def revenue_figure(session: Session, context: Context, *, months: int) -> dict[str, Any]:
+    """Revenue by kind, wholesale cost and gross margin per month."""
+    rows = monthly_revenue(
+        session,
+        now=context.now,
+        timezone=context.timezone,
+        currency=context.currency,
+        months=months,
+        current_cost_minor=current_month_cost(session, context),
+    )
+    return {
+        "currency": context.currency,
+        "timezone": context.timezone,
+        "months": [
+            {
+                "month": m.month,
+                "plans_minor": m.plans_minor,
+                "addons_minor": m.addons_minor,
+                "overage_minor": m.overage_minor,
+                "revenue_minor": m.revenue_minor,
+                "wholesale_cost_minor": m.wholesale_cost_minor,
+                "cost_source": m.cost_source,
+                "margin_minor": m.margin_minor,
+            }
+            for m in rows
+        ],
+    }
+
+
+def plans_figure(session: Session, context: Context, *, months: int) -> dict[str, Any]:
+    """Plan sales per month and plan code, with the plans' names."""
+    rows = revenue_per_plan(
+        session,
+        now=context.now,
+        timezone=context.timezone,
+        currency=context.currency,
+        months=months,
+    )
+    codes = sorted({r.plan for r in rows if r.plan is not None})
+    names = plan_names(session, codes)
+    return {
+        "currency": context.currency,
+        "timezone": context.timezone,
+        "months": _month_labels(context, months),
+        "plans": [{"code": code, "names": names.get(code, {})} for code in codes],
+        "items": [
+            {"month": r.month, "plan": r.plan, "revenue_minor": r.revenue_minor} for r in rows
+        ],
+    }
+
+
+def arpu_figure(session: Session, context: Context, *, months: int) -> dict[str, Any]:
+    """Revenue, lines active and ARPU per month."""
+    rows = monthly_arpu(
+        session,
+        now=context.now,
+        timezone=context.timezone,
+        currency=context.currency,
+        months=months,
+    )
+    return {
+        "currency": context.currency,
+        "timezone": context.timezone,
+        "months": [
+            {
+                "month": m.month,
+                "revenue_minor": m.revenue_minor,
+                "active_lines": m.active_lines,
+                "arpu_minor": m.arpu_minor,
+            }
+            for m in rows
+        ],
+    }
+
+
+def liability_figure(session: Session, context: Context) -> dict[str, Any]:
+    """The book liability now beside what an exit now would owe."""
+    figure = prepaid_liability(session, at=context.now, currency=context.currency)
+    return {
+        "currency": context.currency,
+        "at": figure.at,
+        "book_liability_minor": figure.book_minor,
+        "positive_balances_minor": figure.positive_balances_minor,
+        "arrears_minor": figure.arrears_minor,
+        "unused_periods_minor": figure.unused_periods_minor,
+        "owed_minor": figure.owed_minor,
+        "difference_minor": figure.difference_minor,
+        "customers_in_credit": figure.customers_in_credit,
+        "customers_in_arrears": figure.customers_in_arrears,
+    }
+
+
+def usage_figure(session: Session, context: Context, *, month: str | None) -> dict[str, Any]:
+    """Usage per service and day of a month (the current one by default), every host
+    together, each host's records by its own local day."""
+    chosen = month or month_label(context.now, context.timezone)
+    span = month_span(chosen, context.timezone)
+    points: list[DailyPoint] = []
+    for host in list_hosts(session):
+        points.extend(daily_usage(session, host=host, start=span.start, end=span.end))
+    series = chart_series(points)
+    first = date.fromisoformat(f"{chosen}-01")
+    dates = [first + timedelta(days=n) for n in range(31)]
+    days = [day.isoformat() for day in dates if day.month == first.month]
+    index = {day: n for n, day in enumerate(series["days"])}
+    quantity = {
+        service: [series["quantity"][service][index[day]] if day in index else 0 for day in days]
+        for service in USAGE_SERVICES
+    }
+    return {
+        "month": chosen,
+        "timezone": context.timezone,
+        "units": {service: UNITS[service] for service in USAGE_SERVICES},
+        "days": days,
+        "quantity": quantity,
+    }
+
+
+def _month_labels(context: Context, months: int) -> list[str]:
+    spans = last_months(now=context.now, timezone=context.timezone, months=months)
+    return [span.label for span in spans]
+
+
+# The figures by name, with the permission each needs (see the module docstring).
+FIGURE_PERMISSIONS: dict[str, str] = {
+    "counts": "dashboard.view",
+    "lines": "dashboard.view",
+    "usage": "dashboard.view",
+    "revenue": "dashboard.money",
+    "revenue-per-plan": "dashboard.money",
+    "arpu": "dashboard.money",
+    "liability": "dashboard.money",
+}
+
+
+def build_figure(
+    name: str, session: Session, context: Context, params: dict[str, Any]
+) -> dict[str, Any]:
+    """The figure `name` (a key of FIGURE_PERMISSIONS) for `params` (`figure_parameters`)."""
+    builders: dict[str, Callable[[], dict[str, Any]]] = {
+        "counts": lambda: counts_figure(session, context),
+        "lines": lambda: lines_figure(session, context, days=params["days"]),
+        "usage": lambda: usage_figure(session, context, month=params["month"]),
+        "revenue": lambda: revenue_figure(session, context, months=params["months"]),
+        "revenue-per-plan": lambda: plans_figure(session, context, months=params["months"]),
+        "arpu": lambda: arpu_figure(session, context, months=params["months"]),
+        "liability": lambda: liability_figure(session, context),
+    }
+    return builders[name]()
+
+
+# -- query parameters -------------------------------------------------------------------
+
+
+def whole_number(text: str | None, *, field: str, default: int, maximum: int) -> int:
+    """A query parameter holding a whole number from 1 to `maximum` (`default` if absent).
+
+    :raises InvalidInput: anything else, such as ``?days=abc``.
+    """
+    if text is None or text == "":
+        return default
+    if not text.isascii() or not text.isdigit() or len(text) > 6:
+        raise InvalidInput(
+            N_("%(name)s must be a whole number from 1 to %(max)s."),
+            field=field,
+            name=field,
+            max=maximum,
+        )
+    return check_count(int(text), field=field, maximum=maximum)
+
+
+def figure_parameters(args: Any) -> dict[str, Any]:
+    """`days`, `months` and `month` from a request's query string, checked."""
+    month = args.get("month") or None
+    if month is not None:
+        month_span(month, "UTC")  # refuses anything but YYYY-MM
+    return {
+        "days": whole_number(
+            args.get("days"), field="days", default=DEFAULT_DAYS, maximum=MAX_DAYS
+        ),
+        "months": whole_number(
+            args.get("months"), field="months", default=DEFAULT_MONTHS, maximum=MAX_MONTHS
+        ),
+        "month": month,
+    }
+
+
+# -- downloads ---------------------------------------------------------------------------
+
+
+def _money(amount: int | None) -> str:
+    return "" if amount is None else format_plain(amount)
+
+
+def _text(value: str) -> str:
+    """A text cell a spreadsheet will not run as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _cost_source(source: str | None) -> str:
+    if source == "settled":
+        return _("settled")
+    if source == "computed":
+        return _("computed so far")
+    return _("not settled yet")
+
+
+def _counts_table(figure: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    rows: list[list[Any]] = [
+        [_("Subscriber accounts"), figure["subscribers"]],
+        [_("Plans on sale"), figure["plans_on_sale"]],
+        [_("Numbers available"), figure["numbers_available"]],
+        [_("SIMs in stock"), figure["sims_in_stock"]],
+        [_("Active API keys"), figure["active_api_keys"]],
+        [_("Audit entries"), figure["audit_entries"]],
+    ]
+    rows.extend(
+        [f"{_('Active staff by role')}: {label('role', role)}", count]
+        for role, count in figure["staff_by_role"].items()
+    )
+    return [_("Figure"), _("Value")], rows
+
+
+def _lines_table(figure: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    header = [_("Day"), _("Lines in service"), _("Activations"), _("Terminations")]
+    rows = [
+        [d["day"], d["in_service"], d["activations"], d["terminations"]] for d in figure["days"]
+    ]
+    return header, rows
+
+
+def _revenue_table(figure: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    currency = figure["currency"]
+    header = [
+        _("Month"),
+        _("Plans (%(currency)s)", currency=currency),
+        _("Add-ons (%(currency)s)", currency=currency),
+        _("Overage (%(currency)s)", currency=currency),
+        _("Revenue (%(currency)s)", currency=currency),
+        _("Wholesale cost (%(currency)s)", currency=currency),
+        _("Wholesale cost is"),
+        _("Gross margin (%(currency)s)", currency=currency),
+    ]
+    rows = [
+        [
+            m["month"],
+            _money(m["plans_minor"]),
+            _money(m["addons_minor"]),
+            _money(m["overage_minor"]),
+            _money(m["revenue_minor"]),
+            _money(m["wholesale_cost_minor"]),
+            _cost_source(m["cost_source"]),
+            _money(m["margin_minor"]),
+        ]
+        for m in figure["months"]
+    ]
+    return header, rows
+
+
+def _plans_table(figure: dict[str, Any], locale: str) -> tuple[list[str], list[list[Any]]]:
+    names = {p["code"]: p["names"] for p in figure["plans"]}
+    header = [
+        _("Month"),
+        _("Plan"),
+        _("Name"),
+        _("Revenue (%(currency)s)", currency=figure["currency"]),
+    ]
+    rows = []
+    for item in figure["items"]:
+        code = item["plan"] or ""
+        plan_names = names.get(code, {})
+        name = plan_names.get(locale) or plan_names.get("en") or ""
+        rows.append([item["month"], _text(code), _text(name), _money(item["revenue_minor"])])
+    return header, rows
+
+
+def _arpu_table(figure: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    currency = figure["currency"]
+    header = [
+        _("Month"),
+        _("Revenue (%(currency)s)", currency=currency),
+        _("Lines active in the month"),
+        _("ARPU (%(currency)s)", currency=currency),
+    ]
+    rows = [
+        [m["month"], _money(m["revenue_minor"]), m["active_lines"], _money(m["arpu_minor"])]
+        for m in figure["months"]
+    ]
+    return header, rows
+
+
+def _liability_table(figure: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    currency = figure["currency"]
+    rows = [
+        [_("Book liability (all prepaid balances)"), _money(figure["book_liability_minor"])],
+        [_("Positive balances"), _money(figure["positive_balances_minor"])],
+        [_("Arrears (negative balances)"), _money(figure["arrears_minor"])],
+        [_("Unused value of current periods"), _money(figure["unused_periods_minor"])],
+        [_("Owed if we exited now"), _money(figure["owed_minor"])],
+        [_("Owed if we exited now − book liability"), _money(figure["difference_minor"])],
+    ]
+    return [_("Figure"), _("Amount (%(currency)s)", currency=currency)], rows
+
+
+def _usage_table(figure: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    header = [
+        _("Day"),
+        _("Data (bytes)"),
+        _("Voice (seconds)"),
+        _("SMS (messages)"),
+    ]
+    quantity = figure["quantity"]
+    rows = [
+        [day, *(quantity[service][n] for service in USAGE_SERVICES)]
+        for n, day in enumerate(figure["days"])
+    ]
+    return header, rows
+
+
+def csv_table(
+    name: str, figure: dict[str, Any], *, locale: str
+) -> tuple[list[str], list[list[Any]]]:
+    """The header and rows of a figure's CSV download, in the viewer's language;
+    money in currency units with two decimals."""
+    if name == "revenue-per-plan":
+        return _plans_table(figure, locale)
+    tables: dict[str, Callable[[dict[str, Any]], tuple[list[str], list[list[Any]]]]] = {
+        "counts": _counts_table,
+        "lines": _lines_table,
+        "revenue": _revenue_table,
+        "arpu": _arpu_table,
+        "liability": _liability_table,
+        "usage": _usage_table,
+    }
+    return tables[name](figure)
+
+
+def csv_response(filename: str, header: list[str], rows: list[list[Any]]) -> Response:
+    """A CSV download: UTF-8 with a byte-order mark (so Excel reads it as UTF-8),
+    a header row, `Content-Disposition: attachment`."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    response = Response(("\ufeff" + out.getvalue()).encode("utf-8"), mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers.set("Content-Disposition", "attachment", filename=filename)
+    return response
