@@ -220,10 +220,12 @@ def test_choosing_another_number_releases_the_first(session: Session, world: Wor
 def test_golden_surcharge_is_part_of_the_total(session: Session, world: World) -> None:
     add_sims(session, world, "esim")
     buyer = Buyer(session)
-    msisdn = free_msisdn()
+    # Ends in 88, digits of its own: golden however the block is classified.
+    msisdn = f"+{FIRST + 188}"
+    assert number(session, msisdn).tier == "end_88"
     set_tier_surcharge(
         session,
-        code=number(session, msisdn).tier or "abcd",
+        code="end_88",
         surcharge_minor=1234,
         enabled=True,
         actor=STAFF,
