@@ -33,6 +33,7 @@ from wtforms.validators import DataRequired, Length
 
 from app.auth.models import SubscriberAccount
 from app.charging.periods import period_for_display
+from app.core import limits
 from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.core.pii import PiiCipher
@@ -57,7 +58,7 @@ from app.web.context import (
     settings,
 )
 from app.web.formatting import qr_svg
-from app.web.forms import LoginForm, RegisterForm, StoreVoucherForm, attach_error
+from app.web.forms import LoginForm, RegisterForm, StoreVoucherForm, attach_error, limit
 from app.web.store import bp
 from app.web.store.money import stripe_locale
 from app.web.store.views import register_from_form
@@ -79,13 +80,15 @@ class HoldForm(FlaskForm):
 
 
 class IdentityForm(FlaskForm):
-    name = StringField(_l("Full name as on the ID"), validators=[DataRequired(), Length(max=200)])
+    name = StringField(
+        _l("Full name as on the ID"), validators=[DataRequired(), limit(limits.PERSON_NAME)]
+    )
     id_type = SelectField(
         _l("ID type"),
         choices=[SelectChoice(value=code, label=_l(text)) for code, text in ID_TYPE_LABELS.items()],
         validators=[DataRequired()],
     )
-    id_number = StringField(_l("ID number"), validators=[DataRequired(), Length(max=40)])
+    id_number = StringField(_l("ID number"), validators=[DataRequired(), limit(40)])
 
 
 class PlaceOrderForm(FlaskForm):

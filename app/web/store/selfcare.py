@@ -34,6 +34,7 @@ from app.charging.addons import addons_for_sale, buy_addon, period_addons
 from app.charging.line_renewal import renew_now
 from app.charging.models import LinePeriod, PeriodAddOn
 from app.charging.periods import period_at, period_for_display
+from app.core import limits
 from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.ledger.errors import InsufficientBalance
@@ -46,7 +47,7 @@ from app.web.context import client_ip, current_actor, db_session
 from app.web.formatting import data_text as _data_text
 from app.web.formatting import minutes_text as _minutes_text
 from app.web.formatting import number_text as _number
-from app.web.forms import attach_error
+from app.web.forms import attach_error, limit
 from app.web.store import bp
 from app.web.store.money import money_view, own_customer
 from plans.models import AddOn, Plan
@@ -79,12 +80,12 @@ class RenewNowForm(FlaskForm):
 
 
 class ForgotPasswordForm(FlaskForm):
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), limit(limits.EMAIL)])
 
 
 class ResetPasswordForm(FlaskForm):
     password = PasswordField(
-        _l("New password"), validators=[DataRequired(), Length(min=MIN_LENGTH, max=MAX_LENGTH)]
+        _l("New password"), validators=[DataRequired(), limit(MAX_LENGTH, min_length=MIN_LENGTH)]
     )
     confirm = PasswordField(
         _l("Repeat new password"),
