@@ -18,8 +18,9 @@ from app.subscribers import services as subscribers
 from tests.conftest import csrf_token
 from tests.factories import NOW, PASSWORD, login_staff, make_staff
 from tests.integration.test_purchase_web import choose_number, post, register
-from tests.integration.test_purchase_web import world as world  # noqa: F401 (fixture)
+from tests.integration.test_purchase_web import world as world
 from tests.unit.subscribers.helpers import World
+
 
 def over_message(limit: int, lang: str = "en") -> str:
     if lang == "en":
