@@ -44,6 +44,7 @@ from app.subscribers.services import set_auto_renew
 from app.web import format_money_for_view, label
 from app.web.auth import sign_out, subscriber_required
 from app.web.context import client_ip, current_actor, db_session
+from app.web.formatting import allowance_data_text
 from app.web.formatting import data_text as _data_text
 from app.web.formatting import minutes_text as _minutes_text
 from app.web.formatting import number_text as _number
@@ -376,7 +377,7 @@ def _addon_forms(addons: list[AddOn]) -> dict[int, BuyAddOnForm]:
 def line_addons(line_id: int) -> Any:
     line = _own_line(line_id)
     session = db_session()
-    addons = addons_for_sale(session)
+    addons = sorted(addons_for_sale(session), key=lambda a: (a.price_minor, a.code))
     forms = _addon_forms(addons)
     errors: list[str] = []
     offer_topup = False
@@ -427,7 +428,7 @@ def line_addons(line_id: int) -> Any:
         errors=errors,
         offer_topup=offer_topup,
         money=money_view(own_customer()),
-        data_text=_data_text,
+        pack_size=allowance_data_text,
     ), status
 
 
