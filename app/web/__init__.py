@@ -157,7 +157,8 @@ def init_web(app: APIFlask, settings: Settings) -> None:
     from app.web.store import bp as store_bp
     from app.web.webhooks import bp as webhooks_bp
 
-    app.spec_processor(_complete_spec)
+    # APIFlask types the processor for a spec that may be a string; ours is the dict it builds.
+    app.spec_processor(_complete_spec)  # type: ignore[arg-type]
     app.register_blueprint(store_bp)
     app.register_blueprint(console_bp, url_prefix="/console")
     app.register_blueprint(api_bp, url_prefix="/api/v1")

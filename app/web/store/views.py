@@ -67,9 +67,10 @@ def index() -> Any:
     plans = sorted(published_plans(session), key=lambda plan: (plan.price_minor, plan.code))
     addons = [
         {"addon": addon, "data": allowance_data_text(addon.data_mb)}
-        for addon in list_addons(session, status="published")
+        for addon in sorted(
+            list_addons(session, status="published"), key=lambda a: (a.price_minor, a.code)
+        )
     ]
-    addons.sort(key=lambda row: (row["addon"].price_minor, row["addon"].code))
     return render_template(
         "store/index.html", cards=[plan_card(plan) for plan in plans], addons=addons
     )
