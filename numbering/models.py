@@ -30,6 +30,22 @@ SIM_STATUS_LABELS = {
     "blocked": N_("blocked"),
     "retired": N_("scrapped"),
 }
+# The golden tiers of numbering/golden.py as a buyer reads them, with an example.
+GOLDEN_TIER_LABELS = {
+    "aaaaa": N_("five of a kind (88888)"),
+    "aaaa": N_("four of a kind (8888)"),
+    "abcde": N_("five in a row (34567)"),
+    "abcd": N_("four in a row (5678)"),
+    "end_1314": N_("ends in 1314"),
+    "end_520": N_("ends in 520"),
+    "dcba": N_("four counting down (9876)"),
+    "aabb": N_("ends AABB (1122)"),
+    "abab": N_("ends ABAB (1212)"),
+    "end_aaa": N_("ends in a triple (777)"),
+    "end_168": N_("ends in 168"),
+    "end_88": N_("ends in 88"),
+    "end_66": N_("ends in 66"),
+}
 
 
 # Stored codes as words, by kind (kind → code → text marked for translation);
@@ -37,6 +53,7 @@ SIM_STATUS_LABELS = {
 LABELS: dict[str, dict[str, str]] = {
     "number_status": NUMBER_STATUS_LABELS,
     "sim_status": SIM_STATUS_LABELS,
+    "golden_tier": GOLDEN_TIER_LABELS,
 }
 
 

@@ -19,8 +19,8 @@ from plans.models import MAX_VALIDITY_DAYS, PLAN_STATUSES
 
 LOCALES = ("zh_Hans", "en")
 PLAN_CODE_RE = re.compile(r"[A-Z0-9_-]{2,40}")
-MAX_NAME_LENGTH = 100
-MAX_DESCRIPTION_LENGTH = 1000
+MAX_NAME_LENGTH = 40
+MAX_DESCRIPTION_LENGTH = 500
 MAX_VOICE_INCREMENT_S = 3600
 # Amounts are stored in INTEGER columns; larger values would fail in PostgreSQL.
 MAX_INT = 2**31 - 1

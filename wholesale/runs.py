@@ -14,12 +14,13 @@ from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
+from app.core import limits
 from app.core.audit import Actor, record_audit
 from app.core.errors import N_, clean_text
 from wholesale.errors import DisputeNotFound, DisputeResolved, SettlementRunNotFound
 from wholesale.models import SettlementDispute, SettlementRun
 
-MAX_NOTE = 500
+MAX_NOTE = limits.NOTE
 
 
 def list_runs(

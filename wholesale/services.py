@@ -28,6 +28,7 @@ from babel.numbers import list_currencies
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.core import limits
 from app.core.audit import Actor, apply_changes, record_audit
 from app.core.db import insert_unique
 from app.core.errors import N_, InvalidInput, clean_text
@@ -76,7 +77,7 @@ def validate_host_fields(
     for field, value in (("name", name), ("provisioning_url", provisioning_url)):
         if value is not None and not isinstance(value, str):
             raise InvalidInput(N_("%(name)s must be text."), field=field, name=field)
-    name = clean_text(name, field="name", max_length=200, required=True)
+    name = clean_text(name, field="name", max_length=limits.LABEL, required=True)
     if not isinstance(currency, str) or currency.strip() not in _known_currencies():
         raise InvalidInput(
             N_("%(currency)r is not an ISO 4217 currency code such as CNY."),

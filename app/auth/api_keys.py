@@ -21,6 +21,7 @@ from app.auth.models import (
     ApiKey,
 )
 from app.auth.services import check_role
+from app.core import limits
 from app.core.audit import Actor, record_audit
 from app.core.errors import N_, clean_text
 
@@ -35,7 +36,7 @@ def create_api_key(
     Tokens look like `mvno_<prefix>_<secret>`; only the SHA-256 of the whole
     token is stored (the secret has 256 bits, so a slow hash adds nothing).
     """
-    name = clean_text(name, field="name", max_length=100, required=True)
+    name = clean_text(name, field="name", max_length=limits.LABEL, required=True)
     check_role(role)
     prefix = secrets.token_hex(4)
     token = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"

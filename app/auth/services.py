@@ -36,6 +36,7 @@ from app.auth.models import (
     SubscriberAccount,
 )
 from app.auth.permissions import ROLES
+from app.core import limits
 from app.core.audit import Actor, record_audit
 from app.core.db import insert_unique
 from app.core.errors import N_, InvalidInput, clean_text
@@ -90,7 +91,7 @@ def create_staff(
     passwords.check_strength(password)
     user = StaffUser(
         email=email,
-        name=clean_text(name, field="name", max_length=200),
+        name=clean_text(name, field="name", max_length=limits.PERSON_NAME),
         role=role,
         password_hash=passwords.hash_password(password),
         created_at=now,
@@ -334,7 +335,7 @@ def register_subscriber(
     passwords.check_strength(password)
     account = SubscriberAccount(
         email=email,
-        display_name=clean_text(display_name, field="display_name", max_length=200),
+        display_name=clean_text(display_name, field="display_name", max_length=limits.PERSON_NAME),
         password_hash=passwords.hash_password(password),
         locale=locale if locale in ("zh_Hans", "en") else "zh_Hans",
         created_at=now,

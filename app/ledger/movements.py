@@ -23,6 +23,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from app.core import limits
 from app.core.audit import Actor, record_audit
 from app.core.errors import N_, InvalidInput, clean_text
 from app.core.money import check_amount
@@ -283,7 +284,7 @@ def adjust_balance(
     :raises InvalidInput: zero amount or no reason.
     :raises CapExceeded, InsufficientBalance: refused.
     """
-    reason = clean_text(reason, field="reason", max_length=500, required=True)
+    reason = clean_text(reason, field="reason", max_length=limits.NOTE, required=True)
     check_amount(amount_minor, allow_negative=True)
     check_key(idempotency_key)
     replay = find_entry(session, idempotency_key)

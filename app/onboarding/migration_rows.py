@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from email_validator import EmailNotValidError, validate_email
 from stdnum.cn import ric
 
+from app.core import limits
 from app.core.clock import parse_instant
 from app.core.errors import InvalidInput, clean_text
 from app.core.fileimport import CsvFile, Reject
@@ -122,9 +123,13 @@ def _check_customer(row: ImportRow, values: Sequence[str], memo: _Memo) -> None:
             "customer_ref must be 1 to 20 capital letters, digits, '-' or '_' (like C-0001)",
         )
     try:
-        row.name = clean_text(name, field="name", max_length=200, required=True)
+        row.name = clean_text(name, field="name", max_length=limits.PERSON_NAME, required=True)
     except InvalidInput:
-        row.refuse("name", "name is required, at most 200 characters, without control characters")
+        row.refuse(
+            "name",
+            f"name is required, at most {limits.PERSON_NAME} characters, "
+            "without control characters",
+        )
     if email:
         row.email, problem = _email(email, memo)
         if problem:

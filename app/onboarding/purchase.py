@@ -34,6 +34,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from app.core import limits
 from app.core.audit import Actor
 from app.core.db import Database
 from app.core.errors import N_, DomainError, clean_text
@@ -313,7 +314,7 @@ def record_store_payment(
     :raises OrderStateError: the order was cancelled, or expired and its number was taken.
     :raises InvalidInput, PaymentConflict, CapExceeded: from the payment.
     """
-    reference = clean_text(reference, field="reference", max_length=200, required=True)
+    reference = clean_text(reference, field="reference", max_length=limits.REFERENCE, required=True)
     order = lock_open_order(session, order_id)
     if order.status == "paid":
         return order

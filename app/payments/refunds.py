@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from app.core import limits
 from app.core.audit import Actor, record_audit
 from app.core.db import Database, lock_by_id
 from app.core.errors import N_, InvalidInput, clean_text
@@ -69,7 +70,7 @@ def request_refund(
     check_amount(amount_minor)
     if reason not in REFUND_REASONS:
         raise InvalidInput(N_("Unknown refund reason %(reason)s."), field="reason", reason=reason)
-    note = clean_text(note, field="note", max_length=500, required=reason == "staff")
+    note = clean_text(note, field="note", max_length=limits.NOTE, required=reason == "staff")
     get_customer(session, customer_id)
     key = f"refund-request:{idempotency_key or uuid.uuid4().hex}"
     entry = move_to_refunds_payable(
@@ -304,7 +305,7 @@ def mark_refund_paid_offline(
 
     :raises RefundStateError: it is already paid, or on its way at Stripe.
     """
-    note = clean_text(note, field="note", max_length=500, required=True)
+    note = clean_text(note, field="note", max_length=limits.NOTE, required=True)
     refund = _lock_refund(session, refund_id)
     # A pending card refund may be on its way to Stripe right now; paying it
     # by hand as well would refund twice. Only a failed one, or one with no

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import String, cast, func, literal
 from sqlmodel import Session, col, select
 
+from app.core import limits
 from app.core.audit import Actor, record_audit
 from app.core.db import insert_unique, lock_by_id
 from app.core.errors import N_, InvalidInput, clean_text
@@ -37,7 +38,7 @@ from app.payments.models import FINAL_REFUND_STATUSES, Payment, Refund
 from app.subscribers.services import get_customer
 
 OFFLINE_METHODS = ("cash", "bank_transfer")
-MAX_REFERENCE = 200
+MAX_REFERENCE = limits.REFERENCE
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def _check_offline_payment(
         raise InvalidInput(N_("Unknown payment method %(method)s."), field="method", method=method)
     check_amount(amount_minor)
     reference = clean_text(reference, field="reference", max_length=MAX_REFERENCE, required=True)
-    memo = clean_text(memo, field="memo", max_length=500)
+    memo = clean_text(memo, field="memo", max_length=limits.MEMO)
     get_customer(session, customer_id)
     return reference, memo
 

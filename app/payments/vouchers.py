@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, func, select
 
+from app.core import limits
 from app.core.audit import Actor, record_audit
 from app.core.errors import N_, InvalidInput, clean_text
 from app.core.events import emit
@@ -108,7 +109,7 @@ def create_voucher_batch(
     :raises InvalidInput: empty name, value not positive, count outside
         1..10000, or an expiry not after `now`.
     """
-    name = clean_text(name, field="name", max_length=200, required=True)
+    name = clean_text(name, field="name", max_length=limits.LABEL, required=True)
     check_amount(value_minor, field="value")
     if not 1 <= count <= MAX_BATCH:
         raise InvalidInput(N_("A batch holds 1 to %(max)s vouchers."), field="count", max=MAX_BATCH)

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
+from app.core import limits
 from app.core.audit import Actor, record_audit
 from app.core.errors import N_, InvalidInput, NotFound, clean_text
 from app.core.pii import PiiCipher, mask_id_number
@@ -75,7 +76,7 @@ def register_identity(
     now: datetime,
 ) -> Customer:
     """Record a customer's real name and ID (validated, encrypted, masked) and audit it."""
-    name = clean_text(name, field="name", max_length=200, required=True)
+    name = clean_text(name, field="name", max_length=limits.PERSON_NAME, required=True)
     value = normalize_id(id_type, id_number)
     customer.name = name
     customer.id_type = id_type
@@ -106,7 +107,7 @@ def reveal_id_number(
     ip: str | None = None,
 ) -> str:
     """The clear ID number, for one staff look; audited with the reason given."""
-    reason = clean_text(reason, field="reason", max_length=500, required=True)
+    reason = clean_text(reason, field="reason", max_length=limits.NOTE, required=True)
     if not customer.id_number_enc:
         raise NotFound(N_("Customer %(ref)s has no ID on record."), ref=customer.ref)
     value = cipher.decrypt(customer.id_number_enc)

@@ -47,6 +47,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from app.core import limits
 from app.core.audit import Actor, record_audit
 from app.core.db import lock_by_id
 from app.core.errors import N_, InvalidInput, clean_text
@@ -75,7 +76,7 @@ __all__ = [
     "transfer_line",
 ]
 
-MAX_REASON = 500
+MAX_REASON = limits.NOTE
 LIVE = ("pending", "active", "suspended")
 
 # Refusals, one whole sentence per change so each translates as a sentence

@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, or_, select
 
+from app.core import limits
 from app.core.audit import Actor, record_audit
 from app.core.db import insert_unique, lock_by_id
-from app.core.errors import N_, InvalidInput
+from app.core.errors import N_, InvalidInput, clean_text
 from app.subscribers.errors import (
     CustomerNotFound,
     CustomerRefTaken,
@@ -31,7 +32,12 @@ from numbering.models import Sim
 def create_customer(
     session: Session, *, ref: str, name: str = "", email: str | None = None, now: datetime
 ) -> Customer:
-    """Create a customer. :raises CustomerRefTaken: the ref exists."""
+    """Create a customer. :raises CustomerRefTaken: the ref exists.
+
+    :raises InvalidInput: a name or e-mail over its limit (`app.core.limits`).
+    """
+    name = clean_text(name, field="name", max_length=limits.PERSON_NAME)
+    email = clean_text(email, field="email", max_length=limits.EMAIL) or None
     customer = Customer(ref=ref, name=name, email=email, created_at=now)
     insert_unique(
         session, customer, CustomerRefTaken(N_("Customer %(ref)s already exists."), ref=ref)

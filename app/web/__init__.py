@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
-from babel.dates import format_datetime as babel_format_datetime
 from flask import Request, Response, current_app, flash, g, jsonify, render_template, request
 from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
@@ -26,6 +26,7 @@ from app.core.errors import DomainError
 from app.core.floors import discover
 from app.core.money import format_money
 from app.web.context import runs_own_units_of_work
+from app.web.formatting import time_tag
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,8 @@ def init_web(app: APIFlask, settings: Settings) -> None:
     from app.web.store import bp as store_bp
     from app.web.webhooks import bp as webhooks_bp
 
-    app.spec_processor(_complete_spec)
+    # APIFlask types the processor for a spec that may be a string; ours is the dict it builds.
+    app.spec_processor(_complete_spec)  # type: ignore[arg-type]
     app.register_blueprint(store_bp)
     app.register_blueprint(console_bp, url_prefix="/console")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
@@ -428,10 +430,8 @@ def _register_template_helpers(app: APIFlask, settings: Settings) -> None:
     app.add_template_filter(format_money_for_view, "money")
 
     @app.template_filter("datetime")
-    def datetime_filter(value: datetime | None, fmt: str = "medium") -> str:
-        if value is None:
-            return "—"
-        return babel_format_datetime(value, fmt, tzinfo=zone, locale=str(get_locale()))
+    def datetime_filter(value: datetime | None) -> Markup:
+        return time_tag(value, zone)
 
 
 def _register_security_headers(app: APIFlask, settings: Settings) -> None:

@@ -24,22 +24,43 @@ from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
 
 from app.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from app.auth.permissions import ROLE_LABELS, ROLES
+from app.core import limits
 from app.core.errors import DomainError
 from app.core.money import MAX_AMOUNT_MINOR, parse_minor
+from plans.terms import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
+
+
+def limit(max_length: int, *, min_length: int = -1) -> Length:
+    """A length check whose message says the limit in the viewer's language.
+
+    WTForms also renders `max_length` as the input's `maxlength` attribute.
+    The services check the same limits (app/core/limits.py); this one says
+    so beside the field before the service is asked.
+    """
+    if min_length > 0:
+        return Length(
+            min=min_length,
+            max=max_length,
+            message=_l("Use %(min)d to %(max)d characters (this has %(length)d)."),
+        )
+    return Length(
+        max=max_length, message=_l("Use at most %(max)d characters (this has %(length)d).")
+    )
+
 
 ROLE_CHOICES = [SelectChoice(value=role, label=_l(ROLE_LABELS[role])) for role in ROLES]
 
 
 class LoginForm(FlaskForm):
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=MAX_LENGTH)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), limit(limits.EMAIL)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), limit(MAX_LENGTH)])
 
 
 class RegisterForm(FlaskForm):
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
-    display_name = StringField(_l("Name (optional)"), validators=[Length(max=200)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), limit(limits.EMAIL)])
+    display_name = StringField(_l("Name (optional)"), validators=[limit(limits.PERSON_NAME)])
     password = PasswordField(
-        _l("Password"), validators=[DataRequired(), Length(min=MIN_LENGTH, max=MAX_LENGTH)]
+        _l("Password"), validators=[DataRequired(), limit(MAX_LENGTH, min_length=MIN_LENGTH)]
     )
     confirm = PasswordField(
         _l("Repeat password"),
@@ -48,18 +69,19 @@ class RegisterForm(FlaskForm):
 
 
 class StaffCreateForm(FlaskForm):
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
-    name = StringField(_l("Name"), validators=[Length(max=200)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), limit(limits.EMAIL)])
+    name = StringField(_l("Name"), validators=[limit(limits.PERSON_NAME)])
     role = SelectField(_l("Role"), choices=ROLE_CHOICES)
     password = PasswordField(
-        _l("Initial password"), validators=[DataRequired(), Length(min=MIN_LENGTH, max=MAX_LENGTH)]
+        _l("Initial password"),
+        validators=[DataRequired(), limit(MAX_LENGTH, min_length=MIN_LENGTH)],
     )
 
 
 class PasswordChangeForm(FlaskForm):
     current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
     new_password = PasswordField(
-        _l("New password"), validators=[DataRequired(), Length(min=MIN_LENGTH, max=MAX_LENGTH)]
+        _l("New password"), validators=[DataRequired(), limit(MAX_LENGTH, min_length=MIN_LENGTH)]
     )
     confirm = PasswordField(
         _l("Repeat new password"),
@@ -68,7 +90,7 @@ class PasswordChangeForm(FlaskForm):
 
 
 class ApiKeyForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)])
+    name = StringField(_l("Name"), validators=[DataRequired(), limit(limits.LABEL)])
     role = SelectField(_l("Role"), choices=ROLE_CHOICES)
 
 
@@ -122,12 +144,12 @@ def attach_error(form: Any, exc: DomainError) -> None:
 
 class NumberBlockForm(FlaskForm):
     host_id = SelectField(_l("Host"), coerce=int)
-    first = StringField(_l("First number"), validators=[DataRequired(), Length(max=16)])
-    last = StringField(_l("Last number"), validators=[DataRequired(), Length(max=16)])
+    first = StringField(_l("First number"), validators=[DataRequired(), limit(16)])
+    last = StringField(_l("Last number"), validators=[DataRequired(), limit(16)])
 
 
 class GoldenTierForm(FlaskForm):
-    surcharge = StringField(_l("Surcharge"), validators=[DataRequired(), Length(max=12)])
+    surcharge = StringField(_l("Surcharge"), validators=[DataRequired(), limit(12)])
     enabled = BooleanField(_l("In use"))
 
 
@@ -135,7 +157,7 @@ class NumberSearchForm(FlaskForm):
     class Meta:
         csrf = False  # a GET search changes nothing
 
-    pattern = StringField(_l("Digits"), validators=[Length(max=11)])
+    pattern = StringField(_l("Digits"), validators=[limit(11)])
     mode = SelectField(
         _l("Match"),
         choices=[
@@ -152,15 +174,15 @@ class SimImportForm(FlaskForm):
 
 
 class HostForm(FlaskForm):
-    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=20)])
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
-    currency = StringField(_l("Currency"), default="CNY", validators=[Length(max=3)])
-    timezone = StringField(_l("Time zone"), default="Asia/Shanghai", validators=[Length(max=64)])
+    code = StringField(_l("Code"), validators=[DataRequired(), limit(20)])
+    name = StringField(_l("Name"), validators=[DataRequired(), limit(limits.LABEL)])
+    currency = StringField(_l("Currency"), default="CNY", validators=[limit(3)])
+    timezone = StringField(_l("Time zone"), default="Asia/Shanghai", validators=[limit(64)])
     provisioning = SelectField(
         _l("Provisioning"),
         choices=[SelectChoice(value="log", label="log"), SelectChoice(value="http", label="http")],
     )
-    provisioning_url = StringField(_l("Provisioning URL"), validators=[Length(max=500)])
+    provisioning_url = StringField(_l("Provisioning URL"), validators=[limit(500)])
 
 
 PRICE_FIELDS = ("data_per_mb", "voice_per_min", "sms_per_msg", "line_per_month", "number_per_month")
@@ -181,13 +203,17 @@ class RateCardForm(FlaskForm):
 
 
 class PlanForm(FlaskForm):
-    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=40)])
-    name_zh = StringField(_l("Name (Chinese)"), validators=[Length(max=100)])
-    name_en = StringField(_l("Name (English)"), validators=[Length(max=100)])
-    description_zh = TextAreaField(_l("Description (Chinese)"), validators=[Length(max=1000)])
-    description_en = TextAreaField(_l("Description (English)"), validators=[Length(max=1000)])
+    code = StringField(_l("Code"), validators=[DataRequired(), limit(40)])
+    name_zh = StringField(_l("Name (Chinese)"), validators=[limit(MAX_NAME_LENGTH)])
+    name_en = StringField(_l("Name (English)"), validators=[limit(MAX_NAME_LENGTH)])
+    description_zh = TextAreaField(
+        _l("Description (Chinese)"), validators=[limit(MAX_DESCRIPTION_LENGTH)]
+    )
+    description_en = TextAreaField(
+        _l("Description (English)"), validators=[limit(MAX_DESCRIPTION_LENGTH)]
+    )
     host_id = SelectField(_l("Host"), coerce=int)
-    price = StringField(_l("Price"), validators=[DataRequired(), Length(max=12)])
+    price = StringField(_l("Price"), validators=[DataRequired(), limit(12)])
     validity_days = IntegerField(_l("Validity (days)"), default=30, validators=[InputRequired()])
     data_mb = IntegerField(_l("Data (MB)"), default=0, validators=[InputRequired()])
     voice_min = IntegerField(_l("Voice (minutes)"), default=0, validators=[InputRequired()])
@@ -203,14 +229,14 @@ class PlanForm(FlaskForm):
 
 class PublishForm(FlaskForm):
     override_negative_margin = BooleanField(_l("Publish even with a negative margin"))
-    reason = StringField(_l("Reason for the override"), validators=[Length(max=500)])
+    reason = StringField(_l("Reason for the override"), validators=[limit(limits.NOTE)])
 
 
 class AddOnForm(FlaskForm):
-    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=40)])
-    name_zh = StringField(_l("Name (Chinese)"), validators=[Length(max=100)])
-    name_en = StringField(_l("Name (English)"), validators=[Length(max=100)])
-    price = StringField(_l("Price"), validators=[DataRequired(), Length(max=12)])
+    code = StringField(_l("Code"), validators=[DataRequired(), limit(40)])
+    name_zh = StringField(_l("Name (Chinese)"), validators=[limit(MAX_NAME_LENGTH)])
+    name_en = StringField(_l("Name (English)"), validators=[limit(MAX_NAME_LENGTH)])
+    price = StringField(_l("Price"), validators=[DataRequired(), limit(12)])
     data_mb = IntegerField(_l("Data (MB)"), validators=[InputRequired()])
 
 
@@ -221,14 +247,16 @@ class CustomerSearchForm(FlaskForm):
     class Meta:
         csrf = False  # a GET search changes nothing
 
-    q = StringField(_l("Customer ref, number, ICCID, e-mail or name"), validators=[Length(max=254)])
+    q = StringField(
+        _l("Customer ref, number, ICCID, e-mail or name"), validators=[limit(limits.EMAIL)]
+    )
 
 
 class AdjustmentForm(FlaskForm):
     amount = StringField(
-        _l("Amount (negative to take money off)"), validators=[DataRequired(), Length(max=16)]
+        _l("Amount (negative to take money off)"), validators=[DataRequired(), limit(16)]
     )
-    reason = TextAreaField(_l("Reason"), validators=[Length(max=500)])
+    reason = TextAreaField(_l("Reason"), validators=[limit(limits.NOTE)])
     # A random token put in the page when the form is shown: a second submit
     # of the same page posts nothing new (the ledger key is `adjust:<token>`).
     token = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
@@ -242,38 +270,38 @@ class OfflinePaymentForm(FlaskForm):
             SelectChoice(value="bank_transfer", label=_l("bank transfer")),
         ],
     )
-    amount = StringField(_l("Amount"), validators=[DataRequired(), Length(max=16)])
+    amount = StringField(_l("Amount"), validators=[DataRequired(), limit(16)])
     reference = StringField(
-        _l("Receipt or bank reference"), validators=[DataRequired(), Length(max=200)]
+        _l("Receipt or bank reference"), validators=[DataRequired(), limit(limits.REFERENCE)]
     )
-    memo = StringField(_l("Memo"), validators=[Length(max=500)])
+    memo = StringField(_l("Memo"), validators=[limit(limits.MEMO)])
 
 
 class StaffRefundForm(FlaskForm):
-    amount = StringField(_l("Amount"), validators=[DataRequired(), Length(max=16)])
-    note = TextAreaField(_l("Note"), validators=[Length(max=500)])
+    amount = StringField(_l("Amount"), validators=[DataRequired(), limit(16)])
+    note = TextAreaField(_l("Note"), validators=[limit(limits.NOTE)])
     # As for adjustments: a second submit of the same page refunds nothing more.
     token = HiddenField(validators=[DataRequired(), Length(min=16, max=64)])
 
 
 class VoucherRedeemForm(FlaskForm):
-    serial = StringField(_l("Serial"), validators=[DataRequired(), Length(max=40)])
-    pin = StringField(_l("PIN"), validators=[DataRequired(), Length(max=40)])
+    serial = StringField(_l("Serial"), validators=[DataRequired(), limit(limits.REFERENCE)])
+    pin = StringField(_l("PIN"), validators=[DataRequired(), limit(40)])
 
 
 class LineActionForm(FlaskForm):
     """Suspend, resume or terminate a line: the reason is recorded in the audit log."""
 
-    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=500)])
+    reason = StringField(_l("Reason"), validators=[DataRequired(), limit(limits.NOTE)])
 
 
 class PaidByHandForm(FlaskForm):
-    note = StringField(_l("How it was paid"), validators=[Length(max=500)])
+    note = StringField(_l("How it was paid"), validators=[limit(limits.NOTE)])
 
 
 class VoucherBatchForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
-    value = StringField(_l("Value"), validators=[DataRequired(), Length(max=16)])
+    name = StringField(_l("Name"), validators=[DataRequired(), limit(limits.LABEL)])
+    value = StringField(_l("Value"), validators=[DataRequired(), limit(16)])
     count = IntegerField(_l("Number of vouchers"), default=100, validators=[InputRequired()])
     expires_at = DateField(_l("Valid until (inclusive)"), validators=[DataRequired()])
 
@@ -282,9 +310,9 @@ class VoucherBatchForm(FlaskForm):
 
 
 class CardTopUpForm(FlaskForm):
-    amount = StringField(_l("Amount"), validators=[DataRequired(), Length(max=16)])
+    amount = StringField(_l("Amount"), validators=[DataRequired(), limit(16)])
 
 
 class StoreVoucherForm(FlaskForm):
-    serial = StringField(_l("Voucher serial"), validators=[DataRequired(), Length(max=40)])
-    pin = StringField(_l("PIN"), validators=[DataRequired(), Length(max=40)])
+    serial = StringField(_l("Voucher serial"), validators=[DataRequired(), limit(limits.REFERENCE)])
+    pin = StringField(_l("PIN"), validators=[DataRequired(), limit(40)])

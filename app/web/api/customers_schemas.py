@@ -6,6 +6,7 @@ from apiflask import Schema
 from apiflask.fields import DateTime, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 
+from app.core import limits
 from app.subscribers.models import ID_TYPES, LINE_STATUSES
 from app.web.api.schemas import NON_BLANK_TEXT, PLAIN_TEXT, StrictQuery, WholeNumber
 from numbering.models import SIM_KINDS
@@ -62,7 +63,7 @@ class CustomerList(Schema):
 
 
 class IdentityIn(Schema):
-    name = String(required=True, validate=[Length(min=1, max=200), NON_BLANK_TEXT])
+    name = String(required=True, validate=[Length(min=1, max=limits.PERSON_NAME), NON_BLANK_TEXT])
     id_type = String(required=True, validate=OneOf(ID_TYPES))
     id_number = String(
         required=True,

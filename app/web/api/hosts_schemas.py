@@ -9,6 +9,7 @@ from apiflask.fields import Boolean, Date, List, Nested, String
 from apiflask.validators import Length, OneOf, Regexp
 from babel.numbers import list_currencies
 
+from app.core import limits
 from app.web.api.schemas import MONEY, NON_BLANK_TEXT, PLAIN_TEXT, WholeNumber
 
 
@@ -65,7 +66,7 @@ class HostList(Schema):
 
 
 class HostIn(Schema):
-    name = String(required=True, validate=[Length(min=1, max=200), NON_BLANK_TEXT])
+    name = String(required=True, validate=[Length(min=1, max=limits.LABEL), NON_BLANK_TEXT])
     currency = String(load_default="CNY", validate=OneOf(sorted(list_currencies())))
     timezone = String(load_default="Asia/Shanghai", validate=OneOf(sorted(available_timezones())))
     provisioning = String(load_default="log", validate=OneOf(["log", "http"]))

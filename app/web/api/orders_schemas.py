@@ -6,6 +6,7 @@ from apiflask import Schema
 from apiflask.fields import DateTime, List, Nested, String
 from apiflask.validators import Length, OneOf
 
+from app.core import limits
 from app.payments.services import OFFLINE_METHODS
 from app.subscribers.models import LINE_STATUSES, ORDER_PAYMENT_METHODS, ORDER_STATUSES
 from app.web.api.payments_schemas import CUSTOMER_REF
@@ -55,7 +56,7 @@ class StorePaymentIn(Schema):
     method = String(required=True, validate=OneOf(OFFLINE_METHODS))
     reference = String(
         required=True,
-        validate=[Length(min=1, max=200), NON_BLANK_TEXT],
+        validate=[Length(min=1, max=limits.REFERENCE), NON_BLANK_TEXT],
         metadata={
             "description": "The receipt or bank reference of the money taken at the store; "
             "the same method and reference again returns the first payment."

@@ -15,6 +15,7 @@ from apiflask.fields import AwareDateTime, DateTime, Dict, Integer, List, Nested
 from apiflask.validators import Length, OneOf, Range, Regexp
 from marshmallow import ValidationError
 
+from app.core import limits
 from app.core.money import MAX_AMOUNT_MINOR
 from app.payments.models import PAYMENT_METHODS, PAYMENT_STATUSES, REFUND_STATUSES, VOUCHER_STATUSES
 from app.payments.services import OFFLINE_METHODS
@@ -121,13 +122,13 @@ class PaymentIn(Schema):
     amount_minor = WholeNumber(required=True, validate=AMOUNT)
     reference = String(
         required=True,
-        validate=[Length(min=1, max=200), NON_BLANK_TEXT],
+        validate=[Length(min=1, max=limits.REFERENCE), NON_BLANK_TEXT],
         metadata={
             "description": "The receipt or bank reference; the same method and reference "
             "again returns the first payment."
         },
     )
-    memo = String(load_default="", validate=[Length(max=500), PLAIN_TEXT])
+    memo = String(load_default="", validate=[Length(max=limits.MEMO), PLAIN_TEXT])
 
 
 class PaymentOut(Schema):
@@ -250,7 +251,7 @@ class BatchList(Schema):
 
 
 class BatchIn(Schema):
-    name = String(required=True, validate=[Length(min=1, max=200), NON_BLANK_TEXT])
+    name = String(required=True, validate=[Length(min=1, max=limits.LABEL), NON_BLANK_TEXT])
     value_minor = WholeNumber(required=True, validate=AMOUNT)
     count = WholeNumber(required=True, validate=Range(min=1, max=MAX_BATCH))
     expires_at = AwareDateTime(

@@ -16,15 +16,21 @@ from app.web.api.schemas import (
     WholeNumber,
 )
 from plans.models import MAX_VALIDITY_DAYS, PLAN_STATUSES
+from plans.terms import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
+
+
+class LocalName(Schema):
+    zh_Hans = String(validate=[Length(max=MAX_NAME_LENGTH), PLAIN_TEXT])
+    en = String(validate=[Length(max=MAX_NAME_LENGTH), PLAIN_TEXT])
 
 
 class LocalText(Schema):
-    zh_Hans = String(validate=[Length(max=1000), PLAIN_TEXT])
-    en = String(validate=[Length(max=1000), PLAIN_TEXT])
+    zh_Hans = String(validate=[Length(max=MAX_DESCRIPTION_LENGTH), PLAIN_TEXT])
+    en = String(validate=[Length(max=MAX_DESCRIPTION_LENGTH), PLAIN_TEXT])
 
 
 class PlanIn(Schema):
-    names = Nested(LocalText, required=True)
+    names = Nested(LocalName, required=True)
     descriptions = Nested(LocalText, load_default=dict)
     host = String(required=True, validate=[Length(min=1, max=20), PLAIN_TEXT])
     price_minor = WholeNumber(required=True, validate=MONEY)
@@ -115,7 +121,7 @@ class AddOnList(Schema):
 
 
 class AddOnIn(Schema):
-    names = Nested(LocalText, required=True)
+    names = Nested(LocalName, required=True)
     price_minor = WholeNumber(required=True, validate=MONEY)
     data_mb = WholeNumber(required=True, validate=Range(min=1, max=MAX_INT))
 

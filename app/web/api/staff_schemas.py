@@ -9,6 +9,7 @@ from apiflask.fields import Boolean, DateTime, Dict, Email, Integer, List, Neste
 from apiflask.validators import Length, OneOf, Range
 
 from app.auth.permissions import ROLES
+from app.core import limits
 from app.web.api.schemas import NON_BLANK_TEXT, PLAIN_TEXT, JsonBool, WholeNumber
 
 
@@ -34,7 +35,7 @@ class StaffIn(Schema):
     email = Email(required=True, validate=Length(max=254))
     role = String(required=True, validate=OneOf(ROLES))
     password = String(required=True, validate=Length(min=10, max=256), load_only=True)
-    name = String(load_default="", validate=[Length(max=200), PLAIN_TEXT])
+    name = String(load_default="", validate=[Length(max=limits.PERSON_NAME), PLAIN_TEXT])
 
 
 class StaffActiveIn(Schema):
@@ -66,7 +67,7 @@ class ApiKeyList(Schema):
 
 
 class ApiKeyIn(Schema):
-    name = String(required=True, validate=[Length(min=1, max=100), NON_BLANK_TEXT])
+    name = String(required=True, validate=[Length(min=1, max=limits.LABEL), NON_BLANK_TEXT])
     role = String(required=True, validate=OneOf(ROLES))
 
 

@@ -16,11 +16,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired
 
+from app.core import limits
 from app.core.errors import DomainError
 from app.web.context import db_session
-from app.web.forms import attach_error
+from app.web.forms import attach_error, limit
 from wholesale import services as wholesale
 
 PER_PAGE = 50
@@ -83,7 +84,7 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class ReasonForm(FlaskForm):
-    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=500)])
+    reason = StringField(_l("Reason"), validators=[DataRequired(), limit(limits.NOTE)])
 
 
 def _first_error(form: FlaskForm) -> str:

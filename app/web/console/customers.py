@@ -35,10 +35,11 @@ from flask_wtf import FlaskForm
 from sqlmodel import col, select
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired
 
 from app.charging.models import LinePeriod
 from app.charging.periods import period_for_display
+from app.core import limits
 from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.core.pii import PiiCipher
@@ -72,6 +73,7 @@ from app.web.forms import (
     OfflinePaymentForm,
     StaffRefundForm,
     VoucherRedeemForm,
+    limit,
     money_field,
 )
 from numbering.models import Sim
@@ -322,12 +324,12 @@ def customer_voucher(ref: str) -> Any:
 
 
 class IdentityForm(FlaskForm):
-    name = StringField(_l("Real name"), validators=[DataRequired(), Length(max=200)])
+    name = StringField(_l("Real name"), validators=[DataRequired(), limit(limits.PERSON_NAME)])
     id_type = SelectField(
         _l("ID type"),
         choices=[SelectChoice(value=t, label=_l(ID_TYPE_LABELS[t])) for t in ID_TYPES],
     )
-    id_number = StringField(_l("ID number"), validators=[DataRequired(), Length(max=40)])
+    id_number = StringField(_l("ID number"), validators=[DataRequired(), limit(40)])
 
 
 def _cipher() -> PiiCipher:

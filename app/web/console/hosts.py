@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, PasswordField, StringField
-from wtforms.validators import DataRequired, InputRequired, Length
+from wtforms.validators import DataRequired, InputRequired
 
 from app.core.clock import utcnow
 from app.core.errors import DomainError
@@ -21,7 +21,7 @@ from app.web.auth import staff_required
 from app.web.console import bp
 from app.web.console.common import parse_field, refused_form
 from app.web.context import current_actor, db_session
-from app.web.forms import PRICE_FIELDS, HostForm, RateCardForm, attach_error
+from app.web.forms import PRICE_FIELDS, HostForm, RateCardForm, attach_error, limit
 from wholesale import services as wholesale
 from wholesale.models import SERVICES, HostCarrier
 from wholesale.usage_settings import MAX_COLUMN_NAME, USAGE_FIELDS, set_usage_settings
@@ -71,19 +71,17 @@ def host_save() -> Any:
 class UsageSettingsForm(FlaskForm):
     """A host's usage-file columns (blank: our default name) and reconciliation tolerances."""
 
-    record_id = StringField("record_id", validators=[Length(max=MAX_COLUMN_NAME)])
-    msisdn = StringField("msisdn", validators=[Length(max=MAX_COLUMN_NAME)])
-    service = StringField("service", validators=[Length(max=MAX_COLUMN_NAME)])
-    start_time = StringField("start_time", validators=[Length(max=MAX_COLUMN_NAME)])
-    quantity = StringField("quantity", validators=[Length(max=MAX_COLUMN_NAME)])
-    called_number = StringField("called_number", validators=[Length(max=MAX_COLUMN_NAME)])
-    ignore = StringField(
-        _l("Columns to ignore (separated by commas)"), validators=[Length(max=2000)]
-    )
+    record_id = StringField("record_id", validators=[limit(MAX_COLUMN_NAME)])
+    msisdn = StringField("msisdn", validators=[limit(MAX_COLUMN_NAME)])
+    service = StringField("service", validators=[limit(MAX_COLUMN_NAME)])
+    start_time = StringField("start_time", validators=[limit(MAX_COLUMN_NAME)])
+    quantity = StringField("quantity", validators=[limit(MAX_COLUMN_NAME)])
+    called_number = StringField("called_number", validators=[limit(MAX_COLUMN_NAME)])
+    ignore = StringField(_l("Columns to ignore (separated by commas)"), validators=[limit(2000)])
     reconcile_amount_tolerance = StringField(
         _l("Amount tolerance per service (such as 0.05)"),
         default="0.00",
-        validators=[DataRequired(), Length(max=12)],
+        validators=[DataRequired(), limit(12)],
     )
     reconcile_quantity_tolerance_bp = IntegerField(
         _l("Quantity tolerance (basis points of our quantity)"),
@@ -161,7 +159,7 @@ def rate_card_add(code: str) -> Any:
 
 
 class SecretForm(FlaskForm):
-    secret = PasswordField(_l("New secret (16 to 200 characters)"), validators=[Length(max=200)])
+    secret = PasswordField(_l("New secret (16 to 200 characters)"), validators=[limit(200)])
     clear = BooleanField()
 
 

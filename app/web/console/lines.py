@@ -22,7 +22,7 @@ from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, IntegerField, StringField
-from wtforms.validators import DataRequired, InputRequired, Length
+from wtforms.validators import DataRequired, InputRequired
 
 from app.core.clock import utcnow
 from app.core.errors import DomainError
@@ -35,7 +35,7 @@ from app.web.console import bp
 from app.web.console.common import NO_STORE, ReasonForm, back_to_customer_page, refused_form
 from app.web.context import current_actor, db_session, settings
 from app.web.formatting import qr_svg
-from app.web.forms import LineActionForm
+from app.web.forms import LineActionForm, limit
 from numbering.models import Sim
 from plans.models import Plan
 
@@ -98,7 +98,7 @@ class EndLineForm(ReasonForm):
 
 
 class SimSwapForm(ReasonForm):
-    iccid = StringField(_l("New SIM's ICCID"), validators=[DataRequired(), Length(max=40)])
+    iccid = StringField(_l("New SIM's ICCID"), validators=[DataRequired(), limit(40)])
     lost = BooleanField(_l("The old SIM was lost or stolen (block it)"))
 
 

@@ -17,8 +17,9 @@ from flask_wtf import FlaskForm
 from sqlmodel import col, select
 from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired
 
+from app.core import limits
 from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.onboarding import orders, purchase
@@ -28,6 +29,7 @@ from app.web import flash_refusal
 from app.web.auth import staff_required
 from app.web.console import bp
 from app.web.context import current_actor, db_session, settings
+from app.web.forms import limit
 from plans.models import Plan
 
 PER_PAGE = 50
@@ -43,7 +45,7 @@ class StorePaymentForm(FlaskForm):
         ],
     )
     reference = StringField(
-        _l("Receipt or bank reference"), validators=[DataRequired(), Length(max=200)]
+        _l("Receipt or bank reference"), validators=[DataRequired(), limit(limits.REFERENCE)]
     )
 
 

@@ -29,8 +29,9 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import HiddenField, SelectField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired
 
+from app.core import limits
 from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.core.money import MINOR_PLACES
@@ -43,6 +44,7 @@ from app.web.console.common import PER_PAGE, page_number, post_form, refused_for
 from app.web.console.usage import host_code_choices, hosts_by_id
 from app.web.context import current_actor, db_session, settings
 from app.web.files import run_file_response
+from app.web.forms import limit
 from wholesale import runs
 from wholesale import services as wholesale
 from wholesale.errors import InvoiceRejected
@@ -60,7 +62,7 @@ CHART_TITLES = {
 
 class ExportForm(FlaskForm):
     host = SelectField(_l("Host"))
-    month = StringField(_l("Month (YYYY-MM)"), validators=[DataRequired(), Length(max=7)])
+    month = StringField(_l("Month (YYYY-MM)"), validators=[DataRequired(), limit(7)])
 
 
 class ReconcileForm(ExportForm):
@@ -68,7 +70,7 @@ class ReconcileForm(ExportForm):
 
 
 class DisputeForm(FlaskForm):
-    note = StringField(_l("Note"), validators=[DataRequired(), Length(max=500)])
+    note = StringField(_l("Note"), validators=[DataRequired(), limit(limits.NOTE)])
     next = HiddenField()
 
 

@@ -33,6 +33,7 @@ from wtforms.validators import DataRequired, Length
 
 from app.auth.models import SubscriberAccount
 from app.charging.periods import period_for_display
+from app.core import limits
 from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.core.pii import PiiCipher
@@ -57,12 +58,13 @@ from app.web.context import (
     settings,
 )
 from app.web.formatting import qr_svg
-from app.web.forms import LoginForm, RegisterForm, StoreVoucherForm, attach_error
+from app.web.forms import LoginForm, RegisterForm, StoreVoucherForm, attach_error, limit
 from app.web.store import bp
 from app.web.store.money import stripe_locale
-from app.web.store.views import register_from_form
+from app.web.store.views import plan_card, register_from_form
 from numbering.models import Sim
 from numbering.search import SEARCH_MODES, find_number, search_numbers
+from numbering.tiers import list_tiers
 from plans.models import Plan
 from plans.services import published_plans
 
@@ -79,13 +81,15 @@ class HoldForm(FlaskForm):
 
 
 class IdentityForm(FlaskForm):
-    name = StringField(_l("Full name as on the ID"), validators=[DataRequired(), Length(max=200)])
+    name = StringField(
+        _l("Full name as on the ID"), validators=[DataRequired(), limit(limits.PERSON_NAME)]
+    )
     id_type = SelectField(
         _l("ID type"),
         choices=[SelectChoice(value=code, label=_l(text)) for code, text in ID_TYPE_LABELS.items()],
         validators=[DataRequired()],
     )
-    id_number = StringField(_l("ID number"), validators=[DataRequired(), Length(max=40)])
+    id_number = StringField(_l("ID number"), validators=[DataRequired(), limit(40)])
 
 
 class PlaceOrderForm(FlaskForm):
@@ -159,13 +163,24 @@ def buy_number(code: str) -> Any:
     plan = _plan_by_code(code[:40])
     now = utcnow()
     pattern = (request.args.get("q") or "").strip()[:11]
-    mode = request.args.get("mode") if request.args.get("mode") in SEARCH_MODES else "ends_with"
+    mode = request.args.get("mode") or ""
+    mode = mode if mode in SEARCH_MODES else "ends_with"
     page = request.args.get("page", default=1, type=int) or 1
+    # Only the tiers a buyer pays extra for are offered as a filter.
+    tiers = [t for t in list_tiers(db_session()) if t.enabled and t.surcharge_minor > 0]
+    tier = request.args.get("tier") or ""
+    tier = tier if any(t.code == tier for t in tiers) else ""
     error = None
     results = None
     try:
         results = search_numbers(
-            db_session(), pattern=pattern, mode=mode, page=page, per_page=PER_PAGE, now=now
+            db_session(),
+            pattern=pattern,
+            mode=mode,
+            tier=tier or None,
+            page=page,
+            per_page=PER_PAGE,
+            now=now,
         )
     except DomainError as exc:
         error = localized(exc)
@@ -178,10 +193,13 @@ def buy_number(code: str) -> Any:
     return render_template(
         "store/buy_number.html",
         plan=plan,
+        card=plan_card(plan),
         results=results,
         error=error,
         pattern=pattern,
         mode=mode,
+        tier=tier,
+        tiers=tiers,
         held=held,
         form=HoldForm(),
     )

@@ -34,6 +34,7 @@ from app.charging.addons import addons_for_sale, buy_addon, period_addons
 from app.charging.line_renewal import renew_now
 from app.charging.models import LinePeriod, PeriodAddOn
 from app.charging.periods import period_at, period_for_display
+from app.core import limits
 from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.ledger.errors import InsufficientBalance
@@ -43,10 +44,11 @@ from app.subscribers.services import set_auto_renew
 from app.web import format_money_for_view, label
 from app.web.auth import sign_out, subscriber_required
 from app.web.context import client_ip, current_actor, db_session
+from app.web.formatting import allowance_data_text
 from app.web.formatting import data_text as _data_text
 from app.web.formatting import minutes_text as _minutes_text
 from app.web.formatting import number_text as _number
-from app.web.forms import attach_error
+from app.web.forms import attach_error, limit
 from app.web.store import bp
 from app.web.store.money import money_view, own_customer
 from plans.models import AddOn, Plan
@@ -79,12 +81,12 @@ class RenewNowForm(FlaskForm):
 
 
 class ForgotPasswordForm(FlaskForm):
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), limit(limits.EMAIL)])
 
 
 class ResetPasswordForm(FlaskForm):
     password = PasswordField(
-        _l("New password"), validators=[DataRequired(), Length(min=MIN_LENGTH, max=MAX_LENGTH)]
+        _l("New password"), validators=[DataRequired(), limit(MAX_LENGTH, min_length=MIN_LENGTH)]
     )
     confirm = PasswordField(
         _l("Repeat new password"),
@@ -226,7 +228,7 @@ def _plan_choices(line: Line) -> list[tuple[int, str]]:
 
 def _plan_form(line: Line, formdata: Any = None) -> PlanChangeForm:
     form = PlanChangeForm(formdata=formdata)
-    form.plan_id.choices = _plan_choices(line)  # type: ignore[assignment]
+    form.plan_id.choices = _plan_choices(line)
     if formdata is None:
         form.plan_id.data = line.next_plan_id or line.plan_id
     return form
@@ -375,7 +377,7 @@ def _addon_forms(addons: list[AddOn]) -> dict[int, BuyAddOnForm]:
 def line_addons(line_id: int) -> Any:
     line = _own_line(line_id)
     session = db_session()
-    addons = addons_for_sale(session)
+    addons = sorted(addons_for_sale(session), key=lambda a: (a.price_minor, a.code))
     forms = _addon_forms(addons)
     errors: list[str] = []
     offer_topup = False
@@ -426,7 +428,7 @@ def line_addons(line_id: int) -> Any:
         errors=errors,
         offer_topup=offer_topup,
         money=money_view(own_customer()),
-        data_text=_data_text,
+        pack_size=allowance_data_text,
     ), status
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from app.auth.models import SubscriberAccount
 from app.auth.services import register_subscriber
@@ -21,15 +22,58 @@ from app.web.auth import (
     subscriber_required,
 )
 from app.web.context import db_session
+from app.web.formatting import allowance_data_text, number_text
 from app.web.forms import RegisterForm, attach_error
 from app.web.store import bp
 from app.web.store.money import money_view, own_customer
+from plans.addons import list_addons
+from plans.models import Plan
+from plans.pricing import DAYS_PER_MONTH, monthly_fee_minor
 from plans.services import published_plans
+
+
+def plan_card(plan: Plan) -> dict[str, Any]:
+    """What a plan's card in the store says, in the page's language.
+
+    The allowances in people's units (GB, minutes, SMS), the validity, and
+    for a plan that is not sold by the month what it comes to per 30 days.
+    """
+    return {
+        "plan": plan,
+        "data": _("%(amount)s data", amount=allowance_data_text(plan.data_mb))
+        if plan.data_mb
+        else _("No data included"),
+        "voice": ngettext(
+            "%(n)s minute of calls",
+            "%(n)s minutes of calls",
+            plan.voice_min,
+            n=number_text(plan.voice_min),
+        )
+        if plan.voice_min
+        else _("No minutes included"),
+        "sms": ngettext("%(n)s SMS", "%(n)s SMS", plan.sms, n=number_text(plan.sms))
+        if plan.sms
+        else _("No SMS included"),
+        "validity": ngettext("Valid for %(num)s day", "Valid for %(num)s days", plan.validity_days),
+        "per_month_minor": None
+        if plan.validity_days == DAYS_PER_MONTH
+        else monthly_fee_minor(plan),
+    }
 
 
 @bp.route("/")
 def index() -> Any:
-    return render_template("store/index.html", plans=published_plans(db_session()))
+    session = db_session()
+    plans = sorted(published_plans(session), key=lambda plan: (plan.price_minor, plan.code))
+    addons = [
+        {"addon": addon, "data": allowance_data_text(addon.data_mb)}
+        for addon in sorted(
+            list_addons(session, status="published"), key=lambda a: (a.price_minor, a.code)
+        )
+    ]
+    return render_template(
+        "store/index.html", cards=[plan_card(plan) for plan in plans], addons=addons
+    )
 
 
 @bp.route("/language/<code>")

@@ -229,3 +229,9 @@ def test_shared_digits_of_a_block(first, last, shared):
 def test_when_all_eight_digits_are_shared_nothing_counts():
     assert classifier(shared=8)("+8617012348888") is None
     assert classifier(shared=0)("+8617012348888") == "aaaa"
+
+
+def test_every_tier_has_words_for_the_buyer() -> None:
+    from numbering.models import GOLDEN_TIER_LABELS
+
+    assert list(GOLDEN_TIER_LABELS) == list(TIER_CODES)

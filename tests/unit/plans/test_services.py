@@ -58,10 +58,10 @@ def host(session):
         ({"names": {"en": "   "}}, "names"),
         ({"names": "Lite"}, "names"),
         ({"names": {"fr": "Léger"}}, "names"),
-        ({"names": {"en": "x" * 101}}, "names.en"),
+        ({"names": {"en": "x" * 41}}, "names.en"),
         ({"names": {"zh_Hans": "轻享\x07"}}, "names.zh_Hans"),
         ({"names": {"en": 30}}, "names.en"),
-        ({"descriptions": {"en": "x" * 1001}}, "descriptions.en"),
+        ({"descriptions": {"en": "x" * 501}}, "descriptions.en"),
         ({"descriptions": {"en": "bad\x00text"}}, "descriptions.en"),
         ({"host_id": 0}, "host_id"),
         ({"price_minor": -1}, "price_minor"),
@@ -106,7 +106,8 @@ def test_validity_over_730_days_is_refused_naming_the_limit():
         {"voice_increment_s": 3600},
         {"price_minor": 0, "data_mb": 0, "voice_min": 0, "sms": 0},
         {"names": {"en": "Lite"}, "descriptions": {}},
-        {"names": {"zh_Hans": "轻" * 100}},
+        {"names": {"zh_Hans": "轻" * 40}},
+        {"descriptions": {"en": "x" * 500}},
     ],
 )
 def test_edge_plan_input_is_accepted(changes):
