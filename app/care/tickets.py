@@ -314,6 +314,12 @@ def messages_of(
     return list(session.exec(query.order_by(col(TicketMessage.id))))
 
 
+def ticket_refs_of_customer(session: Session, *, customer_id: int) -> list[str]:
+    """The refs of every ticket about a customer, newest first (their audit trail's targets)."""
+    query = select(Ticket.ref).where(Ticket.customer_id == customer_id)
+    return list(session.exec(query.order_by(col(Ticket.id).desc())))
+
+
 @dataclass(frozen=True)
 class TicketRow:
     """A ticket in a list, with the names a list shows beside it."""
