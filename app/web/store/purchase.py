@@ -159,7 +159,8 @@ def buy_number(code: str) -> Any:
     plan = _plan_by_code(code[:40])
     now = utcnow()
     pattern = (request.args.get("q") or "").strip()[:11]
-    mode = request.args.get("mode") if request.args.get("mode") in SEARCH_MODES else "ends_with"
+    asked = request.args.get("mode", "")
+    mode = asked if asked in SEARCH_MODES else "ends_with"
     page = request.args.get("page", default=1, type=int) or 1
     error = None
     results = None

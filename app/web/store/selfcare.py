@@ -226,7 +226,7 @@ def _plan_choices(line: Line) -> list[tuple[int, str]]:
 
 def _plan_form(line: Line, formdata: Any = None) -> PlanChangeForm:
     form = PlanChangeForm(formdata=formdata)
-    form.plan_id.choices = _plan_choices(line)  # type: ignore[assignment]
+    form.plan_id.choices = _plan_choices(line)
     if formdata is None:
         form.plan_id.data = line.next_plan_id or line.plan_id
     return form
