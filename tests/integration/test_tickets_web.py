@@ -644,3 +644,24 @@ def test_the_360_view_reads_the_same_number_of_queries_however_much_there_is(app
         complaint(session, shop, subject=f"more {n}", line_id=line.id)
     session.commit()
     assert count_queries() == before
+
+
+def test_a_system_ticket_without_a_customer_has_its_page_and_queue_row(app, session):
+    ticket = open_ticket(
+        session,
+        category="billing_dispute",
+        channel="system",
+        subject="Settlement dispute HOSTA 2026-11 data",
+        body="Our amount: 100.00 CNY; invoice amount: 106.50 CNY.",
+        actor=SYSTEM,
+        now=now(),
+        timezone=TZ,
+        source="dispute:77",
+    )
+    session.commit()
+    care = staff_client(app, session, "care")
+    page = care.get(f"/console/tickets/{ticket.ref}").get_data(as_text=True)
+    assert "None (a system ticket)" in page and "106.50 CNY" in page
+    assert 'data-visibility="internal"' in page
+    row = care.get("/console/tickets?category=billing_dispute").get_data(as_text=True)
+    assert f'data-ticket="{ticket.ref}"' in row
