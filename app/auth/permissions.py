@@ -65,6 +65,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # reconciling an invoice and resolving a dispute (finance settles the money too).
     "settlement.view": frozenset({"admin", "wholesale", "finance", "auditor"}),
     "settlement.manage": frozenset({"admin", "wholesale", "finance"}),
+    # Customer service tickets: the queue, conversations (internal notes too) and the
+    # 360° view (read); answering, assigning, changing status, regulator escalations
+    # (care's work). Finance and wholesale have no access: a ticket holds a customer's
+    # own words and personal details, and what reaches them from tickets — settlement
+    # disputes — they already resolve on the settlement pages.
+    "tickets.view": frozenset({"admin", "care", "auditor"}),
+    "tickets.manage": frozenset({"admin", "care"}),
+    # The SLA targets table (category × priority → minutes); care and auditors read it.
+    "sla_targets.manage": frozenset({"admin"}),
 }
 
 

@@ -1,5 +1,10 @@
-"""Customer service (DESIGN §11): tickets, SLAs and regulator escalations, the 360° view.
+"""Customer service (DESIGN §11): tickets, SLAs and regulator escalations.
 
-Notices to subscribers are written by app/notifications; this package is for
-the service staff give them.
+`models` (tables, labels, SLA defaults), `sla` (working-time arithmetic),
+`targets` (the SLA table), `tickets` (opening, reading, lists),
+`conversation` (replies and their notices), `workflow` (status, assignment,
+regulator escalation, satisfaction), `attachments` (files), `breaches` and
+`system_tickets` (the jobs' work), `figures` (dashboard numbers). The 360°
+customer view is assembled in the console from each package's readers.
+Notices to subscribers are written by app/notifications.
 """

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index
-from sqlmodel import Field, Session, SQLModel, func, select
+from sqlalchemy import JSON, Column, Index, and_, or_
+from sqlmodel import Field, Session, SQLModel, col, func, select
 
 from app.core.db import UTCDateTime
 
@@ -116,3 +116,34 @@ def count_recent(session: Session, *, action: str, ip: str, since: datetime) -> 
         .select_from(AuditEntry)
         .where(AuditEntry.action == action, AuditEntry.ip == ip, AuditEntry.at > since)
     ).one()
+
+
+def list_audit_of_targets(
+    session: Session,
+    *,
+    targets: list[tuple[str, list[str]]],
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[AuditEntry], int]:
+    """Records about any of `targets` ((target type, target ids) pairs), newest first, paged.
+
+    Each pair is read through the (target type, target id) index; returns
+    (entries, total), nothing when no pair names an id.
+    """
+    conditions = [
+        and_(col(AuditEntry.target_type) == kind, col(AuditEntry.target_id).in_(ids))
+        for kind, ids in targets
+        if ids
+    ]
+    if not conditions:
+        return [], 0
+    where = or_(*conditions)
+    query = (
+        select(AuditEntry)
+        .where(where)
+        .order_by(col(AuditEntry.id).desc())
+        .offset(max(offset, 0))
+        .limit(min(max(limit, 1), 200))
+    )
+    total = session.exec(select(func.count()).select_from(AuditEntry).where(where)).one()
+    return list(session.exec(query)), total

@@ -1,7 +1,8 @@
 """The notification outbox (DESIGN §11): e-mail and SMS to subscribers.
 
 A notification is written in the same transaction as the event it reports
-(a renewal, a suspension, a low balance, a password reset) and sent after
+(a renewal, a suspension, a low balance, a password reset, a reply on a
+ticket, an SLA breach told to the supervisors) and sent after
 commit by a job: `pending` → `sent`, or after repeated failures `dead`.
 `dedupe_key` (UNIQUE when set) makes a notice that a retried job would
 write twice (the renewal of one period, say) a single row.
@@ -30,6 +31,8 @@ NOTIFICATION_KINDS = (
     "password_reset",
     "order_paid",
     "line_active",
+    "ticket_reply",
+    "sla_breach",
 )
 NOTIFICATION_STATUS_LABELS = {
     "pending": N_("waiting"),

@@ -59,5 +59,7 @@ def notify(
     statement = insert(table).values(**values)
     if dedupe_key is not None:
         statement = statement.on_conflict_do_nothing(index_elements=["dedupe_key"])
-    result = session.connection().execute(statement)
-    return bool(result.rowcount)
+    # RETURNING tells a skipped row apart on both databases (a PostgreSQL
+    # rowcount does not, once the insert returns the new key).
+    result = session.connection().execute(statement.returning(table.c.id))
+    return result.first() is not None

@@ -30,6 +30,7 @@ Rules (DESIGN §10):
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -285,6 +286,14 @@ def list_events(
         query = query.where(col(ProvisioningEvent.status) == status)
     if line_id is not None:
         query = query.where(col(ProvisioningEvent.line_id) == line_id)
+    return list_dead_first(session, ProvisioningEvent, query, limit=limit, offset=offset)
+
+
+def list_events_of_lines(
+    session: Session, *, line_ids: Sequence[int], limit: int = 50, offset: int = 0
+) -> tuple[list[ProvisioningEvent], int]:
+    """The events of some lines (a customer's), ordered as `list_events`: (events, total)."""
+    query = select(ProvisioningEvent).where(col(ProvisioningEvent.line_id).in_(list(line_ids)))
     return list_dead_first(session, ProvisioningEvent, query, limit=limit, offset=offset)
 
 

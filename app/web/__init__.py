@@ -167,9 +167,11 @@ def init_web(app: APIFlask, settings: Settings) -> None:
     csrf.exempt(webhooks_bp)
 
 
-def _complete_spec(spec: dict[str, Any]) -> dict[str, Any]:
+def _complete_spec(spec: dict[str, Any] | str) -> dict[str, Any] | str:
     """Say what APIFlask leaves out: bodies are required and may be malformed (400),
     and path parameters say what they accept."""
+    if isinstance(spec, str):
+        return spec
     string_params = _path_parameter_schemas()
     for path, operations in spec.get("paths", {}).items():
         resource = path.removeprefix("/api/v1/").split("/")[0]

@@ -40,6 +40,12 @@ RULES_BEYOND_THE_SCHEMA = {
     "POST /api/v1/usage/imports": "file content rules",
     # the uploaded invoice is read line by line against the settlement's columns.
     "POST /api/v1/settlement/reconciliations": "file content rules",
+    # a ticket's resolution target cannot be shorter than its first-response target.
+    "PUT /api/v1/sla-targets/{category}/{priority}": "resolution not before first response",
+    # the regulator's escalation date cannot be in the future, which moves.
+    "POST /api/v1/tickets/{ref}/escalation": "date not in the future",
+    # tickets go only to active admin or care staff.
+    "POST /api/v1/ticket-assignments": "the assignee may work tickets",
 }
 
 

@@ -33,6 +33,10 @@ ROUTE_VALUES = {
     "console.settlement_run": {"run_id": None},
     "console.settlement_file": {"run_id": None, "kind": "csv"},
     "console.line_usage": {"msisdn": "+8617012340001"},
+    "console.customer_360": {"ref": "C-0001"},
+    # A ticket of C-0001 and its attachment, made by the test.
+    "console.ticket": {"ref": None},
+    "console.ticket_attachment": {"ref": None, "attachment_id": None},
 }
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -69,6 +73,31 @@ def _usage_and_settlement(session, customer_id, tmp_path):
         session, host_code="HOSTA", month="2026-10", out_dir=tmp_path, actor=actor, now=NOW
     )
     return result.file_id, files.run_id
+
+
+def _ticket(app, session, customer_id):
+    """A ticket of the customer with one attachment: (ref, attachment id)."""
+    from app.care.attachments import Upload
+    from app.care.models import TicketAttachment
+    from app.care.tickets import open_ticket
+
+    ticket = open_ticket(
+        session,
+        category="complaint",
+        channel="phone",
+        subject="Route walker's complaint",
+        body="Noted on the phone.",
+        actor=Actor.system("test"),
+        now=NOW,
+        timezone="Asia/Shanghai",
+        customer_id=customer_id,
+        uploads=[Upload("note.txt", b"plain text")],
+        storage=app.extensions["mvno.settings"].instance_path / "attachments",
+    )
+    attachment = session.exec(
+        select(TicketAttachment).where(TicketAttachment.ticket_id == ticket.id)
+    ).one()
+    return ticket.ref, attachment.id
 
 
 @pytest.mark.parametrize("role", [*ROLES, ANONYMOUS])
@@ -108,12 +137,15 @@ def test_console_routes_for_role(app, client, session, role, tmp_path):
         currency="CNY",
     )
     file_id, run_id = _usage_and_settlement(session, customer.id, tmp_path)
+    ticket_ref, attachment_id = _ticket(app, session, customer.id)
     values = {
         **ROUTE_VALUES,
         "console.voucher_batch": {"batch_id": batch.id},
         "console.usage_import": {"file_id": file_id},
         "console.settlement_run": {"run_id": run_id},
         "console.settlement_file": {"run_id": run_id, "kind": "csv"},
+        "console.ticket": {"ref": ticket_ref},
+        "console.ticket_attachment": {"ref": ticket_ref, "attachment_id": attachment_id},
     }
     rules = console_rules(app)
     assert len(rules) >= 12
@@ -121,6 +153,14 @@ def test_console_routes_for_role(app, client, session, role, tmp_path):
     assert {f"console.dashboard_{name.replace('-', '_')}_csv" for name in FIGURE_PERMISSIONS} <= {
         rule.endpoint for rule in rules
     }
+    assert {
+        "console.tickets",
+        "console.ticket",
+        "console.ticket_new",
+        "console.ticket_attachment",
+        "console.sla_targets",
+        "console.customer_360",
+    } <= {rule.endpoint for rule in rules}
     for rule in rules:
         with app.test_request_context():
             url = url_for(rule.endpoint, **values.get(rule.endpoint, {}))
@@ -149,6 +189,7 @@ def test_navigation_lists_only_what_the_role_may_open(client, session, role):
         ("/console/audit", "audit.view"),
         ("/console/usage", "usage.view"),
         ("/console/settlement", "settlement.view"),
+        ("/console/tickets", "tickets.view"),
     ]:
         assert (f'href="{path}"' in page) == (role in PERMISSIONS[permission]), path
 

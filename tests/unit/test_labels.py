@@ -26,6 +26,7 @@ def test_the_models_modules_with_labels():
         "app.payments.models",
         "app.provisioning.models",
         "app.notifications.models",
+        "app.care.models",
     } <= names
 
 

@@ -45,5 +45,6 @@ from app.web.api import (  # noqa: E402,F401
     provisioning,
     settlement,
     staff,
+    tickets,
     usage,
 )

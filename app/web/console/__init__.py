@@ -3,6 +3,7 @@ from flask import Blueprint
 bp = Blueprint("console", __name__, template_folder="../../templates/console")
 
 from app.web.console import (  # noqa: E402,F401
+    customer360,
     customers,
     dashboard,
     hosts,
@@ -15,6 +16,8 @@ from app.web.console import (  # noqa: E402,F401
     provisioning,
     settlement,
     staff,
+    ticket_actions,
+    tickets,
     usage,
     views,
 )

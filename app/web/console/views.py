@@ -22,6 +22,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("console.plan_list", N_("Plans"), "plans.view"),
     ("console.addons", N_("Add-ons"), "plans.view"),
     ("console.customers", N_("Customers"), "ledger.view"),
+    ("console.tickets", N_("Tickets"), "tickets.view"),
     ("console.payments_list", N_("Payments"), "ledger.view"),
     ("console.store_orders", N_("Store orders"), "orders.view"),
     ("console.refunds", N_("Refunds"), "payments.manage"),

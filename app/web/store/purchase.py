@@ -163,8 +163,8 @@ def buy_number(code: str) -> Any:
     plan = _plan_by_code(code[:40])
     now = utcnow()
     pattern = (request.args.get("q") or "").strip()[:11]
-    mode = request.args.get("mode") or ""
-    mode = mode if mode in SEARCH_MODES else "ends_with"
+    asked = request.args.get("mode", "")
+    mode = asked if asked in SEARCH_MODES else "ends_with"
     page = request.args.get("page", default=1, type=int) or 1
     # Only the tiers a buyer pays extra for are offered as a filter.
     tiers = [t for t in list_tiers(db_session()) if t.enabled and t.surcharge_minor > 0]

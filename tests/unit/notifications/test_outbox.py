@@ -74,3 +74,11 @@ def test_only_a_dead_letter_is_retried(session, status) -> None:
 def test_retrying_an_unknown_notice(session) -> None:
     with pytest.raises(NotificationNotFound):
         retry_dead_notification(session, notification_id=123456, actor=CARE, now=NOW)
+
+
+def test_a_notice_queued_twice_under_one_key_is_written_once_and_says_so(session) -> None:
+    first = notify(session, kind="renewal", recipient="r@example.com", now=NOW, dedupe_key="k:1")
+    second = notify(session, kind="renewal", recipient="r@example.com", now=NOW, dedupe_key="k:1")
+    assert (first, second) == (True, False)
+    rows = session.exec(select(Notification).where(Notification.dedupe_key == "k:1")).all()
+    assert len(rows) == 1
