@@ -13,7 +13,7 @@ Who may see what (app/auth/permissions.py): every staff role sees the
 counts, lines and usage (`dashboard.view`); money — revenue, cost, margin,
 revenue per plan, ARPU, liability — needs `dashboard.money` (admin,
 finance, auditor). Ticket volume and SLA attainment belong to customer
-service (app/care); until it provides them the figure is `tickets: null`.
+service (app/care), composed here as the web layer may.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Response
 from flask_babel import gettext as _
@@ -44,6 +45,7 @@ from app.analytics.dashboard import dashboard_counts
 from app.analytics.liability import prepaid_liability
 from app.analytics.lines import line_activity
 from app.analytics.revenue import monthly_revenue, plan_names, revenue_per_plan
+from app.care.figures import open_tickets_by_status, sla_attainment, tickets_opened_per_day
 from app.core.errors import N_, DomainError, InvalidInput
 from app.core.money import format_plain
 from app.usage.queries import DailyPoint, chart_series, daily_usage
@@ -65,9 +67,35 @@ class Context:
 # -- the figures ------------------------------------------------------------------------
 
 
+TICKET_DAYS = 30
+
+
+def tickets_figure(
+    session: Session, context: Context, *, days: int = TICKET_DAYS
+) -> dict[str, Any]:
+    """Customer service over the last `days` local days: tickets opened, open now, SLA attainment.
+
+    From app/care's figures; attainment counts the tickets opened in the
+    window whose first response and resolution are met, missed or known.
+    """
+    last = context.now.astimezone(ZoneInfo(context.timezone)).date()
+    first = last - timedelta(days=days - 1)
+    opened = tickets_opened_per_day(session, first=first, last=last, timezone=context.timezone)
+    attainment = sla_attainment(
+        session, first=first, last=last, timezone=context.timezone, now=context.now
+    )
+    return {
+        "days": days,
+        "opened_total": sum(count for _, count in opened),
+        "opened_per_day": [{"day": day.isoformat(), "opened": count} for day, count in opened],
+        "open_by_status": open_tickets_by_status(session),
+        "sla": attainment.as_dict(),
+    }
+
+
 def counts_figure(session: Session, context: Context) -> dict[str, Any]:
-    """The tiles' counts, and the empty slot of the ticket figures."""
-    return {**dashboard_counts(session), "tickets": None}
+    """The tiles' counts, with customer service's ticket figures."""
+    return {**dashboard_counts(session), "tickets": tickets_figure(session, context)}
 
 
 def lines_figure(session: Session, context: Context, *, days: int) -> dict[str, Any]:

@@ -211,7 +211,7 @@ def test_api_figures_are_scoped_by_role(client, session, role) -> None:
 def test_api_shapes_carry_minor_units_and_the_currency(client, session, business) -> None:
     headers = bearer(session)
     counts = client.get("/api/v1/dashboard", headers=headers).get_json()
-    assert counts["tickets"] is None and counts["plans_on_sale"] >= 2
+    assert counts["tickets"]["opened_total"] == 0 and counts["plans_on_sale"] >= 2
 
     lines = client.get("/api/v1/dashboard/lines?days=5", headers=headers).get_json()
     assert [d["day"] for d in lines["days"]] == [f"2026-11-{n}" for n in range(11, 16)]
@@ -258,3 +258,29 @@ def test_the_figures_are_in_the_openapi_document(client) -> None:
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     for path in API_FIGURES:
         assert path.removeprefix("/api/v1") in paths or path in paths, path
+
+
+def test_ticket_volume_and_sla_attainment_come_from_customer_service(client, session) -> None:
+    from app.care.tickets import open_ticket
+    from app.core.audit import Actor
+
+    for subject in ("No signal since Monday", "Billed twice"):
+        open_ticket(
+            session,
+            category="complaint",
+            channel="system",
+            subject=subject,
+            body="Raised by a job.",
+            actor=Actor.system("test"),
+            now=AT,  # the dashboard's clock in these tests
+            timezone=TIMEZONE,
+        )
+    tickets = client.get("/api/v1/dashboard", headers=bearer(session)).get_json()["tickets"]
+    assert tickets["days"] == 30 and len(tickets["opened_per_day"]) == 30
+    assert tickets["opened_total"] == 2 == sum(d["opened"] for d in tickets["opened_per_day"])
+    assert tickets["open_by_status"] == {"open": 2, "pending_customer": 0, "escalated": 0}
+    # Nothing answered yet and nothing overdue: not counted for first response.
+    assert tickets["sla"]["first_response_met"] == 0
+    sign_in(client, session, "care")
+    page = client.get("/console/").get_data(as_text=True)
+    assert 'data-tickets="opened">2<' in page and 'data-sla="first_response"' in page

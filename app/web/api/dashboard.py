@@ -49,8 +49,8 @@ def _context() -> Context:
 @requires("dashboard.view")
 @bp.output(CountsOut)
 def dashboard() -> Any:
-    """The counts the console dashboard's tiles show; `tickets` is null until
-    customer service provides ticket volume and SLA attainment."""
+    """The counts the console dashboard's tiles show, with customer service's
+    ticket volume and SLA attainment (`tickets`)."""
     return counts_figure(db_session(), _context())
 
 

@@ -44,8 +44,9 @@ class CountsOut(Schema):
         required=True,
         allow_none=True,
         metadata={
-            "description": "Ticket volume and SLA attainment from customer service; "
-            "null until tickets are in place"
+            "description": "Customer service over the last 30 days: `opened_total`, "
+            "`opened_per_day`, `open_by_status` now and `sla` attainment (met and counted "
+            "for first response, resolution and both)"
         },
     )
 
