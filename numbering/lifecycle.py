@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, func, select
 
 from app.core.errors import N_, InvalidInput, clean_text
 from numbering.common import E164, bulk_update_numbers
@@ -247,3 +247,34 @@ def release_expired(session: Session, *, now: datetime) -> dict[str, int]:
         ),
     )
     return {"holds_released": holds, "quarantines_ended": quarantines}
+
+
+def return_all_numbers(session: Session, *, now: datetime) -> int:
+    """Mark every number of every block returned to its host (a market exit, DESIGN §12).
+
+    Numbers that have left already (ported out) stay as they are; returns
+    how many changed. Holds and quarantine end with it.
+    """
+    return bulk_update_numbers(
+        session,
+        update(PhoneNumber)
+        .where(col(PhoneNumber.status).not_in(("returned", "ported_out")))
+        .values(
+            status="returned",
+            reserved_by=None,
+            reserved_until=None,
+            quarantine_until=None,
+            status_changed_at=now,
+        ),
+    )
+
+
+def count_numbers_not_returned(session: Session) -> int:
+    """Numbers of the blocks still held (neither returned nor ported out)."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(PhoneNumber)
+            .where(col(PhoneNumber.status).not_in(("returned", "ported_out")))
+        ).one()
+    )

@@ -145,3 +145,24 @@ def count_sims_by_status(session: Session) -> dict[str, int]:
         }
     )
     return counts
+
+
+def retire_sims(session: Session, *, sim_ids: list[int], now: datetime) -> int:
+    """Retire the SIMs of ended lines, set-based (the `retired` move of `set_sim_status`).
+
+    SIMs already retired or in another state are left alone; returns how many changed.
+    """
+    changed = 0
+    for start in range(0, len(sim_ids), 5000):
+        result = session.execute(
+            update(Sim)
+            .where(col(Sim.id).in_(sim_ids[start : start + 5000]))
+            .where(col(Sim.status).in_(_SIM_MOVES["retired"]))
+            .values(status="retired", status_changed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        changed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    for instance in list(session.identity_map.values()):
+        if isinstance(instance, Sim):
+            session.expire(instance)
+    return changed

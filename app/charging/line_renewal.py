@@ -15,6 +15,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
 from app.charging.errors import RenewalRefused
+from app.charging.horizon import exit_horizon, renewal_terms_at
 from app.charging.models import LinePeriod
 from app.charging.periods import latest_period, open_period
 from app.charging.renewal_notices import low_balance_notice, notify, renewal_notice
@@ -78,10 +79,11 @@ def renew_line(
     plan_row = session.get(Plan, line.next_plan_id or line.plan_id)
     assert plan_row is not None
     plan = terms_of(plan_row)
+    price_minor, end = _terms_before_exit(session, line, plan_row, start=start)
     key = renewal_key(line.id, line.period_end)
     entry_id = None
-    if plan.price_minor:
-        result = _post_debit(session, line, plan, key=key, actor=actor, now=now)
+    if price_minor:
+        result = _post_debit(session, line, plan, price_minor, key=key, actor=actor, now=now)
         if result.refused:
             return None
         entry_id = result.posted.get(key) or result.replayed[key]
@@ -93,7 +95,8 @@ def renew_line(
         start=start,
         now=now,
         entry_id=entry_id,
-        price_minor=plan.price_minor,
+        price_minor=price_minor,
+        end=end,
     )
     line.next_plan_id = None
     line.renewal_failed_at = None
@@ -114,10 +117,41 @@ def renew_line(
     return period
 
 
+def _terms_before_exit(
+    session: Session, line: Line, plan: Plan, *, start: datetime
+) -> tuple[int, datetime]:
+    """(price, end) of the period from `start`: shortened and pro-rated at an announced exit.
+
+    :raises RenewalRefused: the period would start at or after the exit instant.
+    """
+    horizon = exit_horizon(session)
+    terms = renewal_terms_at(
+        price_minor=plan.price_minor, validity_days=plan.validity_days, start=start, horizon=horizon
+    )
+    if terms is None:
+        assert horizon is not None
+        raise RenewalRefused(
+            N_(
+                "Service ends at the market exit on %(at)s; line %(msisdn)s is not renewed past it."
+            ),
+            field="line",
+            at=utc_iso(horizon),
+            msisdn=line.msisdn,
+        )
+    return terms
+
+
 def _post_debit(
-    session: Session, line: Line, plan: PlanTerms, *, key: str, actor: Actor, now: datetime
+    session: Session,
+    line: Line,
+    plan: PlanTerms,
+    price_minor: int,
+    *,
+    key: str,
+    actor: Actor,
+    now: datetime,
 ) -> BulkResult:
-    """Post the renewal's debit of the customer's balance to plan revenue."""
+    """Post the renewal's debit (`price_minor`) of the customer's balance to plan revenue."""
     account = customer_account_ids(
         session, customer_ids=[line.customer_id], currency=plan.currency
     )[line.customer_id]
@@ -128,7 +162,7 @@ def _post_debit(
             BulkEntry(
                 kind=ENTRY_KIND,
                 idempotency_key=key,
-                postings=((account, -plan.price_minor), (revenue, plan.price_minor)),
+                postings=((account, -price_minor), (revenue, price_minor)),
                 memo=f"renewal of {line.msisdn} on {plan.code}",
             )
         ],
@@ -177,7 +211,7 @@ def _audit_renewal(
         details={
             "msisdn": line.msisdn,
             "plan": plan.code,
-            "price_minor": plan.price_minor,
+            "price_minor": period.price_minor,
             "period_start": utc_iso(period.start),
             "period_end": utc_iso(period.end),
             "entry_id": entry_id,
@@ -201,6 +235,7 @@ def _notify_renewal(
             start=period.start,
             end=period.end,
             periods=1,
+            amount_minor=period.price_minor,
         ),
         now=now,
     )

@@ -25,6 +25,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session
 
+from app.charging.horizon import exit_horizon, renewal_terms_at
 from app.charging.models import LinePeriod
 from app.charging.renewal_notices import renewal_notices, write_notices
 from app.charging.renewal_terms import (
@@ -136,7 +137,14 @@ def renew_batch(
     report.lines_seen = len(due)
     accounts = _lock_accounts(session, due.values(), terms=terms)
     paid_before = _renewals_posted(session, due.values())
-    entries = _decide(due, terms=terms, accounts=accounts, paid_before=paid_before, now=now)
+    entries = _decide(
+        due,
+        terms=terms,
+        accounts=accounts,
+        paid_before=paid_before,
+        now=now,
+        horizon=exit_horizon(session),
+    )
     entry_ids = _post_debits(session, entries, paid_before=paid_before, actor=actor, now=now)
 
     renewed = [line for line in due.values() if line.periods]
@@ -271,13 +279,16 @@ def _decide(
     accounts: _Accounts,
     paid_before: dict[str, int],
     now: datetime,
+    horizon: datetime | None = None,
 ) -> list[BulkEntry]:
     """Renew or fail each due line, period after period, in the order of period ends.
 
     A customer's lines share the balance in time order: `accounts.balances`
     is spent as each period is paid. Each renewed period is appended to its
-    line's `periods`; an unpaid line gets its `failed_at`. Returns the debits
-    to post (none for a free plan or a renewal paid before).
+    line's `periods`; an unpaid line gets its `failed_at`. At an announced
+    market exit (`horizon`) a period that would run past it is shortened
+    and pro-rated, and none starts at or after it (app/charging/horizon.py).
+    Returns the debits to post (none for a free plan or a renewal paid before).
     """
     entries: list[BulkEntry] = []
     queue = [(line.end, line.id) for line in due.values()]
@@ -289,24 +300,37 @@ def _decide(
         account = accounts.account_of[(line.customer_id, plan.currency)]
         key = renewal_key(line.id, end)
         paid = key in paid_before
-        if not paid and (not line.auto_renew or accounts.balances[account] < plan.price_minor):
+        start = now if line.restart else end
+        period = renewal_terms_at(
+            price_minor=plan.price_minor,
+            validity_days=plan.length.days,
+            start=start,
+            horizon=horizon,
+        )
+        if period is None:
+            continue  # service ends at the market exit: no renewal past it, and no failure
+        price, period_end = period
+        if not paid and (not line.auto_renew or accounts.balances[account] < price):
             line.failed_at = _unpaid_as_of(line, end=end, now=now)
             continue
-        start = now if line.restart else end
-        if not paid and plan.price_minor:
-            accounts.balances[account] -= plan.price_minor
+        if not paid and price:
+            accounts.balances[account] -= price
             entries.append(
                 BulkEntry(
                     kind=ENTRY_KIND,
                     idempotency_key=key,
-                    postings=(
-                        (account, -plan.price_minor),
-                        (accounts.revenue_of[plan.currency], plan.price_minor),
-                    ),
+                    postings=((account, -price), (accounts.revenue_of[plan.currency], price)),
                     memo=f"renewal of {line.msisdn} on {plan.code}",
                 )
             )
-        _add_period(line, plan, key=key if paid or plan.price_minor else None, start=start)
+        _add_period(
+            line,
+            plan,
+            key=key if paid or price else None,
+            start=start,
+            end=period_end,
+            price_minor=price,
+        )
         if line.end <= now:
             heapq.heappush(queue, (line.end, line.id))
     return entries
@@ -323,19 +347,28 @@ def _unpaid_as_of(line: DueLine, *, end: datetime, now: datetime) -> datetime:
     return max(end, line.status_changed_at)
 
 
-def _add_period(line: DueLine, plan: PlanTerms, *, key: str | None, start: datetime) -> None:
-    """Record the period `line` renews into from `start`, and move the line to it."""
+def _add_period(
+    line: DueLine,
+    plan: PlanTerms,
+    *,
+    key: str | None,
+    start: datetime,
+    end: datetime,
+    price_minor: int,
+) -> None:
+    """Record the period `line` renews into from `start` to `end`, and move the line to it."""
     line.periods.append(
         {
             "key": key,
             "plan": plan,
             "start": start,
-            "end": start + plan.length,
+            "end": end,
+            "price_minor": price_minor,
             "switched_from": line.plan_id if line.next_plan_id is not None else None,
         }
     )
     line.plan_id, line.next_plan_id, line.restart = plan.id, None, False
-    line.end = start + plan.length
+    line.end = end
 
 
 def _post_debits(
@@ -391,7 +424,7 @@ def _period_row(
         "plan_id": plan.id,
         "start": period["start"],
         "end": period["end"],
-        "price_minor": plan.price_minor,
+        "price_minor": period["price_minor"],
         "data_kb": plan.data_kb,
         "voice_s": plan.voice_s,
         "sms": plan.sms,
@@ -440,7 +473,7 @@ def _renewal_audit_rows(
             {
                 "msisdn": line.msisdn,
                 "plan": plan.code,
-                "price_minor": plan.price_minor,
+                "price_minor": period["price_minor"],
                 "period_start": utc_iso(period["start"]),
                 "period_end": utc_iso(period["end"]),
                 "entry_id": entry_id,

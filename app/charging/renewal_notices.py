@@ -62,15 +62,17 @@ def renewal_notice(
     start: datetime,
     end: datetime,
     periods: int,
+    amount_minor: int | None = None,
 ) -> Notice:
-    """The `renewal` notice of the latest period (`start` → `end`) of `periods` renewed."""
+    """The `renewal` notice of the latest period (`start` → `end`) of `periods` renewed;
+    `amount_minor` is what it cost (the plan's price unless shortened at an exit)."""
     return (
         customer_id,
         "renewal",
         {
             "msisdn": msisdn,
             "plan": plan.code,
-            "amount_minor": plan.price_minor,
+            "amount_minor": plan.price_minor if amount_minor is None else amount_minor,
             "currency": plan.currency,
             "period_start": utc_iso(start),
             "period_end": utc_iso(end),
@@ -141,6 +143,7 @@ def renewal_notices(
                 start=last["start"],
                 end=last["end"],
                 periods=len(line.periods),
+                amount_minor=last["price_minor"],
             )
         )
         following = terms[line.plan_id]

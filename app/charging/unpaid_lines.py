@@ -18,6 +18,7 @@ from sqlalchemy import and_, bindparam, func, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from app.charging.horizon import exit_horizon
 from app.charging.line_renewal import lock_customer_accounts, renew_line, resume_renewed_line
 from app.charging.renewal_notices import Notice, notify, unpaid_notice
 from app.charging.renewal_terms import (
@@ -117,6 +118,9 @@ def renew_suspended_lines(
         .execution_options(populate_existing=True)
     ).all()
     resumed: list[int] = []
+    horizon = exit_horizon(session)
+    if horizon is not None and now >= horizon:
+        return resumed  # service has ended at the market exit: nothing renews past it
     for line in lines:
         assert line.id is not None
         if renew_line(session, line, start=now, actor=actor, now=now, manual=False) is None:

@@ -9,14 +9,17 @@ today" and by the exit workflow, so both give the same figure.
 * `unused_value_minor` is the pro-rated value of one period; the time left
   is counted to the microsecond, the plan's full validity in the divisor
   (a period shortened at an exit keeps the plan's rate).
-* `owed_at` adds, set-based, every customer's positive prepaid balance
-  (once per customer, whatever its number of lines) and the unused value of
-  every line's period that contains the instant, for lines not yet ended.
+* `unused_periods` is, set-based, every period not used up at the instant
+  of lines not yet ended: the one containing it, and any paid ahead after
+  it (wholly unused: counted from its start). The exit refunds them.
+* `owed_at` adds every customer's positive prepaid balance (once per
+  customer, whatever its number of lines) and those unused values.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -33,6 +36,7 @@ from plans.models import Plan
 
 ENDED_STATUSES = ("terminated", "transferred", "ported_out")
 _MICROSECONDS_PER_DAY = 86_400 * 1_000_000
+_CHUNK = 5000
 
 
 def _micros(delta: timedelta) -> int:
@@ -72,11 +76,70 @@ class Owed:
         return sorted(set(self.positive_balances) | set(self.unused_periods))
 
 
+@dataclass(frozen=True)
+class UnusedPeriod:
+    """The part of one line's period not used at an instant."""
+
+    line_id: int
+    customer_id: int
+    currency: str
+    value_minor: int
+
+
+def unused_periods(
+    session: Session, *, at: datetime, line_ids: Collection[int] | None = None
+) -> list[UnusedPeriod]:
+    """The unused value at `at` of every period ending after it, of lines not ended.
+
+    A period containing `at` counts from `at`; one paid ahead (starting
+    after `at`) counts from its start, so it is worth its whole price.
+    `line_ids` narrows it to those lines (in chunks).
+    """
+    query = (
+        sa_select(
+            col(LinePeriod.line_id),
+            col(Line.customer_id),
+            col(LinePeriod.price_minor),
+            col(LinePeriod.start),
+            col(LinePeriod.end),
+            col(Plan.validity_days),
+            col(Plan.currency),
+        )
+        .join(Line, col(Line.id) == col(LinePeriod.line_id))
+        .join(Plan, col(Plan.id) == col(LinePeriod.plan_id))
+        .where(col(LinePeriod.end) > at, col(Line.status).notin_(ENDED_STATUSES))
+        .order_by(col(LinePeriod.line_id), col(LinePeriod.start))
+    )
+    if line_ids is None:
+        batches = [session.execute(query).all()]
+    else:
+        wanted = sorted(set(line_ids))
+        batches = [
+            session.execute(query.where(col(LinePeriod.line_id).in_(wanted[i : i + _CHUNK]))).all()
+            for i in range(0, len(wanted), _CHUNK)
+        ]
+    return [
+        UnusedPeriod(
+            line_id=line_id,
+            customer_id=customer_id,
+            currency=currency,
+            value_minor=unused_value_minor(
+                price_minor=price,
+                validity_days=validity,
+                period_end=end,
+                at=max(start, at),
+            ),
+        )
+        for batch in batches
+        for line_id, customer_id, price, start, end, validity, currency in batch
+    ]
+
+
 def owed_at(session: Session, *, at: datetime) -> Owed:
-    """Positive prepaid balances now, and the unused value of current periods at `at`.
+    """Positive prepaid balances now, and the unused value of periods at `at`.
 
     Balances are the accounts' cached balances (what is owed now); the
-    periods are those containing `at`, of lines not ended.
+    periods are those of `unused_periods`, of lines not ended.
     """
     owed = Owed(at=at)
     balances = session.execute(
@@ -87,23 +150,9 @@ def owed_at(session: Session, *, at: datetime) -> Owed:
     for currency, total, count in balances:
         owed.positive_balances[currency] = int(total or 0)
         owed.customers += int(count)
-    periods = session.execute(
-        sa_select(
-            col(LinePeriod.price_minor),
-            col(LinePeriod.end),
-            col(Plan.validity_days),
-            col(Plan.currency),
-        )
-        .join(Line, col(Line.id) == col(LinePeriod.line_id))
-        .join(Plan, col(Plan.id) == col(LinePeriod.plan_id))
-        .where(
-            col(LinePeriod.start) <= at,
-            col(LinePeriod.end) > at,
-            col(Line.status).notin_(ENDED_STATUSES),
-        )
-    ).all()
-    for price, end, validity, currency in periods:
-        value = unused_value_minor(price_minor=price, validity_days=validity, period_end=end, at=at)
-        owed.unused_periods[currency] += value
-        owed.lines += 1
+    lines: set[int] = set()
+    for period in unused_periods(session, at=at):
+        owed.unused_periods[period.currency] += period.value_minor
+        lines.add(period.line_id)
+    owed.lines = len(lines)
     return owed

@@ -84,6 +84,16 @@ VARIABLES: tuple[tuple[str, str, str], ...] = (
         "Leader lock file for the scheduler on SQLite",
     ),
     ("PASSWORD_HASH_PROFILE", "default", "`cheap` lowers argon2 cost; for the test suite only"),
+    (
+        "EXIT_BALANCE_POLICY",
+        "refund",
+        "At a market exit: `refund` every balance, or `carry` a transferred line's to the host",
+    ),
+    (
+        "PUBLIC_URL",
+        "http://127.0.0.1:8000",
+        "Address of the store, for links in notices sent outside a web request",
+    ),
 )
 
 
@@ -109,6 +119,14 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.lower() in {"0", "false", "no", "off"}:
         return False
     raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (the first is the default when unset)."""
+    raw = (env.get(name) or choices[0]).strip().lower()
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
 
 
 def _development_secret(
@@ -172,6 +190,8 @@ class Settings:
     smtp: dict[str, str] = field(default_factory=dict)
     scheduler_lock_path: Path | None = None
     password_hash_profile: str = "default"  # noqa: S105 (a profile name, not a secret)
+    exit_balance_policy: str = "refund"
+    public_url: str = "http://127.0.0.1:8000"
 
     @property
     def is_sqlite(self) -> bool:
@@ -236,4 +256,6 @@ class Settings:
             smtp={k: v for k, v in env.items() if k.startswith("SMTP_")},
             scheduler_lock_path=Path(lock_path) if lock_path else instance_path / "scheduler.lock",
             password_hash_profile=env.get("PASSWORD_HASH_PROFILE", "default"),
+            exit_balance_policy=_choice(env, "EXIT_BALANCE_POLICY", ("refund", "carry")),
+            public_url=(env.get("PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
         )

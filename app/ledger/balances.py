@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from app.ledger.accounts import CUSTOMER_PREPAID
+from app.ledger.accounts import CUSTOMER_PREPAID, in_chunks
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
 
 
@@ -113,3 +113,28 @@ def customer_balance(session: Session, *, customer_id: int, at: datetime | None 
 def book_liability(session: Session, *, at: datetime | None = None) -> int:
     """What the platform owes all customers in prepaid balances, from postings as of `at`."""
     return int(session.exec(_posting_sum(at)).one())
+
+
+def prepaid_balances(
+    session: Session, *, customer_ids: list[int] | None = None, nonzero: bool = False
+) -> dict[tuple[int, str], int]:
+    """(customer id, currency) → cached prepaid balance, for `customer_ids` (in chunks) or all.
+
+    With `nonzero`, accounts at zero are left out.
+    """
+    query = sa_select(
+        col(LedgerAccount.customer_id),
+        col(LedgerAccount.currency),
+        col(LedgerAccount.balance_minor),
+    ).where(col(LedgerAccount.kind) == CUSTOMER_PREPAID)
+    if nonzero:
+        query = query.where(col(LedgerAccount.balance_minor) != 0)
+    if customer_ids is None:
+        rows = list(session.execute(query))
+    else:
+        rows = [
+            row
+            for chunk in in_chunks(sorted(set(customer_ids)))
+            for row in session.execute(query.where(col(LedgerAccount.customer_id).in_(chunk)))
+        ]
+    return {(customer, currency): int(balance) for customer, currency, balance in rows}

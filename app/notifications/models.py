@@ -33,6 +33,8 @@ NOTIFICATION_KINDS = (
     "line_active",
     "ticket_reply",
     "sla_breach",
+    "exit_notice",
+    "exit_refund",
 )
 NOTIFICATION_STATUS_LABELS = {
     "pending": N_("waiting"),

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from app.core.db import insert_rows
 from app.notifications.models import NOTIFICATION_KINDS, Notification
 
 
@@ -63,3 +64,36 @@ def notify(
     # rowcount does not, once the insert returns the new key).
     result = session.connection().execute(statement.returning(table.c.id))
     return result.first() is not None
+
+
+def notify_many(session: Session, notices: list[dict[str, Any]], *, now: datetime) -> int:
+    """Queue many e-mail notices at once (`notify`'s rules), skipping dedupe keys already queued.
+
+    Each notice gives kind, recipient, data, customer_id, account_id, locale
+    and dedupe_key; returns how many were queued.
+    """
+    rows = []
+    for notice in notices:
+        if notice["kind"] not in NOTIFICATION_KINDS:
+            raise ValueError(f"unknown notification kind {notice['kind']!r}")
+        rows.append(
+            {
+                "customer_id": notice.get("customer_id"),
+                "account_id": notice.get("account_id"),
+                "channel": "email",
+                "recipient": notice["recipient"],
+                "kind": notice["kind"],
+                "locale": notice.get("locale") or "zh_Hans",
+                "data": notice.get("data") or {},
+                "subject": "",
+                "body": "",
+                "dedupe_key": notice["dedupe_key"],
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "last_error": "",
+                "created_at": now,
+            }
+        )
+    table = Notification.__table__  # type: ignore[attr-defined]
+    return len(insert_rows(session, table, rows, dedupe="dedupe_key", returning=("id",)))

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
+from app.charging.horizon import ensure_sales_open
 from app.core.audit import Actor, count_recent, record_audit
 from app.core.db import lock_by_id
 from app.core.errors import N_, InvalidInput
@@ -115,6 +116,8 @@ def shown_status(order: PurchaseOrder, *, now: datetime) -> str:
 
 
 def _published_plan(session: Session, plan_id: int) -> Plan:
+    """A plan on sale; nothing is on sale once a market exit is announced (SalesClosed)."""
+    ensure_sales_open(session)
     plan = session.get(Plan, plan_id)
     if plan is None or plan.status != "published":
         raise InvalidInput(N_("This plan is not on sale."), field="plan_id")
@@ -152,6 +155,7 @@ def hold_number(
     :raises InvalidInput: the plan is not on sale, or the number is on another host.
     :raises HoldsThrottled: too many holds from this address within the hour.
     :raises NumberNotFound, NumberUnavailable: from numbering.
+    :raises SalesClosed: a market exit is announced.
     """
     plan = _published_plan(session, plan_id)
     number = get_number(session, msisdn)
@@ -232,8 +236,8 @@ def place_order(
     The cart's hold moves to the order (see the module docstring); the
     total is the plan price plus the number's surcharge as held.
     :raises InvalidInput: unknown SIM kind, plan not on sale, number on another host.
-    :raises IdentityMissing: the customer has no real-name details on record.
-    :raises NoSimStock: no SIM of the kind in stock on the plan's host.
+    :raises IdentityMissing, NoSimStock: no real-name details; no SIM of the kind in stock.
+    :raises SalesClosed: a market exit is announced.
     :raises NumberUnavailable: the hold ran out and someone else took the number.
     """
     if sim_kind not in SIM_KINDS:
