@@ -21,6 +21,7 @@ from app.auth.models import SubscriberAccount
 from app.core.audit import Actor
 from app.core.config import Settings
 from app.core.db import Database
+from app.core.faults import crash_point
 from app.core.pii import PiiCipher
 from app.exit.choices import choices_of, count_choices
 from app.exit.execute import execute_exit
@@ -155,6 +156,7 @@ def run_execution(
     """
     with db.transaction() as session:
         execute_exit(session, policy=settings.exit_balance_policy, actor=actor, now=now)
+    crash_point("exit.executed")
     cipher = PiiCipher(settings.pii_key)
     with db.transaction() as session:
         found = get_current_exit(session)

@@ -44,14 +44,14 @@ def world(session: Session) -> World:
     return make_world(session, code="HOSTA")
 
 
-def test_owed_counts_a_balance_once_and_every_current_period(
+def test_owed_counts_a_balance_once_and_every_unused_period(
     session: Session, world: World
 ) -> None:
     start = datetime(2026, 10, 1, tzinfo=UTC)
     at = start + 10 * DAY
     first = subject(session, world, start=start)
     second = subject(session, world, start=start - 5 * DAY)
-    later = subject(session, world, start=at + DAY)  # not yet begun at `at`
+    later = subject(session, world, start=at + DAY)  # paid, not yet begun at `at`: all unused
     ended = subject(session, world, start=start)
     lifecycle.terminate_line(
         session, line_id=ended.line.id or 0, reason="test", actor=STAFF, now=at, quarantine_days=90
@@ -69,9 +69,10 @@ def test_owed_counts_a_balance_once_and_every_current_period(
     )
     assert expected > 0 and later.period.start > at
     assert owed.positive_balances["CNY"] == 5000
-    assert owed.unused_periods["CNY"] == expected
-    assert owed.total("CNY") == 5000 + expected
-    assert (owed.customers, owed.lines) == (1, 2)
+    # A period paid ahead is worth its whole price: it is counted from its start.
+    assert owed.unused_periods["CNY"] == expected + later.period.price_minor
+    assert owed.total("CNY") == 5000 + expected + later.period.price_minor
+    assert (owed.customers, owed.lines) == (1, 3)
 
 
 def test_a_balance_in_arrears_is_not_owed(session: Session, world: World, tmp_path) -> None:
