@@ -6,8 +6,9 @@
   consented to the transfer — MSISDN, ICCID, IMSI, name, ID type and number
   (in clear: the subscriber consented), plan, and the balance carried when
   `EXIT_BALANCE_POLICY=carry` (else 0.00). Nobody else's personal data.
-* `refunds_<date>.csv`: every refund of the exit, to a card payment
-  (`card`, with its Stripe payment) or for finance to pay by hand (`finance`).
+* `refunds_<date>.csv`: every refund of the exit by customer, to a card
+  payment (`card`, with its Stripe payment intent) or for finance to pay by
+  hand (`finance`, with the customer's name and e-mail).
 * `exit_report_<date>.csv`: counts and money, then each arrears written off.
 
 `<date>` is the exit date. Money as plain decimals ("29.00") with the
@@ -49,7 +50,6 @@ HANDOVER_COLUMNS = (
     "currency",
 )
 REFUND_COLUMNS = (
-    "refund_id",
     "customer_ref",
     "name",
     "email",
@@ -172,7 +172,7 @@ def _refund_minor_rows(session: Session, found: MarketExit) -> list[tuple[Any, .
         .join(JournalEntry, col(JournalEntry.id) == col(Refund.journal_entry_id))
         .where(col(Refund.reason) == "exit")
         .where(col(JournalEntry.idempotency_key).startswith(f"exit:{found.id}:refund:"))
-        .order_by(col(Refund.id))
+        .order_by(col(Customer.ref), col(Refund.id))
     ).all()
     return [
         (*row[:4], row[4], row[5], "card" if row[6] is not None else "finance", row[7] or "")
@@ -184,7 +184,6 @@ def _refund_rows(session: Session, found: MarketExit) -> list[tuple[Any, ...]]:
     """The refunds file's rows."""
     return [
         (
-            refund_id,
             ref,
             name,
             email or "",
@@ -193,14 +192,15 @@ def _refund_rows(session: Session, found: MarketExit) -> list[tuple[Any, ...]]:
             to,
             intent,
         )
-        for refund_id, ref, name, email, amount, currency, to, intent in _refund_minor_rows(
+        for _id, ref, name, email, amount, currency, to, intent in _refund_minor_rows(
             session, found
         )
     ]
 
 
 def refunds_file(session: Session, found: MarketExit, *, out_dir: Path) -> Path:
-    """Every refund of the exit, to a card or for finance, in refund order."""
+    """Every refund of the exit, to a card or for finance, by customer (no database ids: a
+    rerun after a crash writes the same bytes)."""
     name = f"refunds_{found.exit_date.isoformat()}.csv"
     return _write(out_dir, name, csv_text(REFUND_COLUMNS, _refund_rows(session, found)))
 
