@@ -24,7 +24,8 @@ from typing import Any
 
 from flask import Response
 from sqlalchemy import case, func
-from sqlmodel import Session, col, select
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col
 
 from app.core.config import Settings
 from app.core.errors import N_, Forbidden, NotFound
@@ -129,9 +130,9 @@ def exit_out(found: MarketExit) -> dict[str, Any]:
 
 def _executed_by_currency(session: Session, exit_id: int) -> list[dict[str, Any]]:
     """What the execution did with the money, per currency (from what it kept)."""
-    rows = session.exec(
-        select(
-            ExitCustomer.currency,
+    rows = session.execute(
+        sa_select(
+            col(ExitCustomer.currency),
             func.sum(ExitCustomer.unused_minor),
             func.sum(
                 case((col(ExitCustomer.balance_minor) > 0, ExitCustomer.balance_minor), else_=0)
@@ -140,7 +141,7 @@ def _executed_by_currency(session: Session, exit_id: int) -> list[dict[str, Any]
             func.sum(ExitCustomer.carried_minor),
             func.sum(ExitCustomer.written_off_minor),
         )
-        .where(ExitCustomer.exit_id == exit_id)
+        .where(col(ExitCustomer.exit_id) == exit_id)
         .group_by(col(ExitCustomer.currency))
         .order_by(col(ExitCustomer.currency))
     ).all()

@@ -145,9 +145,7 @@ def test_the_whole_workflow_through_the_api(app, client, session, admin, world, 
     assert {"exit.plan", "exit.announce", "exit.choose", "exit.execute"} <= actions
 
 
-def test_a_choice_is_refused_before_the_announcement_and_for_an_unknown_line(
-    client, admin, world
-):
+def test_a_choice_is_refused_before_the_announcement_and_for_an_unknown_line(client, admin, world):
     plan(client, admin)
     body = {"msisdn": CURRENT_MSISDN, "choice": "terminate"}
     early = client.post("/api/v1/exit/choices", json=body, headers=admin)

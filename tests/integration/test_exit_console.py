@@ -117,9 +117,7 @@ def test_review_shows_lines_and_money_before_the_announcement(admin, session, wo
     assert [a.details["exit_date"] for a in audits(session, "exit.plan")] == ["2027-02-15"]
 
 
-def test_announcing_needs_confirmation_and_writes_the_regulator_report(
-    app, admin, session, world
-):
+def test_announcing_needs_confirmation_and_writes_the_regulator_report(app, admin, session, world):
     plan(admin)
     unconfirmed = post(admin, "/console/exit/announce", "announce")
     assert unconfirmed.status_code == 422 and current(session).state == "draft"
@@ -144,12 +142,20 @@ def test_a_choice_given_by_phone_needs_the_agents_note(admin, session, world):
     assert refused.status_code == 422
     assert session.exec(select(ExitChoice)).first() is None
     unknown = post(
-        admin, "/console/exit/choices", "choice", msisdn="+8613900000000", choice="transfer",
+        admin,
+        "/console/exit/choices",
+        "choice",
+        msisdn="+8613900000000",
+        choice="transfer",
         note="Called in.",
     )
     assert unknown.status_code == 422 and "+8613900000000" in unknown.get_data(as_text=True)
     recorded = post(
-        admin, "/console/exit/choices", "choice", msisdn=CURRENT_MSISDN, choice="transfer",
+        admin,
+        "/console/exit/choices",
+        "choice",
+        msisdn=CURRENT_MSISDN,
+        choice="transfer",
         note="Called in, wants to keep the number.",
     )
     assert recorded.status_code == 302

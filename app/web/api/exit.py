@@ -36,6 +36,14 @@ from app.web.exit_status import exit_file_response, exit_status, list_exit_files
 
 REFUSED = "The exit's state, its dates or the clock forbid this step (`exit_refused`)"
 NOT_PLANNED = "No market exit is planned (`exit_not_found`)"
+FILE_DOC: dict[int | str, Any] = {
+    200: {
+        "description": "The file as written (a CSV attachment)",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    },
+    403: "A handover file, for a key whose role may not see ID numbers",
+    404: "No exit file of that name",
+}
 
 
 def _status() -> dict[str, Any]:
@@ -163,16 +171,7 @@ def exit_file_list() -> Any:
 
 @bp.get("/exit/files/<name>")
 @requires("exit.view")
-@bp.doc(
-    responses={
-        200: {
-            "description": "The file as written (a CSV attachment)",
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-        },
-        403: "A handover file, for a key whose role may not see ID numbers",
-        404: "No exit file of that name",
-    }
-)
+@bp.doc(responses=FILE_DOC)
 def exit_file(name: str) -> Any:
     """One exit file: `handover_<HOST>_<date>.csv`, `refunds_<date>.csv`,
     `exit_report_<date>.csv` or `regulator_report_<date>.csv`; no other name."""
