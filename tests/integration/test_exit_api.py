@@ -206,3 +206,31 @@ def test_an_auditor_key_may_not_download_a_handover_file(app, client, session, a
     assert client.get(f"/api/v1/exit/files/{HANDOVER}", headers=auditor).status_code == 403
     assert client.get(f"/api/v1/exit/files/{REPORT}", headers=auditor).status_code == 200
     assert client.get(f"/api/v1/exit/files/{HANDOVER}", headers=admin).status_code == 200
+
+
+def test_the_exit_is_in_the_openapi_document(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    paths = document["paths"]
+    for path, method in [
+        ("/api/v1/exit", "get"),
+        ("/api/v1/exit/plan", "post"),
+        ("/api/v1/exit/announce", "post"),
+        ("/api/v1/exit/choices", "post"),
+        ("/api/v1/exit/execute", "post"),
+        ("/api/v1/exit/cancel", "post"),
+        ("/api/v1/exit/files", "get"),
+        ("/api/v1/exit/files/{name}", "get"),
+    ]:
+        assert "403" in paths[path][method]["responses"], path
+    schemas = document["components"]["schemas"]
+    names = {
+        "StatusOut",
+        "PreviewOut",
+        "ResultOut",
+        "MoneyOut",
+        "PlanIn",
+        "ConfirmIn",
+        "ChoiceIn",
+        "FileList",
+    }
+    assert {f"Exit{name}" for name in names} <= schemas.keys()

@@ -22,13 +22,13 @@ from app.exit.schedule import cancel_exit, plan_exit
 from app.exit.workflow import announce, exit_folder, run_execution
 from app.web.api import bp
 from app.web.api.exit_schemas import (
-    CancelIn,
-    ChoiceIn,
-    ChoiceOut,
-    ConfirmIn,
-    FileList,
-    PlanIn,
-    StatusOut,
+    ExitCancelIn,
+    ExitChoiceIn,
+    ExitChoiceOut,
+    ExitConfirmIn,
+    ExitFileList,
+    ExitPlanIn,
+    ExitStatusOut,
 )
 from app.web.api.security import requires
 from app.web.context import current_actor, database, db_session, own_units_of_work, settings
@@ -52,7 +52,7 @@ def _status() -> dict[str, Any]:
 
 @bp.get("/exit")
 @requires("exit.view")
-@bp.output(StatusOut)
+@bp.output(ExitStatusOut)
 def exit_get() -> Any:
     """Where the market exit stands and what executing it would do now (minor units)."""
     return _status()
@@ -60,8 +60,8 @@ def exit_get() -> Any:
 
 @bp.post("/exit/plan")
 @requires("exit.manage")
-@bp.input(PlanIn, arg_name="data")
-@bp.output(StatusOut)
+@bp.input(ExitPlanIn, arg_name="data")
+@bp.output(ExitStatusOut)
 @bp.doc(responses={409: REFUSED + ": the date is too close, or an exit is past its draft"})
 def exit_plan(data: dict[str, Any]) -> Any:
     """Plan the exit, or change the draft's date and notice period."""
@@ -78,8 +78,8 @@ def exit_plan(data: dict[str, Any]) -> Any:
 
 @bp.post("/exit/announce")
 @requires("exit.manage")
-@bp.input(ConfirmIn, arg_name="data")
-@bp.output(StatusOut)
+@bp.input(ExitConfirmIn, arg_name="data")
+@bp.output(ExitStatusOut)
 @bp.doc(responses={404: NOT_PLANNED, 409: REFUSED, 500: "The regulator report cannot be written"})
 def exit_announce(data: dict[str, Any]) -> Any:
     """Announce the planned exit: sales stop, the customers are notified, the regulator
@@ -96,8 +96,8 @@ def exit_announce(data: dict[str, Any]) -> Any:
 
 @bp.post("/exit/choices")
 @requires("exit.manage")
-@bp.input(ChoiceIn, arg_name="data")
-@bp.output(ChoiceOut)
+@bp.input(ExitChoiceIn, arg_name="data")
+@bp.output(ExitChoiceOut)
 @bp.doc(
     responses={
         404: "No line with this number, or no exit planned",
@@ -125,8 +125,8 @@ def exit_choice(data: dict[str, Any]) -> Any:
 @bp.post("/exit/execute")
 @own_units_of_work
 @requires("exit.manage")
-@bp.input(ConfirmIn, arg_name="data")
-@bp.output(StatusOut)
+@bp.input(ExitConfirmIn, arg_name="data")
+@bp.output(ExitStatusOut)
 @bp.doc(
     responses={
         404: NOT_PLANNED,
@@ -152,8 +152,8 @@ def exit_execute(data: dict[str, Any]) -> Any:
 
 @bp.post("/exit/cancel")
 @requires("exit.manage")
-@bp.input(CancelIn, arg_name="data")
-@bp.output(StatusOut)
+@bp.input(ExitCancelIn, arg_name="data")
+@bp.output(ExitStatusOut)
 @bp.doc(responses={404: NOT_PLANNED, 409: REFUSED + ": the exit was executed"})
 def exit_cancel(data: dict[str, Any]) -> Any:
     """Cancel the exit before its execution; sales and prepayment return to normal."""
@@ -163,7 +163,7 @@ def exit_cancel(data: dict[str, Any]) -> Any:
 
 @bp.get("/exit/files")
 @requires("exit.view")
-@bp.output(FileList)
+@bp.output(ExitFileList)
 def exit_file_list() -> Any:
     """Every exit file written so far, by name (those of earlier exits too)."""
     return {"items": list_exit_files(settings())}

@@ -29,7 +29,7 @@ def _plannable(value: date) -> None:
         )
 
 
-class PlanIn(Schema):
+class ExitPlanIn(Schema):
     exit_date = Date(
         required=True,
         validate=_plannable,
@@ -46,7 +46,7 @@ class PlanIn(Schema):
     )
 
 
-class ChoiceIn(Schema):
+class ExitChoiceIn(Schema):
     msisdn = String(required=True, validate=[Length(min=1, max=20), NON_BLANK_TEXT])
     choice = String(required=True, validate=OneOf(CHOICES))
     note = String(
@@ -56,11 +56,11 @@ class ChoiceIn(Schema):
     )
 
 
-class CancelIn(Schema):
+class ExitCancelIn(Schema):
     reason = String(required=True, validate=[Length(min=1, max=limits.NOTE), NON_BLANK_TEXT])
 
 
-class ConfirmIn(Schema):
+class ExitConfirmIn(Schema):
     confirm = JsonBool(
         required=True,
         validate=OneOf([True], error="must be true: the step cannot be undone"),
@@ -79,7 +79,7 @@ class ExitOut(Schema):
     completed_at = DateTime(allow_none=True)
 
 
-class MoneyOut(Schema):
+class ExitMoneyOut(Schema):
     currency = String(required=True)
     liability_before = WholeNumber(
         required=True, metadata={"description": "Positive balances and unused plan value"}
@@ -89,7 +89,7 @@ class MoneyOut(Schema):
     written_off = WholeNumber(required=True, metadata={"description": "Arrears written off"})
 
 
-class PreviewOut(Schema):
+class ExitPreviewOut(Schema):
     """What executing the exit would do with today's balances and choices."""
 
     lines = WholeNumber(required=True)
@@ -106,10 +106,10 @@ class PreviewOut(Schema):
     liability_before = WholeNumber(required=True)
     written_off = WholeNumber(required=True)
     currencies = List(String(), required=True)
-    by_currency = List(Nested(MoneyOut), required=True)
+    by_currency = List(Nested(ExitMoneyOut), required=True)
 
 
-class ResultOut(Schema):
+class ExitResultOut(Schema):
     """What the execution did (`mvno exit execute --json`, and more)."""
 
     lines = WholeNumber(required=True)
@@ -122,10 +122,10 @@ class ResultOut(Schema):
     numbers_returned = WholeNumber(required=True)
     customers = WholeNumber(required=True)
     balance_policy = String(required=True, validate=OneOf(BALANCE_POLICIES))
-    by_currency = List(Nested(MoneyOut), required=True)
+    by_currency = List(Nested(ExitMoneyOut), required=True)
 
 
-class StatusOut(Schema):
+class ExitStatusOut(Schema):
     exit = Nested(ExitOut, required=True, allow_none=True)
     earliest_exit_date = String(
         required=True, metadata={"description": "With the default notice, from now"}
@@ -133,20 +133,20 @@ class StatusOut(Schema):
     default_notice_days = WholeNumber(required=True)
     min_notice_days = WholeNumber(required=True)
     balance_policy = String(required=True, validate=OneOf(BALANCE_POLICIES))
-    preview = Nested(PreviewOut, required=True, allow_none=True)
-    result = Nested(ResultOut, required=True, allow_none=True)
+    preview = Nested(ExitPreviewOut, required=True, allow_none=True)
+    result = Nested(ExitResultOut, required=True, allow_none=True)
     executable = JsonBool(
         required=True, metadata={"description": "Announced, and its instant has come"}
     )
     files = List(String(), required=True, metadata={"description": "The exit's files so far"})
 
 
-class ChoiceOut(Schema):
+class ExitChoiceOut(Schema):
     msisdn = String(required=True)
     choice = String(required=True, validate=OneOf(CHOICES))
     given_by = String(required=True)
     chosen_at = DateTime(required=True)
 
 
-class FileList(Schema):
+class ExitFileList(Schema):
     items = List(String(), required=True, metadata={"description": "Every exit file, by name"})
