@@ -74,6 +74,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "tickets.manage": frozenset({"admin", "care"}),
     # The SLA targets table (category × priority → minutes); care and auditors read it.
     "sla_targets.manage": frozenset({"admin"}),
+    # The market exit (DESIGN §12): its state, figures and files (read; a handover
+    # file holds clear ID numbers and also needs pii.reveal); planning, announcing,
+    # recording a choice given by phone, executing and cancelling it (admin only).
+    "exit.view": frozenset({"admin", "auditor"}),
+    "exit.manage": frozenset({"admin"}),
 }
 
 

@@ -120,7 +120,15 @@ def plan_exit(
     :raises ExitRefused: the date is too close, or an exit is already announced or done.
     """
     days = _notice_days(notice_days)
-    exit_at = exit_instant(exit_date, timezone)
+    try:
+        exit_at = exit_instant(exit_date, timezone)
+    except OverflowError:
+        # 0001-01-01 east of UTC (or 9999-12-31 west of it) has no UTC instant.
+        raise InvalidInput(
+            N_("%(date)s is not a date an exit can be planned for."),
+            field="exit_date",
+            date=exit_date.isoformat(),
+        ) from None
     check_notice(exit_at, days, timezone=timezone, now=now)
     found = current_exit(session)
     if found is not None and found.state != "draft":

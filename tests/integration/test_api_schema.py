@@ -46,6 +46,16 @@ RULES_BEYOND_THE_SCHEMA = {
     "POST /api/v1/tickets/{ref}/escalation": "date not in the future",
     # tickets go only to active admin or care staff.
     "POST /api/v1/ticket-assignments": "the assignee may work tickets",
+    # the market exit's steps depend on its state and the clock: the notice period runs
+    # from now, announcing needs a plan, executing waits for the exit instant, a choice
+    # needs an announced exit and a line, and nothing is cancelled once executed.
+    "POST /api/v1/exit/plan": "the notice period from now",
+    "POST /api/v1/exit/announce": "an exit must be planned",
+    "POST /api/v1/exit/choices": "an announced exit and a known line",
+    "POST /api/v1/exit/execute": "not before the exit instant",
+    "POST /api/v1/exit/cancel": "an exit in progress",
+    # the file must have been written by an exit.
+    "GET /api/v1/exit/files/{name}": "the file must exist",
 }
 
 

@@ -10,6 +10,7 @@ from sqlmodel import select
 from app.auth.permissions import PERMISSIONS, ROLES
 from app.catalog import load_catalog
 from app.core.audit import Actor
+from app.exit.workflow import exit_folder
 from app.ledger.movements import adjust_balance
 from app.payments.vouchers import create_voucher_batch
 from app.subscribers.services import create_customer, open_line
@@ -37,6 +38,8 @@ ROUTE_VALUES = {
     # A ticket of C-0001 and its attachment, made by the test.
     "console.ticket": {"ref": None},
     "console.ticket_attachment": {"ref": None, "attachment_id": None},
+    # A market exit's file, written by the test into the exit folder.
+    "console.exit_file": {"name": "regulator_report_2027-02-15.csv"},
 }
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -138,6 +141,9 @@ def test_console_routes_for_role(app, client, session, role, tmp_path):
     )
     file_id, run_id = _usage_and_settlement(session, customer.id, tmp_path)
     ticket_ref, attachment_id = _ticket(app, session, customer.id)
+    exit_file = exit_folder(app.extensions["mvno.settings"]) / "regulator_report_2027-02-15.csv"
+    exit_file.parent.mkdir(parents=True, exist_ok=True)
+    exit_file.write_text("item,value,currency\n", encoding="utf-8")
     values = {
         **ROUTE_VALUES,
         "console.voucher_batch": {"batch_id": batch.id},
@@ -190,6 +196,7 @@ def test_navigation_lists_only_what_the_role_may_open(client, session, role):
         ("/console/usage", "usage.view"),
         ("/console/settlement", "settlement.view"),
         ("/console/tickets", "tickets.view"),
+        ("/console/exit", "exit.view"),
     ]:
         assert (f'href="{path}"' in page) == (role in PERMISSIONS[permission]), path
 

@@ -29,6 +29,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("console.voucher_batches", N_("Vouchers"), "payments.manage"),
     ("console.provisioning", N_("Provisioning"), "provisioning.view"),
     ("console.notifications", N_("Notifications"), "notifications.view"),
+    ("console.exit_wizard", N_("Market exit"), "exit.view"),
     ("console.staff_list", N_("Staff"), "staff.view"),
     ("console.api_keys", N_("API keys"), "api_keys.manage"),
     ("console.audit", N_("Audit log"), "audit.view"),
