@@ -113,7 +113,8 @@ def test_no_registered_policy_is_a_programming_error():
 
 def test_default_policy_is_registered_without_importing_subscribers():
     # A fresh interpreter that imports only the ledger: the first use of the
-    # policy loads the handlers, which register the subscribers' line fees.
+    # policy loads the handlers, which register the subscribers' line fees and,
+    # on the floor above, the exit's policy that wraps them.
     code = (
         "import sys\n"
         "from app.ledger.cap import cap_policy\n"
@@ -125,4 +126,4 @@ def test_default_policy_is_registered_without_importing_subscribers():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["app.subscribers.cap", "prepaid_caps"]
+    assert done.stdout.split() == ["app.exit.cap", "exit_caps"]
