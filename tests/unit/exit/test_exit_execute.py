@@ -277,3 +277,25 @@ def test_every_prepaid_account_ends_at_zero(session: Session, world: World) -> N
         select(LedgerAccount.balance_minor).where(LedgerAccount.kind == CUSTOMER_PREPAID)
     ).all()
     assert balances and set(balances) == {0}
+
+
+def test_the_scheduler_job_executes_the_exit_at_its_instant_only(
+    db, session: Session, world: World, tmp_path: Path
+) -> None:
+    from app.exit.jobs import execute_due_exit
+    from tests.conftest import make_settings
+
+    who = customer(session, world, balance=5000)
+    line(session, who, start=EXIT_AT - 10 * DAY)
+    announced(session)
+    session.commit()
+    settings = make_settings(str(db.engine.url.render_as_string(hide_password=False)), tmp_path)
+    assert execute_due_exit(db, settings, EXIT_AT - timedelta(minutes=1)) == {"executed": 0}
+    done = execute_due_exit(db, settings, EXIT_AT)
+    assert done["executed"] == 1 and done["refunds"] == 7600
+    assert sorted(p.name for p in (tmp_path / "exit").iterdir()) == [
+        "exit_report_2027-03-01.csv",
+        "handover_HOSTA_2027-03-01.csv",
+        "refunds_2027-03-01.csv",
+    ]
+    assert execute_due_exit(db, settings, EXIT_AT + DAY) == {"executed": 0}
