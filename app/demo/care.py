@@ -163,10 +163,13 @@ def _cast(world: World, plan: TicketPlan) -> DemoLine | None:
 class Desk:
     """Care's hands on one ticket: who speaks, and when (never after now)."""
 
-    def __init__(self, session: Session, world: World, plan: TicketPlan, care: Actor) -> None:
+    def __init__(
+        self, session: Session, world: World, plan: TicketPlan, line: DemoLine, care: Actor
+    ) -> None:
         self.session, self.world, self.plan, self.care = session, world, plan, care
-        self.self_care = plan.line.account_id is not None
-        self.customer = Actor("subscriber", plan.line.account_id, "") if self.self_care else care
+        self.line = line
+        self.self_care = line.account_id is not None
+        self.customer = Actor("subscriber", line.account_id, "") if self.self_care else care
         self.when = world.at(plan.day, world.rng.uniform(8.5, 20.5))
         self.ticket_id = 0
 
@@ -177,7 +180,7 @@ class Desk:
 
     def open(self) -> None:
         """Open the ticket with the customer's words and give it to care."""
-        script, line = self.plan.script, self.plan.line
+        script, line = self.plan.script, self.line
         ticket = open_ticket(
             self.session,
             category=script.category,
@@ -219,7 +222,7 @@ class Desk:
             customer_reply(
                 self.session,
                 ticket_id=self.ticket_id,
-                customer_id=self.plan.line.customer_id,
+                customer_id=self.line.customer_id,
                 body=body,
                 actor=self.customer,
                 now=self.when,
@@ -293,7 +296,7 @@ def _ending(desk: Desk, plan: TicketPlan) -> None:
         rate_ticket(
             desk.session,
             ticket_id=desk.ticket_id,
-            customer_id=plan.line.customer_id,
+            customer_id=desk.line.customer_id,
             score=score,
             actor=desk.customer if desk.self_care else Actor.system("满意度回访"),
             now=desk.when,
@@ -310,9 +313,10 @@ def tickets_of_day(
     for plan in plans:
         if plan.day != n:
             continue
-        if _cast(world, plan) is None:
+        line = _cast(world, plan)
+        if line is None:
             continue
-        desk = Desk(session, world, plan, care)
+        desk = Desk(session, world, plan, line, care)
         desk.open()
         if _conversation(desk, plan):
             _ending(desk, plan)

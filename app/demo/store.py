@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
+from app.auth.models import SubscriberAccount
 from app.auth.services import register_subscriber
 from app.core.audit import Actor
 from app.demo.base import pick_plan
@@ -23,6 +24,7 @@ from app.demo.world import DemoLine, World, pick_habit, pick_use
 from app.onboarding.orders import cart_holder, hold_number, place_order
 from app.onboarding.purchase import pay_by_voucher, record_store_payment
 from app.subscribers.kyc import register_identity
+from app.subscribers.models import Customer
 from app.subscribers.services import ensure_customer_for_account
 from plans.models import Plan
 
@@ -81,19 +83,10 @@ def _pay(
     )
 
 
-def sell_line(
-    session: Session,
-    world: World,
-    *,
-    n: int,
-    person: Person,
-    msisdn: str,
-    shop: Actor,
-    now: datetime,
-    plan_code: str | None = None,
-) -> DemoLine:
-    """One store sale from sign-up to a paid order whose line awaits activation."""
-    email = person.email or f"buyer{n:04d}@example.com"
+def _sign_up(
+    session: Session, world: World, *, person: Person, email: str, now: datetime
+) -> tuple[Actor, Customer]:
+    """The buyer opens a self-care account and gives their real name and ID."""
     account = register_subscriber(
         session,
         email=email,
@@ -115,6 +108,26 @@ def sell_line(
         actor=buyer,
         now=now,
     )
+    return buyer, customer
+
+
+def sell_line(
+    session: Session,
+    world: World,
+    *,
+    n: int,
+    person: Person,
+    msisdn: str,
+    shop: Actor,
+    now: datetime,
+    plan_code: str | None = None,
+) -> DemoLine:
+    """One store sale from sign-up to a paid order whose line awaits activation."""
+    email = person.email or f"buyer{n:04d}@example.com"
+    buyer, customer = _sign_up(session, world, person=person, email=email, now=now)
+    assert buyer.id is not None
+    account = session.get(SubscriberAccount, buyer.id)
+    assert account is not None and account.id is not None
     plan_code = plan_code or pick_plan(world)
     plan_id, token = _plan_id(session, plan_code), f"demo-cart-{n:04d}"
     hold_number(

@@ -148,7 +148,12 @@ def write_file(folder: Path, name: str, rows: list[Row]) -> Path:
 
 
 def import_week(
-    session: Session, world: World, *, start: datetime, end: datetime, extra: list[Row] = ()
+    session: Session,
+    world: World,
+    *,
+    start: datetime,
+    end: datetime,
+    extra: list[Row] | None = None,
 ) -> None:
     """Generate, write and import the host's file of usage in [start, end)."""
     uses = {line.line_id: line.use for line in world.lines}
@@ -159,7 +164,7 @@ def import_week(
     good = list(rows)
     rows.extend(_bad_rows(world, end - timedelta(hours=5)))
     rows.extend(world.rng.sample(good, min(2, len(good))) if good else [])
-    rows.extend(extra)
+    rows.extend(extra or [])
     if not rows:
         return
     local = start.astimezone(world.zone)
