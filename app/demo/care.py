@@ -108,9 +108,9 @@ SCRIPTS: tuple[Script, ...] = (
 
 # Target states by the ticket's age in days: (least age, weights in STATUSES order).
 AGES = (
-    (10, (5, 10, 15, 60, 10)),
-    (3, (20, 25, 40, 5, 10)),
-    (0, (60, 30, 10, 0, 0)),
+    (10, (4, 12, 12, 62, 10)),
+    (3, (15, 35, 35, 5, 10)),
+    (0, (55, 35, 10, 0, 0)),
 )
 
 
@@ -169,7 +169,7 @@ class Desk:
         self.session, self.world, self.plan, self.care = session, world, plan, care
         self.line = line
         self.self_care = line.account_id is not None
-        self.customer = Actor("subscriber", line.account_id, "") if self.self_care else care
+        self.customer = world.buyer(line) or care
         self.when = world.at(plan.day, world.rng.uniform(8.5, 20.5))
         self.ticket_id = 0
 

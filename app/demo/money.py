@@ -61,7 +61,7 @@ def pay_in(
         voucher = next((v for v in world.vouchers if v[2] == amount), None)
     if voucher is not None:
         world.vouchers.remove(voucher)
-        actor = Actor("subscriber", line.account_id, "") if line.account_id else staff
+        actor = world.buyer(line) or staff
         redeem_voucher(
             session,
             customer_id=line.customer_id,
@@ -198,7 +198,7 @@ def buy_packs(session: Session, world: World, *, n: int, care: Actor) -> None:
                 now=now - timedelta(minutes=5),
                 reference=f"DEMO-PACK-{line.line_id}-{n}",
             )
-        actor = Actor("subscriber", line.account_id, "") if line.account_id else care
+        actor = world.buyer(line) or care
         assert addon.id is not None
         buy_addon(
             session, line_id=line.line_id, addon_id=addon.id, key=f"demo-{n}", actor=actor, now=now

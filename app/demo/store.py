@@ -172,6 +172,7 @@ def sell_line(
         pick_use(world.rng),
         pick_habit(world.rng),
         account_id=account.id,
+        email=email,
     )
     world.lines.append(line)
     return line

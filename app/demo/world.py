@@ -47,6 +47,7 @@ class DemoLine:
     habit: str
     account_id: int | None = None
     fraud: bool = False
+    email: str = ""  # the self-care login of a customer who bought in the store
     comeback_days: int | None = None  # a lapsing customer pays again after so many days
     leave_day: int | None = None  # a leaving customer's line ends on this replay day
 
@@ -84,6 +85,12 @@ class World:
     def at(self, n: int, hours: float) -> datetime:
         """An instant of day `n`, `hours` after its local midnight, never after now."""
         return min(self.day(n) + timedelta(hours=hours), self.now)
+
+    def buyer(self, line: DemoLine) -> Actor | None:
+        """The customer acting in self-care, when they have a login."""
+        if line.account_id is None:
+            return None
+        return Actor("subscriber", line.account_id, line.email)
 
     def count(self, name: str, by: int = 1) -> None:
         """Add `by` to the figure `name` of the demo's report."""
