@@ -26,7 +26,8 @@ from app.usage.models import UsageRecord
 from tests.conftest import make_settings
 from tests.factories import login_staff
 
-SMALL = ["--size", "40", "--seed", "7"]
+# The replay runs up to `--now`: one seed at one `now` gives one business.
+SMALL = ["--size", "40", "--seed", "7", "--now", "2026-12-07T12:00:00+08:00"]
 
 
 def load(app: Any, *args: str) -> dict[str, Any]:
