@@ -1,247 +1,82 @@
-"""Demo data for `make run`: the sample catalog and SIMs, staff for every role,
-and the sample subscribers (imported with their lines and opening balances,
-each linked to its demo store login).
+"""Demo data for `make run`: the basics (sample catalog and SIMs, staff for every
+role, the demo store logins and the sample subscribers) and, unless `size` is 0,
+a living business of about `size` customers replayed over the last three months
+(app/demo/business.py).
 
-Idempotent: accounts are keyed by e-mail and left alone when they exist
-(their passwords are not reset). The sample files beside this module are the
-project's own copies of the documented formats (catalog.toml, sims.csv,
-subscribers.csv, cdr.csv, host_invoice.csv); each loader that lands loads
-its file here.
+Idempotent: the basics are keyed by e-mail, code and ICCID, and the business
+is built once (a second load reports its figures and changes nothing).
+Deterministic: one `seed` and `size` give the same business.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlmodel import Session, col
-
-from app.auth.permissions import ROLES
-from app.auth.services import create_staff, find_staff_by_email, register_subscriber
-from app.catalog import load_catalog
-from app.core.audit import Actor
+from app.core.config import Settings
+from app.core.db import Database
 from app.core.pii import PiiCipher
+from app.demo.basics import (
+    DEMO_DIR,
+    DEMO_DOMAIN,
+    DEMO_SUBSCRIBER_PASSWORD,
+    DEMO_SUBSCRIBERS,
+    demo_staff_email,
+    demo_staff_password,
+    load_basics,
+    load_money,
+)
+from app.demo.world import DEFAULT_SEED, DEFAULT_SIZE, make_world
 from app.payments.services import MoneyPolicy
 
-DEMO_DIR = Path(__file__).resolve().parent
-DEMO_DOMAIN = "demo.example.com"
-
-DEMO_SUBSCRIBERS: tuple[tuple[str, str, str], ...] = (
-    ("zhang.wei@example.com", "张伟", "zh_Hans"),
-    ("li.na@example.com", "Li Na", "en"),
-)
-
-
-def demo_staff_email(role: str) -> str:
-    """The demo login e-mail of the staff role `role` (README, Demo logins)."""
-    return f"{role}@{DEMO_DOMAIN}"
-
-
-def demo_staff_password(role: str) -> str:
-    """The demo password of the staff role `role` (README, Demo logins)."""
-    return f"demo-{role}-password"
-
-
-DEMO_SUBSCRIBER_PASSWORD = "demo-subscriber-password"  # noqa: S105 (documented demo login)
-
-
-def _load_demo_sims(session: Session, *, actor: Actor, now: datetime) -> int:
-    """Import the sample SIMs unless they are already in stock."""
-    from sqlmodel import select
-
-    from numbering.models import Sim
-    from numbering.sim_import import import_sims
-    from wholesale.services import get_host_by_code
-
-    text = (DEMO_DIR / "sims.csv").read_text(encoding="utf-8")
-    first_iccid = text.splitlines()[1].split(",")[0]
-    if session.exec(select(Sim).where(Sim.iccid == first_iccid)).first() is not None:
-        return 0
-    host = get_host_by_code(session, "HOSTA")
-    report = import_sims(
-        session, text=text, filename="sims.csv", host_id=host.id or 0, actor=actor, now=now
-    )
-    return report.imported
-
-
-# SIMs for the store to sell: the two of sims.csv go to the sample subscribers.
-DEMO_STOCK_SIMS = 10  # of each kind
-
-
-def _demo_stock_csv() -> str:
-    """Generated SIM stock (Luhn-valid ICCIDs of a range of their own)."""
-    from stdnum import luhn
-
-    rows = ["iccid,imsi,kind,lpa"]
-    for n in range(1, 2 * DEMO_STOCK_SIMS + 1):
-        body = f"898601269{n:09d}"
-        kind = "physical" if n <= DEMO_STOCK_SIMS else "esim"
-        lpa = f"LPA:1$smdp.example.com$DEMO-STOCK-{n:04d}" if kind == "esim" else ""
-        rows.append(f"{body}{luhn.calc_check_digit(body)},46001800{n:07d},{kind},{lpa}")
-    return "\n".join(rows) + "\n"
-
-
-def _load_demo_stock(session: Session, *, actor: Actor, now: datetime) -> int:
-    """Import the generated stock unless it is already there."""
-    from sqlmodel import select
-
-    from numbering.models import Sim
-    from numbering.sim_import import import_sims
-    from wholesale.services import get_host_by_code
-
-    text = _demo_stock_csv()
-    first_iccid = text.splitlines()[1].split(",")[0]
-    if session.exec(select(Sim).where(Sim.iccid == first_iccid)).first() is not None:
-        return 0
-    host = get_host_by_code(session, "HOSTA")
-    report = import_sims(
-        session, text=text, filename="demo-stock.csv", host_id=host.id or 0, actor=actor, now=now
-    )
-    return report.imported
-
-
-def _load_demo_subscribers(
-    session: Session, *, actor: Actor, now: datetime, policy: MoneyPolicy, cipher: PiiCipher
-) -> int:
-    """Import the sample subscribers (customers C-0001, C-0002 with their lines and
-    opening balances) and give each its demo store login, matched by e-mail.
-
-    Skipped when any of its customers exists already (a repeat load, or an
-    instance loaded before the import existed). Returns the lines imported.
-    """
-    from sqlmodel import select
-
-    from app.auth.models import SubscriberAccount
-    from app.onboarding.migration import import_subscribers
-    from app.subscribers.models import Customer
-    from app.subscribers.services import link_customer_to_account
-
-    text = (DEMO_DIR / "subscribers.csv").read_text(encoding="utf-8")
-    refs = [line.split(",", 1)[0] for line in text.splitlines()[1:] if line.strip()]
-    if session.exec(select(Customer).where(col(Customer.ref).in_(refs))).first() is not None:
-        return 0
-    report = import_subscribers(
-        session,
-        text=text,
-        filename="subscribers.csv",
-        cipher=cipher,
-        currency=policy.currency,
-        cap_months=policy.cap_months,
-        actor=actor,
-        now=now,
-    )
-    for email, _name, _locale in DEMO_SUBSCRIBERS:
-        account = session.exec(
-            select(SubscriberAccount).where(SubscriberAccount.email == email)
-        ).one()
-        customer = session.exec(
-            select(Customer).where(Customer.email == email, col(Customer.ref).in_(refs))
-        ).first()
-        if customer is not None and account.id is not None and customer.id is not None:
-            link_customer_to_account(
-                session, customer_id=customer.id, account_id=account.id, actor=actor, now=now
-            )
-    return report.lines
-
-
-# A cash payment for a demo subscriber, so the console's money pages and the
-# store's balance and receipts have something to show. The second: the first
-# has its opening balance of the import (100.00).
-DEMO_CASH = ("li.na@example.com", 10_000, "DEMO-CASH-0002")
-
-
-def _load_demo_money(session: Session, *, actor: Actor, now: datetime, policy: MoneyPolicy) -> None:
-    """Customers for the demo logins and one cash payment (idempotent by its reference)."""
-    from sqlmodel import select
-
-    from app.auth.models import SubscriberAccount
-    from app.payments.services import record_offline_payment
-    from app.subscribers.services import ensure_customer_for_account
-
-    for email, _name, _locale in DEMO_SUBSCRIBERS:
-        account = session.exec(
-            select(SubscriberAccount).where(SubscriberAccount.email == email)
-        ).one()
-        assert account.id is not None
-        customer = ensure_customer_for_account(session, account_id=account.id, email=email, now=now)
-        assert customer.id is not None
-        if email == DEMO_CASH[0]:
-            record_offline_payment(
-                session,
-                customer_id=customer.id,
-                amount_minor=DEMO_CASH[1],
-                method="cash",
-                reference=DEMO_CASH[2],
-                actor=actor,
-                now=now,
-                policy=policy,
-                memo="demo",
-            )
+__all__ = [
+    "DEFAULT_SEED",
+    "DEFAULT_SIZE",
+    "DEMO_DIR",
+    "DEMO_DOMAIN",
+    "DEMO_SUBSCRIBERS",
+    "DEMO_SUBSCRIBER_PASSWORD",
+    "demo_staff_email",
+    "demo_staff_password",
+    "load_demo",
+]
 
 
 def load_demo(
-    session: Session,
+    db: Database,
     *,
+    settings: Settings,
     now: datetime,
-    policy: MoneyPolicy | None = None,
-    cipher: PiiCipher | None = None,
+    seed: int = DEFAULT_SEED,
+    size: int = DEFAULT_SIZE,
+    workdir: Path | None = None,
 ) -> dict[str, object]:
-    """Load the demo data (see the module docstring). Without `cipher` (PII_KEY) the
-    sample subscribers are not imported and the demo logins get empty customers."""
-    from sqlmodel import select
+    """Load the demo (see the module docstring), each step its own unit of work.
 
-    from app.auth.models import SubscriberAccount
+    The business's files (usage, settlement) are written under `workdir`
+    (default `instance/demo`). With a business the basics are loaded as of
+    its first day, so the sample subscribers live through the replay too.
+    :raises DemoInterrupted: an earlier load stopped half-way through the business.
+    """
+    from app.demo.business import build_business
 
-    actor = Actor.system("demo")
-    created_staff = created_subscribers = 0
-    for role in ROLES:
-        if find_staff_by_email(session, demo_staff_email(role)) is None:
-            create_staff(
-                session,
-                email=demo_staff_email(role),
-                role=role,
-                password=demo_staff_password(role),
-                name=f"Demo {role}",
-                actor=actor,
-                now=now,
-            )
-            created_staff += 1
-    for email, name, locale in DEMO_SUBSCRIBERS:
-        exists = session.exec(
-            select(SubscriberAccount).where(SubscriberAccount.email == email)
-        ).first()
-        if exists is None:
-            register_subscriber(
-                session,
-                email=email,
-                password=DEMO_SUBSCRIBER_PASSWORD,
-                display_name=name,
-                locale=locale,
-                now=now,
-            )
-            created_subscribers += 1
-    catalog = load_catalog(
-        session,
-        text=(DEMO_DIR / "catalog.toml").read_text(encoding="utf-8"),
-        filename="catalog.toml",
-        actor=actor,
+    policy = MoneyPolicy.from_settings(settings)
+    cipher = PiiCipher(settings.pii_key)
+    world = make_world(
+        seed=seed,
+        size=size,
+        policy=policy,
+        cipher=cipher,
+        timezone=settings.timezone,
+        quarantine_days=settings.number_quarantine_days,
+        workdir=workdir or settings.instance_path / "demo",
         now=now,
-    ).to_dict()
-    sims_imported = _load_demo_sims(session, actor=actor, now=now)
-    sims_imported += _load_demo_stock(session, actor=actor, now=now)
-    policy = policy or MoneyPolicy(currency="CNY", cap_months=24, reference_monthly_minor=5000)
-    lines_imported = (
-        _load_demo_subscribers(session, actor=actor, now=now, policy=policy, cipher=cipher)
-        if cipher is not None
-        else 0
     )
-    _load_demo_money(session, actor=actor, now=now, policy=policy)
-    return {
-        "catalog": catalog,
-        "sims_imported": sims_imported,
-        "lines_imported": lines_imported,
-        "staff_created": created_staff,
-        "staff_total_demo": len(ROLES),
-        "subscribers_created": created_subscribers,
-        "subscribers_total_demo": len(DEMO_SUBSCRIBERS),
-    }
+    start = world.day(0) + timedelta(hours=8) if size else now
+    with db.transaction() as session:
+        report = load_basics(session, now=start, policy=policy, cipher=cipher)
+    if size:
+        report["business"] = build_business(db, world, settings=settings)
+    with db.transaction() as session:
+        load_money(session, now=now, policy=policy)
+    return report

@@ -98,8 +98,8 @@ def test_duplicate_staff_exits_1_and_keeps_the_first(cli, session):
 
 
 def test_demo_load_is_idempotent(cli):
-    first = json.loads(cli("demo", "load", "--json").stdout)
-    second = json.loads(cli("demo", "load", "--json").stdout)
+    first = json.loads(cli("demo", "load", "--size", "0", "--json").stdout)
+    second = json.loads(cli("demo", "load", "--size", "0", "--json").stdout)
     assert first["staff_created"] == 5 and first["subscribers_created"] == 2
     assert second["staff_created"] == 0 and second["subscribers_created"] == 0
     listed = json.loads(cli("staff", "list", "--json").stdout)["staff"]

@@ -29,9 +29,9 @@ ON = date(2026, 11, 1)
 def demo(app: Any, db: Any, session: Session) -> dict[str, Any]:
     """The demo loaded twice: the second load's answer."""
     runner = app.test_cli_runner()
-    first = runner.invoke(args=["demo", "load", "--json"])
+    first = runner.invoke(args=["demo", "load", "--size", "0", "--json"])
     assert first.exit_code == 0, first.output
-    second = runner.invoke(args=["demo", "load", "--json"])
+    second = runner.invoke(args=["demo", "load", "--size", "0", "--json"])
     assert second.exit_code == 0, second.output
     return json.loads(second.stdout)
 
