@@ -36,6 +36,8 @@ OUTCOMES = ("transferred", "terminated")
 BALANCE_POLICIES = ("refund", "carry")
 DEFAULT_NOTICE_DAYS = 90
 MIN_NOTICE_DAYS = 30
+# Ten years: a longer notice is a typing error, not a plan.
+MAX_NOTICE_DAYS = 3650
 
 EXIT_STATE_LABELS = {
     "draft": N_("draft"),

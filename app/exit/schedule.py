@@ -28,7 +28,13 @@ from app.core.audit import Actor, record_audit
 from app.core.db import lock_by_id
 from app.core.errors import N_, InvalidInput
 from app.exit.errors import ExitNotFound, ExitRefused
-from app.exit.models import DEFAULT_NOTICE_DAYS, LIVE_EXIT_STATES, MIN_NOTICE_DAYS, MarketExit
+from app.exit.models import (
+    DEFAULT_NOTICE_DAYS,
+    LIVE_EXIT_STATES,
+    MAX_NOTICE_DAYS,
+    MIN_NOTICE_DAYS,
+    MarketExit,
+)
 
 
 def exit_instant(exit_date: date, timezone: str) -> datetime:
@@ -76,6 +82,12 @@ def _notice_days(value: int | None) -> int:
             N_("The notice period is at least %(days)s days."),
             field="notice_days",
             days=MIN_NOTICE_DAYS,
+        )
+    if value > MAX_NOTICE_DAYS:
+        raise InvalidInput(
+            N_("The notice period is at most %(days)s days."),
+            field="notice_days",
+            days=MAX_NOTICE_DAYS,
         )
     return value
 

@@ -13,11 +13,17 @@ from apiflask.validators import Length, OneOf, Range
 from marshmallow import ValidationError
 
 from app.core import limits
-from app.exit.models import BALANCE_POLICIES, CHOICES, EXIT_STATES, MIN_NOTICE_DAYS
+from app.exit.models import (
+    BALANCE_POLICIES,
+    CHOICES,
+    EXIT_STATES,
+    MAX_NOTICE_DAYS,
+    MIN_NOTICE_DAYS,
+)
 from app.web.api.schemas import NON_BLANK_TEXT, PLAIN_TEXT, JsonBool, WholeNumber
 
 # Ten years: a notice beyond it is a typo, and every later date has an instant in any zone.
-MAX_NOTICE_DAYS = 3650
+
 FIRST_EXIT_DATE = date(2000, 1, 1)
 LAST_EXIT_DATE = date(9998, 12, 31)
 

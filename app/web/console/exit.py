@@ -40,7 +40,13 @@ from app.core import limits
 from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.exit.choices import choose
-from app.exit.models import CHOICE_LABELS, CHOICES, DEFAULT_NOTICE_DAYS, MIN_NOTICE_DAYS
+from app.exit.models import (
+    CHOICE_LABELS,
+    CHOICES,
+    DEFAULT_NOTICE_DAYS,
+    MAX_NOTICE_DAYS,
+    MIN_NOTICE_DAYS,
+)
 from app.exit.schedule import cancel_exit, earliest_exit_date, plan_exit
 from app.exit.workflow import announce, exit_folder, run_execution
 from app.web.auth import staff_required
@@ -51,7 +57,6 @@ from app.web.exit_status import exit_file_response, exit_status
 from app.web.forms import attach_error, limit
 
 # The longest notice a form accepts: ten years, far beyond any real plan.
-MAX_NOTICE_DAYS = 3650
 
 
 class PlanForm(FlaskForm):
