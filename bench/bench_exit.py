@@ -57,6 +57,7 @@ import json
 import os
 import pstats
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -705,6 +706,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=DEFAULT_LINES)
     parser.add_argument("--customers", type=int, default=None, help="default 0.7 × lines")
     parser.add_argument("--profile", action="store_true", help="execute in process, profiled")
+    parser.add_argument("--keep", type=Path, help="copy the execution's files into this folder")
     options = parser.parse_args(argv)
     lines = options.lines
     customers = options.customers or max(1, lines * 7 // 10)
@@ -768,6 +770,10 @@ def main(argv: list[str] | None = None) -> int:
         sizes = [(Path(f).name, f"{Path(f).stat().st_size:,}") for f in result["files"]]
         print_table("Files", ("file", "bytes"), sizes)
         problems += check(database, env, population, result, transfers)
+        if options.keep is not None:
+            options.keep.mkdir(parents=True, exist_ok=True)
+            for name in result["files"]:
+                shutil.copy(name, options.keep / Path(name).name)
     met = seconds <= TARGET_S
     print_table(
         f"`mvno exit execute`, process start to exit, files included; target ≤ {TARGET_S:.0f} s",
