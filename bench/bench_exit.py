@@ -45,6 +45,17 @@ top functions are printed; use it with a smaller `--lines`.
 
 Target: ≤ 120 s for 100,000 lines (the default); exit status 1 when it is
 missed or a check fails.
+
+Figures, 100,000 lines and 70,000 customers on the 2-core development
+machine under a load average of 6–9 from other work: 93.2 s (1,073 lines/s)
+beside a floor of 0.57 s; refunds 8,810,013.88 CNY = liability before; the
+handover file 3.4 MB (30,000 lines), refunds 7.9 MB, report 89 kB. The first
+version took 171 s: `post_entries` checked accounts and split balance
+updates in time quadratic in the batch, `end_lines` updated each line with
+its own statement, and plain bulk inserts built their arrays in Python
+(now COPY, `app.core.db.insert_rows`). Under `--profile` at 20,000 lines
+the rest is spread over the ledger entries, the refund split, the ended
+lines' events and audit rows, and returning the numbers.
 """
 
 from __future__ import annotations
