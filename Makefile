@@ -50,7 +50,7 @@ test: lint typecheck pytest
 
 # Every benchmark runs; the target fails if any of them reports a failure.
 BENCHES := bench/bench_numbers.py bench/bench_postings.py bench/bench_import.py bench/bench_renewals.py \
-	bench/bench_cdr.py bench/bench_settlement.py
+	bench/bench_cdr.py bench/bench_settlement.py bench/bench_exit.py
 
 bench: install
 	@status=0; for b in $(BENCHES); do $(BIN)/python "$$b" || status=1; done; exit $$status

@@ -151,13 +151,20 @@ def insert_rows(
     values of those columns are returned (skipped rows return nothing).
     PostgreSQL: `INSERT … SELECT … FROM unnest(array, …)` with one array per
     column sent in binary: one short statement whatever the row count, where a
-    multi-row VALUES list costs its parsing on both sides (bench/bench_renewals.py).
-    SQLite: an executemany of the INSERT. Every row has the same keys.
+    multi-row VALUES list costs its parsing on both sides (bench/bench_renewals.py);
+    many rows with neither `dedupe` nor `returning` go by COPY instead, whose
+    rows the driver formats in C where it builds the arrays value by value in
+    Python (bench/bench_exit.py). SQLite: an executemany of the INSERT. Every
+    row has the same keys.
     """
     if not rows:
         return []
     connection = session.connection()
-    if session.get_bind().dialect.name != "postgresql":
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres and dedupe is None and not returning and len(rows) >= COPY_MIN_ROWS:
+        _copy_rows(connection, table, rows)
+        return []
+    if not postgres:
         statement = sqlite_insert(table)
         if dedupe is not None:
             statement = statement.on_conflict_do_nothing(index_elements=[dedupe])
@@ -192,6 +199,25 @@ def insert_rows(
         return list(connection.exec_driver_sql(sql, tuple(arrays)))
     connection.exec_driver_sql(sql, tuple(arrays))
     return []
+
+
+# From this many rows a plain insert goes by COPY (see `insert_rows`).
+COPY_MIN_ROWS = 500
+
+
+def _copy_rows(connection: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """`rows` into `table` by COPY on the connection's transaction (PostgreSQL; JSON as text)."""
+    names = list(rows[0])
+    json_names = {name for name in names if isinstance(table.c[name].type, sa_types.JSON)}
+    quoted = ", ".join(f'"{name}"' for name in names)
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    # Table and column names come from the models, never from input.
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({quoted}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(
+                [json.dumps(row[name]) if name in json_names else row[name] for name in names]
+            )
 
 
 T = TypeVar("T", bound=SQLModel)

@@ -180,8 +180,8 @@ def _refund_minor_rows(session: Session, found: MarketExit) -> list[tuple[Any, .
     ]
 
 
-def _refund_rows(session: Session, found: MarketExit) -> list[tuple[Any, ...]]:
-    """The refunds file's rows."""
+def _refund_rows(minor_rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The refunds file's rows, from `_refund_minor_rows`."""
     return [
         (
             ref,
@@ -192,21 +192,41 @@ def _refund_rows(session: Session, found: MarketExit) -> list[tuple[Any, ...]]:
             to,
             intent,
         )
-        for _id, ref, name, email, amount, currency, to, intent in _refund_minor_rows(
-            session, found
-        )
+        for _id, ref, name, email, amount, currency, to, intent in minor_rows
     ]
 
 
-def refunds_file(session: Session, found: MarketExit, *, out_dir: Path) -> Path:
+def refunds_file(
+    session: Session,
+    found: MarketExit,
+    *,
+    out_dir: Path,
+    minor_rows: list[tuple[Any, ...]] | None = None,
+) -> Path:
     """Every refund of the exit, to a card or for finance, by customer (no database ids: a
-    rerun after a crash writes the same bytes)."""
+    rerun after a crash writes the same bytes).
+
+    `minor_rows` are `_refund_minor_rows`, when the caller has read them already.
+    """
+    if minor_rows is None:
+        minor_rows = _refund_minor_rows(session, found)
     name = f"refunds_{found.exit_date.isoformat()}.csv"
-    return _write(out_dir, name, csv_text(REFUND_COLUMNS, _refund_rows(session, found)))
+    return _write(out_dir, name, csv_text(REFUND_COLUMNS, _refund_rows(minor_rows)))
 
 
-def exit_report(session: Session, found: MarketExit, *, out_dir: Path) -> Path:
-    """Counts and money of the execution, then every arrears written off by customer."""
+def exit_report(
+    session: Session,
+    found: MarketExit,
+    *,
+    out_dir: Path,
+    minor_rows: list[tuple[Any, ...]] | None = None,
+) -> Path:
+    """Counts and money of the execution, then every arrears written off by customer.
+
+    `minor_rows` are `_refund_minor_rows`, when the caller has read them already.
+    """
+    if minor_rows is None:
+        minor_rows = _refund_minor_rows(session, found)
     summary = found.summary
     rows: list[tuple[Any, ...]] = [
         ("exit_date", found.exit_date.isoformat(), ""),
@@ -217,14 +237,23 @@ def exit_report(session: Session, found: MarketExit, *, out_dir: Path) -> Path:
         ("terminated", summary.get("terminated", 0), ""),
         ("numbers_returned", summary.get("numbers_returned", 0), ""),
     ]
+    # Plain rows, not ORM objects: one per customer of the exit.
     customers = session.execute(
-        sa_select(ExitCustomer, col(Customer.ref))
+        sa_select(
+            col(ExitCustomer.currency),
+            col(ExitCustomer.balance_minor),
+            col(ExitCustomer.unused_minor),
+            col(ExitCustomer.refund_minor),
+            col(ExitCustomer.carried_minor),
+            col(ExitCustomer.written_off_minor),
+            col(Customer.ref),
+        )
         .join(Customer, col(Customer.id) == col(ExitCustomer.customer_id))
         .where(col(ExitCustomer.exit_id) == found.id)
         .order_by(col(ExitCustomer.currency), col(Customer.ref))
     ).all()
-    for currency in sorted({c.currency for c, _ in customers}):
-        mine = [c for c, _ in customers if c.currency == currency]
+    for currency in sorted({c.currency for c in customers}):
+        mine = [c for c in customers if c.currency == currency]
         for item, value in (
             ("liability_before", sum(max(c.balance_minor, 0) + c.unused_minor for c in mine)),
             ("positive_balances", sum(max(c.balance_minor, 0) for c in mine)),
@@ -235,14 +264,18 @@ def exit_report(session: Session, found: MarketExit, *, out_dir: Path) -> Path:
         ):
             rows.append((item, format_plain(value), currency))
     paid: dict[tuple[str, str], int] = {}
-    for *_, amount, currency, to, _intent in _refund_minor_rows(session, found):
+    for *_, amount, currency, to, _intent in minor_rows:
         paid[(to, currency)] = paid.get((to, currency), 0) + amount
     for (to, currency), amount in sorted(paid.items()):
         rows.append((f"refunds_to_{to}", format_plain(amount), currency))
-    for customer, ref in customers:
+    for customer in customers:
         if customer.written_off_minor:
             rows.append(
-                (f"written_off:{ref}", format_plain(customer.written_off_minor), customer.currency)
+                (
+                    f"written_off:{customer.ref}",
+                    format_plain(customer.written_off_minor),
+                    customer.currency,
+                )
             )
     name = f"exit_report_{found.exit_date.isoformat()}.csv"
     return _write(out_dir, name, csv_text(REPORT_COLUMNS, rows))
@@ -256,8 +289,9 @@ def exit_files(
     session: Session, found: MarketExit, *, cipher: PiiCipher, out_dir: Path
 ) -> list[Path]:
     """Write the execution's files; returns their paths (handover files first, by host)."""
+    minor_rows = _refund_minor_rows(session, found)
     return [
         *handover_files(session, found, cipher=cipher, out_dir=out_dir),
-        refunds_file(session, found, out_dir=out_dir),
-        exit_report(session, found, out_dir=out_dir),
+        refunds_file(session, found, out_dir=out_dir, minor_rows=minor_rows),
+        exit_report(session, found, out_dir=out_dir, minor_rows=minor_rows),
     ]

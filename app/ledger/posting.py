@@ -154,7 +154,9 @@ def _check_postings(postings: Sequence[tuple[int, int]]) -> None:
 
 
 def _check_accounts(account_ids: Iterable[int], accounts: dict[int, Any]) -> None:
-    missing = sorted(set(account_ids) - accounts.keys())
+    # Membership per id: `set - dict.keys()` would copy every key of `accounts`
+    # on each call, quadratic over a batch.
+    missing = sorted({a for a in account_ids if a not in accounts})
     if missing:
         raise InvalidInput(
             N_("No ledger account %(id)s."), field="postings", id=", ".join(map(str, missing[:10]))
@@ -349,7 +351,8 @@ def _add_to_balances_in_bulk(
             (customers, [changed[a] for a in customers]),
         )
         _expire_balances(session, customers)
-        changed = {a: d for a, d in changed.items() if a not in set(customers)}
+        done = set(customers)
+        changed = {a: d for a, d in changed.items() if a not in done}
     if changed:
         _add_to_balances(session, connection, accounts, changed)
 

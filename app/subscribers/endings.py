@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, update
 from sqlalchemy import select as sa_select
+from sqlalchemy import update
 from sqlmodel import Session, col
 
 from app.core.audit import Actor, AuditEntry
@@ -89,13 +89,15 @@ def end_lines(
     if not rows:
         return Ended()
     session.flush()
-    session.execute(
-        update(_LINE)
-        .where(_LINE.c.id == bindparam("line_id"))
-        .values(status=bindparam("to"), status_changed_at=now, next_plan_id=None),
-        [{"line_id": row.id, "to": outcomes[row.id]} for row in rows],
-        execution_options={"synchronize_session": False},
-    )
+    # One UPDATE per outcome and chunk of ids, not one per line.
+    for outcome in sorted(_MOVES):
+        for chunk in in_chunks([row.id for row in rows if outcomes[row.id] == outcome]):
+            session.execute(
+                update(_LINE)
+                .where(_LINE.c.id.in_(chunk))
+                .values(status=outcome, status_changed_at=now, next_plan_id=None),
+                execution_options={"synchronize_session": False},
+            )
     event_ids = insert_rows(
         session,
         _EVENT,

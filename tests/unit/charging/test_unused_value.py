@@ -44,9 +44,7 @@ def world(session: Session) -> World:
     return make_world(session, code="HOSTA")
 
 
-def test_owed_counts_a_balance_once_and_every_unused_period(
-    session: Session, world: World
-) -> None:
+def test_owed_counts_a_balance_once_and_every_unused_period(session: Session, world: World) -> None:
     start = datetime(2026, 10, 1, tzinfo=UTC)
     at = start + 10 * DAY
     first = subject(session, world, start=start)
