@@ -141,15 +141,24 @@ def test_refusals_exit_1_with_a_message_and_change_nothing(tmp_path: Path) -> No
     near = _run(env, "exit", "plan", "--exit-date", "2026-10-20", "--now=2026-10-02T00:00:00Z")
     assert near.returncode == 1 and "at least 90 days" in near.stderr
     short = _run(
-        env, "exit", "plan", "--exit-date", "2027-01-20", "--notice-days", "10", "--now=2026-10-02"
+        env,
+        "exit",
+        "plan",
+        "--exit-date",
+        "2027-01-20",
+        "--notice-days",
+        "10",
+        "--now=2026-10-02T00:00:00Z",
     )
     assert short.returncode == 1 and "at least 30 days" in short.stderr
     _setup(env)
     early = _run(env, "exit", "execute", "--out", str(tmp_path / "o"), "--now=2026-11-01T12:00Z")
     assert early.returncode == 1 and "before its instant" in early.stderr
-    topup = _run(env, "topup", "+8617012340002", "20.00", "--ref", "T-1", "--now=2026-10-21")
+    topup = _run(
+        env, "topup", "+8617012340002", "20.00", "--ref", "T-1", "--now=2026-10-21T00:00:00Z"
+    )
     assert topup.returncode == 1 and "cap" in topup.stderr  # nothing left to prepay
-    sale = _run(env, "exit", "choose", "+8617012340002", "keep", "--now=2026-10-21")
+    sale = _run(env, "exit", "choose", "+8617012340002", "keep", "--now=2026-10-21T00:00:00Z")
     assert sale.returncode == 2  # click refuses an unknown choice
     assert _run(env, *EXECUTE, "--out", str(tmp_path / "o")).returncode == 0
     cancel = _run(env, "exit", "cancel", "--now=2026-11-03T00:00Z")
