@@ -5,7 +5,7 @@ the next renewal, transfers it to the host, ports it out and swaps its SIM —
 each with a reason for the audit log; repeating an action the line has
 already had answers 200 with the line unchanged. Terminating and porting
 out pay the line's refund (app/exit/termination.py) and answer it; a
-repeat refunds nothing more (`refund_minor` 0). It also buys an add-on for
+repeat pays nothing more and answers the first call's refund. It also buys an add-on for
 the line (paid from the customer's prepaid balance, idempotent per
 `idempotency_key`) and switches auto-renew.
 """
@@ -70,7 +70,7 @@ def line_resume(msisdn: str, data: dict[str, Any]) -> Any:
 def _ended_out(ended: LineEnded) -> dict[str, Any]:
     return {
         **line_out(ended.line),
-        "refund_minor": 0 if ended.replayed else ended.refund_minor,
+        "refund_minor": ended.refund_minor,
         "currency": ended.currency,
         "refund_ids": [r.id for r in ended.refunds],
     }

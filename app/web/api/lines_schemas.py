@@ -32,7 +32,8 @@ class LineEndedOut(LineOut):
         required=True,
         metadata={
             "description": "What ending the line refunded (minor units): the unused plan value, "
-            "and the balance with the customer's last line, arrears paid first. 0 on a repeat."
+            "and the balance with the customer's last line, arrears paid first. A repeat pays "
+            "nothing more and answers the first call's refund."
         },
     )
     currency = String(required=True)
