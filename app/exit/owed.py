@@ -193,16 +193,23 @@ def exit_breakdown(
 
 @dataclass(frozen=True)
 class LineRefund:
-    """What ending one line pays back: its unused value, and the balance if it was the last line."""
+    """What ending one line pays back: its unused value, and the balance if it was the last line.
+
+    One line ending is not an exit: nothing is written off, so arrears (a
+    negative balance, `arrears_minor`, whether or not other lines are left)
+    are paid from the unused value first, as any credit pays them (DESIGN §5),
+    and only what is left is refunded.
+    """
 
     customer_id: int
     currency: str
     unused_minor: int
     balance_minor: int
+    arrears_minor: int = 0
 
     @property
     def refund_minor(self) -> int:
-        return self.unused_minor + max(self.balance_minor, 0)
+        return max(self.unused_minor + max(self.balance_minor, 0) - self.arrears_minor, 0)
 
 
 def line_refund(session: Session, *, line_id: int, at: datetime) -> LineRefund:
@@ -210,7 +217,8 @@ def line_refund(session: Session, *, line_id: int, at: datetime) -> LineRefund:
 
     The customer's balance is refunded with the line only when it is the
     customer's last line not ended in that currency (the money belongs to
-    the customer, whose other lines still draw on it).
+    the customer, whose other lines still draw on it); arrears are paid
+    first (`LineRefund`).
     """
     line = session.get(Line, line_id)
     assert line is not None
@@ -222,14 +230,13 @@ def line_refund(session: Session, *, line_id: int, at: datetime) -> LineRefund:
         for other in live_lines(session, customer_ids=[line.customer_id])
         if other.line_id != line_id and other.currency == plan.currency
     ]
-    balance = 0
-    if not others:
-        balance = prepaid_balances(session, customer_ids=[line.customer_id]).get(
-            (line.customer_id, plan.currency), 0
-        )
+    held = prepaid_balances(session, customer_ids=[line.customer_id]).get(
+        (line.customer_id, plan.currency), 0
+    )
     return LineRefund(
         customer_id=line.customer_id,
         currency=plan.currency,
         unused_minor=unused,
-        balance_minor=balance,
+        balance_minor=0 if others else held,
+        arrears_minor=max(-held, 0),
     )

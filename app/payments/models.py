@@ -46,7 +46,7 @@ VOUCHER_STATUSES = ("available", "redeemed", "void")
 PAYMENT_METHODS = ("stripe", "cash", "bank_transfer")
 PAYMENT_PURPOSES = ("topup", "purchase")
 PAYMENT_STATUSES = ("created", "pending", "succeeded", "failed", "expired")
-REFUND_REASONS = ("cap_excess", "staff", "exit")
+REFUND_REASONS = ("cap_excess", "staff", "exit", "termination")
 REFUND_STATUSES = ("pending", "processing", "succeeded", "failed", "paid_offline")
 FINAL_REFUND_STATUSES = ("succeeded", "paid_offline")
 
@@ -67,6 +67,7 @@ REFUND_REASON_LABELS = {
     "cap_excess": N_("above the prepayment cap"),
     "staff": N_("staff refund"),
     "exit": N_("service exit"),
+    "termination": N_("line ended"),
 }
 REFUND_STATUS_LABELS = {
     "pending": N_("queued"),

@@ -104,7 +104,7 @@ def request_refund(
             now=now,
         )
         for payment_id, part in _split_over_card_payments(
-            session, customer_id=customer_id, amount_minor=amount_minor
+            session, customer_id=customer_id, amount_minor=amount_minor, currency=currency
         )
     ]
     session.flush()
@@ -112,14 +112,16 @@ def request_refund(
 
 
 def _split_over_card_payments(
-    session: Session, *, customer_id: int, amount_minor: int
+    session: Session, *, customer_id: int, amount_minor: int, currency: str
 ) -> list[tuple[int | None, int]]:
-    """(payment id, amount) parts of a refund: the customer's card payments newest first,
+    """(payment id, amount) parts of a refund: the customer's card payments in `currency`,
+    newest first,
     as far as each has anything left to refund (locked), then the rest (payment None)."""
     payments = session.exec(
         select(Payment)
         .where(
             Payment.customer_id == customer_id,
+            Payment.currency == currency,
             Payment.method == "stripe",
             Payment.status == "succeeded",
             col(Payment.stripe_payment_intent_id).is_not(None),

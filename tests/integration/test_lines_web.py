@@ -64,16 +64,20 @@ def test_care_suspends_resumes_and_terminates_from_the_customer_page(
     html = client.get(page).get_data(as_text=True)
     assert f'data-line-actions="{line.msisdn}"' in html and "Suspend" in html
     token = csrf_token(client, page)
-    for action, status in (
-        ("suspend", "suspended"),
-        ("resume", "active"),
-        ("terminate", "terminated"),
-    ):
+    for action, status in (("suspend", "suspended"), ("resume", "active")):
         response = client.post(
             f"/console/lines/{line.msisdn}/{action}", data={"csrf_token": token, "reason": "asked"}
         )
         assert response.status_code == 302
         assert _status(session, line) == status
+    # Termination pays a refund: the first post asks to confirm, showing it.
+    path = f"/console/lines/{line.msisdn}/terminate"
+    asked = client.post(path, data={"csrf_token": token, "reason": "asked"})
+    assert asked.status_code == 200 and 'data-confirm="terminate"' in asked.get_data(as_text=True)
+    assert _status(session, line) == "active"
+    done = client.post(path, data={"csrf_token": token, "reason": "asked", "confirm": "yes"})
+    assert done.status_code == 302
+    assert _status(session, line) == "terminated"
     events = session.exec(select(ProvisioningEvent).where(ProvisioningEvent.line_id == line.id))
     assert [e.action for e in events] == ["suspend", "resume", "terminate"]
 

@@ -3,7 +3,9 @@
 `lines.manage` suspends, resumes and terminates a line, changes its plan at
 the next renewal, transfers it to the host, ports it out and swaps its SIM —
 each with a reason for the audit log; repeating an action the line has
-already had answers 200 with the line unchanged. It also buys an add-on for
+already had answers 200 with the line unchanged. Terminating and porting
+out pay the line's refund (app/exit/termination.py) and answer it; a
+repeat pays nothing more and answers the first call's refund. It also buys an add-on for
 the line (paid from the customer's prepaid balance, idempotent per
 `idempotency_key`) and switches auto-renew.
 """
@@ -16,6 +18,7 @@ from app.charging.addons import buy_addon, get_addon_by_code
 from app.charging.models import LinePeriod
 from app.core.clock import utcnow
 from app.core.errors import N_
+from app.exit.termination import LineEnded, port_out_with_refund, terminate_with_refund
 from app.ledger.balances import customer_balance
 from app.subscribers import lifecycle
 from app.subscribers.models import Line
@@ -29,6 +32,7 @@ from app.web.api.lines_schemas import (
     AutoRenewOut,
     ChangePlanIn,
     LineActionIn,
+    LineEndedOut,
     LineOut,
     SwapSimIn,
     SwapSimOut,
@@ -63,19 +67,29 @@ def line_resume(msisdn: str, data: dict[str, Any]) -> Any:
     return line_out(line)
 
 
+def _ended_out(ended: LineEnded) -> dict[str, Any]:
+    return {
+        **line_out(ended.line),
+        "refund_minor": ended.refund_minor,
+        "currency": ended.currency,
+        "refund_ids": [r.id for r in ended.refunds],
+    }
+
+
 @bp.post("/lines/<msisdn>/terminate")
 @requires("lines.manage")
 @bp.input(LineActionIn, arg_name="data")
-@bp.output(LineOut)
+@bp.output(LineEndedOut)
 @bp.doc(responses=LINE_ACTION_DOC)
 def line_terminate(msisdn: str, data: dict[str, Any]) -> Any:
-    """Terminate a line: its number goes to quarantine, its SIM is retired."""
-    line = lifecycle.terminate_line(
+    """Terminate a line: its number goes to quarantine, its SIM is retired, and the unused
+    plan value (with the balance, for the customer's last line) is refunded."""
+    ended = terminate_with_refund(
         db_session(),
         quarantine_days=settings().number_quarantine_days,
         **line_action_args(line_by_msisdn(msisdn), data),
     )
-    return line_out(line)
+    return _ended_out(ended)
 
 
 def _plan_id_for(line: Line, code: str) -> int:
@@ -124,12 +138,13 @@ def line_transfer(msisdn: str, data: dict[str, Any]) -> Any:
 @bp.post("/lines/<msisdn>/port-out")
 @requires("lines.manage")
 @bp.input(LineActionIn, arg_name="data")
-@bp.output(LineOut)
+@bp.output(LineEndedOut)
 @bp.doc(responses=LINE_ACTION_DOC)
 def line_port_out(msisdn: str, data: dict[str, Any]) -> Any:
-    """Port the number out to another operator; the SIM is scrapped."""
-    line = lifecycle.port_out_line(db_session(), **line_action_args(line_by_msisdn(msisdn), data))
-    return line_out(line)
+    """Port the number out to another operator; the SIM is scrapped, and the line is refunded
+    as a termination is."""
+    ended = port_out_with_refund(db_session(), **line_action_args(line_by_msisdn(msisdn), data))
+    return _ended_out(ended)
 
 
 @bp.post("/lines/<msisdn>/swap-sim")

@@ -5,7 +5,7 @@ purchases and the auto-renew switch.
 from __future__ import annotations
 
 from apiflask import Schema
-from apiflask.fields import DateTime, String
+from apiflask.fields import DateTime, List, String
 from apiflask.validators import Length, OneOf, Regexp
 
 from app.subscribers.models import LINE_STATUSES
@@ -25,6 +25,23 @@ class LineOut(Schema):
     next_plan = String(allow_none=True)
     status = String(required=True, validate=OneOf(LINE_STATUSES))
     status_changed_at = DateTime(required=True)
+
+
+class LineEndedOut(LineOut):
+    refund_minor = WholeNumber(
+        required=True,
+        metadata={
+            "description": "What ending the line refunded (minor units): the unused plan value, "
+            "and the balance with the customer's last line, arrears paid first. A repeat pays "
+            "nothing more and answers the first call's refund."
+        },
+    )
+    currency = String(required=True)
+    refund_ids = List(
+        WholeNumber(),
+        required=True,
+        metadata={"description": "The refunds queued: card payments newest first, then by hand."},
+    )
 
 
 class ChangePlanIn(LineActionIn):

@@ -6,9 +6,14 @@ goes to the audit log, and returns to the customer's page with the outcome
 flashed; a refusal is flashed and nothing changes (`undo_refused`). Two
 actions answer with a page of their own instead:
 
-* Transfer and port-out end the line for good, so the first post shows a
-  confirmation page that repeats the reason; only the second post, with
-  `confirm=yes`, acts.
+* Termination, transfer and port-out end the line for good, so the first
+  post shows a confirmation page that repeats the reason — and, for a
+  termination or a port-out, the refund ending the line now pays
+  (`app.exit.termination.quote_line_end`); only the second post, with
+  `confirm=yes`, acts. Termination and port-out pay that refund
+  (`terminate_with_refund`, `port_out_with_refund`): the unused plan value,
+  and the balance with the customer's last line, back to the card payments
+  newest first and the rest for finance.
 * A SIM swap shows the new SIM (and an eSIM's activation code, as text and
   QR code), never in the flash (the session cookie): the answer page is
   rendered directly, with `Cache-Control: no-store`.
@@ -26,16 +31,17 @@ from wtforms.validators import DataRequired, InputRequired
 
 from app.core.clock import utcnow
 from app.core.errors import DomainError
+from app.exit import termination
 from app.subscribers import lifecycle
 from app.subscribers import services as subscribers
 from app.subscribers.models import Customer, Line
-from app.web import flash_refusal, label
+from app.web import flash_refusal, format_money_for_view, label
 from app.web.auth import staff_required
 from app.web.console import bp
 from app.web.console.common import NO_STORE, ReasonForm, back_to_customer_page, refused_form
 from app.web.context import current_actor, db_session, settings
 from app.web.formatting import qr_svg
-from app.web.forms import LineActionForm, limit
+from app.web.forms import limit
 from numbering.models import Sim
 from plans.models import Plan
 
@@ -54,8 +60,41 @@ def _change(line: Line, action: str, reason: str) -> Line:
         return lifecycle.suspend_line(db_session(), **common)
     if action == "resume":
         return lifecycle.resume_line(db_session(), **common)
-    return lifecycle.terminate_line(
+    ended = termination.terminate_with_refund(
         db_session(), quarantine_days=settings().number_quarantine_days, **common
+    )
+    _flash_refund(ended)
+    return ended.line
+
+
+def _flash_refund(ended: termination.LineEnded) -> None:
+    if ended.replayed or not ended.refund_minor:
+        return
+    flash(
+        _(
+            "%(amount)s refunded: %(cards)s to card payments, %(by_hand)s for finance to pay "
+            "by hand.",
+            amount=format_money_for_view(ended.refund_minor, ended.currency),
+            cards=format_money_for_view(ended.to_cards_minor, ended.currency),
+            by_hand=format_money_for_view(ended.by_hand_minor, ended.currency),
+        ),
+        "success",
+    )
+
+
+def _confirm_page(line: Line, ref: str, action: str, form: Any) -> Any:
+    """The page asking to confirm an ending, with the refund it pays for a termination
+    or port-out; a line that has already ended goes back to the customer page."""
+    assert line.id is not None
+    quote = None
+    if action in ("terminate", "port-out"):
+        try:
+            quote = termination.quote_line_end(db_session(), line_id=line.id, now=utcnow())
+        except DomainError as exc:
+            flash_refusal(exc)
+            return back_to_customer_page(ref)
+    return render_template(
+        "console/line_confirm.html", line=line, ref=ref, action=action, form=form, quote=quote
     )
 
 
@@ -66,10 +105,12 @@ def line_action(msisdn: str, action: str) -> Any:
     customer = db_session().get(Customer, line.customer_id)
     assert customer is not None
     back = redirect(url_for("console.customer", ref=customer.ref, _anchor="lines"))
-    form = LineActionForm()
+    form = EndLineForm()
     if not form.validate_on_submit():
         flash(_("Give a reason (at most 500 characters)."), "error")
         return back
+    if action == "terminate" and form.confirm.data != "yes":
+        return _confirm_page(line, customer.ref, action, form)
     try:
         line = _change(line, action, form.reason.data or "")
     except DomainError as exc:
@@ -152,19 +193,20 @@ def line_end(msisdn: str, action: str) -> Any:
     if refused_form(form):
         return back_to_customer_page(ref)
     if form.confirm.data != "yes":
-        return render_template(
-            "console/line_confirm.html", line=line, ref=ref, action=action, form=form
-        )
+        return _confirm_page(line, ref, action, form)
     assert line.id is not None
-    change = lifecycle.transfer_line if action == "transfer" else lifecycle.port_out_line
+    common: dict[str, Any] = {
+        "line_id": line.id,
+        "reason": form.reason.data or "",
+        "actor": current_actor(),
+        "now": utcnow(),
+    }
     try:
-        line = change(
-            db_session(),
-            line_id=line.id,
-            reason=form.reason.data or "",
-            actor=current_actor(),
-            now=utcnow(),
-        )
+        if action == "transfer":
+            line = lifecycle.transfer_line(db_session(), **common)
+        else:
+            ended = termination.port_out_with_refund(db_session(), **common)
+            _flash_refund(ended)
     except DomainError as exc:
         flash_refusal(exc)
         return back_to_customer_page(ref)
