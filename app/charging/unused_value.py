@@ -10,8 +10,10 @@ today" and by the exit workflow, so both give the same figure.
   is counted to the microsecond, the plan's full validity in the divisor
   (a period shortened at an exit keeps the plan's rate).
 * `unused_periods` is, set-based, every period not used up at the instant
-  of lines not yet ended: the one containing it, and any paid ahead after
-  it (wholly unused: counted from its start). The exit refunds them.
+  of lines not yet ended: the one containing it, any paid ahead after it
+  (wholly unused: counted from its start), and the first period of a line
+  bought in the store and still pending (paid by its order, not yet begun).
+  The exit and a single line's termination refund them.
 * `owed_at` adds every customer's positive prepaid balance (once per
   customer, whatever its number of lines) and those unused values.
 """
@@ -23,7 +25,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import exists, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
@@ -31,7 +33,7 @@ from app.charging.models import LinePeriod
 from app.core.money import round_half_up
 from app.ledger.accounts import CUSTOMER_PREPAID
 from app.ledger.models import LedgerAccount
-from app.subscribers.models import Line
+from app.subscribers.models import Line, PurchaseOrder
 from plans.models import Plan
 
 ENDED_STATUSES = ("terminated", "transferred", "ported_out")
@@ -118,7 +120,7 @@ def unused_periods(
             session.execute(query.where(col(LinePeriod.line_id).in_(wanted[i : i + _CHUNK]))).all()
             for i in range(0, len(wanted), _CHUNK)
         ]
-    return [
+    periods = [
         UnusedPeriod(
             line_id=line_id,
             customer_id=customer_id,
@@ -132,6 +134,40 @@ def unused_periods(
         )
         for batch in batches
         for line_id, customer_id, price, start, end, validity, currency in batch
+    ]
+    return periods + _paid_first_periods(session, line_ids)
+
+
+def _paid_first_periods(session: Session, line_ids: Collection[int] | None) -> list[UnusedPeriod]:
+    """Pending lines bought in the store: their first period is paid (the order's plan
+    price) but opens only at activation, so all of it is unused."""
+    query = (
+        sa_select(
+            col(PurchaseOrder.line_id),
+            col(Line.customer_id),
+            col(PurchaseOrder.currency),
+            col(PurchaseOrder.price_minor),
+        )
+        .join(Line, col(Line.id) == col(PurchaseOrder.line_id))
+        .where(col(Line.status) == "pending", col(PurchaseOrder.status) == "paid")
+        .where(~exists().where(col(LinePeriod.line_id) == col(Line.id)))
+        .order_by(col(PurchaseOrder.line_id))
+    )
+    if line_ids is None:
+        rows = list(session.execute(query))
+    else:
+        wanted = sorted(set(line_ids))
+        rows = [
+            row
+            for i in range(0, len(wanted), _CHUNK)
+            for row in session.execute(
+                query.where(col(PurchaseOrder.line_id).in_(wanted[i : i + _CHUNK]))
+            )
+        ]
+    return [
+        UnusedPeriod(line_id=line_id, customer_id=customer_id, currency=currency, value_minor=price)
+        for line_id, customer_id, currency, price in rows
+        if price > 0
     ]
 
 

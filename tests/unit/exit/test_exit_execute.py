@@ -299,3 +299,24 @@ def test_the_scheduler_job_executes_the_exit_at_its_instant_only(
         "refunds_2027-03-01.csv",
     ]
     assert execute_due_exit(db, settings, EXIT_AT + DAY) == {"executed": 0}
+
+
+def test_a_pending_line_bought_in_the_store_is_refunded_its_paid_first_period(
+    session: Session, world: World
+) -> None:
+    from tests.unit.onboarding.test_orders import Buyer, add_sims, complete, credit, place
+
+    add_sims(session, world, "esim")
+    buyer = Buyer(session)
+    order = place(session, world, buyer)
+    credit(session, buyer, order.total_minor + 500, "pending-exit")
+    paid = complete(session, order)
+    assert session.get(Line, paid.line_id).status == "pending"
+    announced(session)
+    found = execute_exit(session, policy="refund", actor=ADMIN, now=AFTER)
+    kept = _kept(session, buyer.customer_id)
+    # The plan price the order paid for a period that never began, and the 5.00 left over.
+    assert (kept.unused_minor, kept.refund_minor) == (order.price_minor, order.price_minor + 500)
+    assert found.summary["terminated"] == 1
+    session.expire_all()
+    assert session.get(Line, paid.line_id).status == "terminated"
