@@ -376,3 +376,29 @@ def test_the_choice_page_in_chinese(app, zh_client, session, world) -> None:
     assert refused.status_code == 422 and "请勾选同意" in refused.get_data(as_text=True)
     assert choose_on_page(zh_client, line, "transfer", consent=True).status_code == 303
     assert "由您本人于" in zh_client.get("/exit").get_data(as_text=True)
+
+
+def test_once_executed_the_page_shows_each_lines_outcome_and_the_refund(
+    app, client, session, world, monkeypatch
+) -> None:
+    from app.exit.execute import execute_exit
+    from app.web.store import market_exit
+
+    sign_in(client, subscriber_of(session, world))
+    fund(session, world, 3000, now=real_now())
+    session.commit()
+    kept, ended = live_line(session, world), live_line(session, world)
+    found = announce(app, session)
+    assert choose_on_page(client, kept, "transfer", consent=True).status_code == 303
+    after = found.exit_at + timedelta(minutes=5)
+    execute_exit(session, policy="refund", actor=Actor.cli(), now=after)
+    session.commit()
+
+    monkeypatch.setattr(market_exit, "utcnow", lambda: after)
+    page = client.get("/exit").get_data(as_text=True)
+    assert f'data-line="{kept.msisdn}" data-choice="transfer" data-outcome="transferred"' in page
+    assert f'data-line="{ended.msisdn}" data-choice="" data-outcome="terminated"' in page
+    assert 'data-refund="3000"' in page and "Your refund at the exit" in page
+    assert "data-exit-form" not in page
+    refused = choose_on_page(client, kept, "terminate")
+    assert refused.status_code == 409
