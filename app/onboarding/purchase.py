@@ -21,6 +21,9 @@ Rules:
   the `order_paid` notice — all in the caller's transaction, so a refusal
   (no SIM left, balance short) leaves nothing charged. The line's first
   period opens when the host confirms the activation (lifecycle).
+* **No new line after a market exit is announced.** Completing an order
+  opens a line, so it is refused (`SalesClosed`) once an exit is announced,
+  even for an order placed before; paying refuses before taking any money.
 * **Late money.** A card payment that arrives after expiry still completes
   the order when the number is free again; otherwise the money stays on
   the balance.
@@ -34,6 +37,8 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from app.charging.errors import SalesClosed
+from app.charging.horizon import ensure_sales_open
 from app.core import limits
 from app.core.audit import Actor
 from app.core.db import Database
@@ -90,6 +95,7 @@ __all__ = [
 # What completing an order may refuse with (paying refusals that concern the
 # order, not the means of payment).
 COMPLETION_REFUSALS: tuple[type[DomainError], ...] = (
+    SalesClosed,
     OrderStateError,
     OrderUnpaid,
     NumberUnavailable,
@@ -203,10 +209,12 @@ def complete_order(
     :raises OrderUnpaid: the balance does not cover the total; names the shortfall.
     :raises NumberUnavailable: the hold ran out and the number was taken.
     :raises NoSimStock: no SIM of the order's kind is left; nothing is charged.
+    :raises SalesClosed: a market exit is announced; nothing is charged.
     """
     order = lock_open_order(session, order_id)
     if order.status == "paid":
         return order
+    ensure_sales_open(session)
     assert order.id is not None
     plan = session.get(Plan, order.plan_id)
     customer = session.get(Customer, order.customer_id)
@@ -313,11 +321,13 @@ def record_store_payment(
     order. Idempotent: a paid order is returned as it is.
     :raises OrderStateError: the order was cancelled, or expired and its number was taken.
     :raises InvalidInput, PaymentConflict, CapExceeded: from the payment.
+    :raises SalesClosed: a market exit is announced; no payment is recorded.
     """
     reference = clean_text(reference, field="reference", max_length=limits.REFERENCE, required=True)
     order = lock_open_order(session, order_id)
     if order.status == "paid":
         return order
+    ensure_sales_open(session)
     assert order.id is not None
     shortfall = shortfall_minor(session, order)
     if shortfall > 0:
@@ -349,10 +359,12 @@ def payable_order(session: Session, *, order_id: int, now: datetime) -> Purchase
     :raises OrderNotPayable: it is paid, cancelled or expired. The refusal
         keeps the unit of work, so an expiry just recorded is committed.
     :raises OrderNotFound: no such order.
+    :raises SalesClosed: a market exit is announced (before any money is taken).
     """
     order = expire_due(session, order_id=order_id, now=now)
     if order.status != "awaiting_payment":
         raise _not_payable(order)
+    ensure_sales_open(session)
     return order
 
 
@@ -465,6 +477,7 @@ def pay_by_card(
     the order completed, by Stripe's signed webhook. `return_url` is where
     Stripe sends the buyer back, paid or not.
     :raises OrderNotPayable: the order no longer takes payment (an expiry is committed).
+    :raises SalesClosed: a market exit is announced; Stripe is not called.
     :raises StripeNotConfigured: no gateway.
     :raises OrderUnpaid, NumberUnavailable, NoSimStock: completing from the balance failed.
     :raises CapExceeded, PaymentProviderError: from `begin_checkout`; the order is not linked.
@@ -472,6 +485,8 @@ def pay_by_card(
     with db.transaction() as session:
         order = expire_due(session, order_id=order_id, now=now)
         payable = order.status == "awaiting_payment"
+        if payable:
+            ensure_sales_open(session)
         shortfall = 0
         if payable and gateway is not None:
             shortfall = shortfall_minor(session, order)

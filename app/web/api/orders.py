@@ -31,7 +31,7 @@ _DOC = {404: "No order with this ref"}
 _CHANGE_DOC = {
     404: "No order with this ref",
     409: "The order was cancelled or expired and its number taken, the balance does not "
-    "cover it, or no SIM of its kind is in stock",
+    "cover it, no SIM of its kind is in stock, or a market exit is announced (sales_closed)",
 }
 
 

@@ -2,4 +2,12 @@ from flask import Blueprint
 
 bp = Blueprint("store", __name__, template_folder="../../templates/store")
 
-from app.web.store import money, purchase, selfcare, termination, tickets, views  # noqa: E402,F401
+from app.web.store import (  # noqa: E402,F401
+    market_exit,
+    money,
+    purchase,
+    selfcare,
+    termination,
+    tickets,
+    views,
+)

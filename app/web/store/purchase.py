@@ -60,6 +60,7 @@ from app.web.context import (
 from app.web.formatting import qr_svg
 from app.web.forms import LoginForm, RegisterForm, StoreVoucherForm, attach_error, limit
 from app.web.store import bp
+from app.web.store.market_exit import sales_open
 from app.web.store.money import stripe_locale
 from app.web.store.views import plan_card, register_from_form
 from numbering.models import Sim
@@ -159,6 +160,7 @@ def _own_order(ref: str) -> Order:
 
 
 @bp.route("/buy/<code>", methods=["GET"])
+@sales_open
 def buy_number(code: str) -> Any:
     plan = _plan_by_code(code[:40])
     now = utcnow()
@@ -206,6 +208,7 @@ def buy_number(code: str) -> Any:
 
 
 @bp.route("/buy/<code>/hold", methods=["POST"])
+@sales_open
 def buy_hold(code: str) -> Any:
     plan = _plan_by_code(code[:40])
     form = HoldForm()
@@ -285,11 +288,13 @@ def _checkout_page(status: int = 200, **forms: Any) -> Any:
 
 
 @bp.route("/buy/checkout", methods=["GET"])
+@sales_open
 def buy_checkout() -> Any:
     return _checkout_page()
 
 
 @bp.route("/buy/register", methods=["POST"])
+@sales_open
 def buy_register() -> Any:
     form = RegisterForm(prefix="reg")
     if not form.validate_on_submit():
@@ -305,6 +310,7 @@ def buy_register() -> Any:
 
 
 @bp.route("/buy/login", methods=["POST"])
+@sales_open
 def buy_login() -> Any:
     form = LoginForm(prefix="login")
     if not form.validate_on_submit():
@@ -317,6 +323,7 @@ def buy_login() -> Any:
 
 
 @bp.route("/buy/identity", methods=["POST"])
+@sales_open
 @subscriber_required
 def buy_identity() -> Any:
     form = IdentityForm()
@@ -344,6 +351,7 @@ def buy_identity() -> Any:
 
 
 @bp.route("/buy/place", methods=["POST"])
+@sales_open
 @subscriber_required
 def buy_place() -> Any:
     form = PlaceOrderForm()
