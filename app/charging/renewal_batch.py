@@ -39,7 +39,7 @@ from app.charging.renewal_terms import (
     utc_iso,
 )
 from app.charging.unpaid_lines import suspend_unpaid
-from app.core.audit import Actor, AuditEntry
+from app.core.audit import Actor, AuditEntry, audit_row
 from app.core.db import insert_rows
 from app.ledger.accounts import customer_account_ids, system_account_id
 from app.ledger.models import JournalEntry, LedgerAccount
@@ -486,17 +486,7 @@ def _renewal_audit_rows(
 def _audit_row(
     actor: Actor, action: str, line_id: int, now: datetime, details: dict[str, Any]
 ) -> dict[str, Any]:
-    return {
-        "at": now,
-        "actor_kind": actor.kind,
-        "actor_id": actor.id,
-        "actor_label": actor.label,
-        "action": action,
-        "target_type": "line",
-        "target_id": str(line_id),
-        "details": details,
-        "ip": None,
-    }
+    return audit_row(actor, action, now, target_type="line", target_id=line_id, details=details)
 
 
 def _update_renewed(session: Session, renewed: list[DueLine]) -> None:

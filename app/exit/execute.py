@@ -39,7 +39,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.charging.unused_value import Owed, owed_at
-from app.core.audit import Actor, AuditEntry, record_audit
+from app.core.audit import Actor, AuditEntry, audit_row, record_audit
 from app.core.db import insert_rows
 from app.core.errors import N_
 from app.core.faults import crash_point
@@ -214,22 +214,20 @@ def _post_money(
 def _write_off_audit(
     write_off: dict[str, Any], entry_id: int, found: MarketExit, actor: Actor, now: datetime
 ) -> dict[str, Any]:
-    return {
-        "at": now,
-        "actor_kind": actor.kind,
-        "actor_id": actor.id,
-        "actor_label": actor.label,
-        "action": "exit.write_off",
-        "target_type": "customer",
-        "target_id": str(write_off["customer_id"]),
-        "details": {
-            "exit_id": found.id,
-            "amount_minor": write_off["amount_minor"],
-            "currency": write_off["currency"],
-            "entry_id": entry_id,
-        },
-        "ip": None,
+    details = {
+        "exit_id": found.id,
+        "amount_minor": write_off["amount_minor"],
+        "currency": write_off["currency"],
+        "entry_id": entry_id,
     }
+    return audit_row(
+        actor,
+        "exit.write_off",
+        now,
+        target_type="customer",
+        target_id=write_off["customer_id"],
+        details=details,
+    )
 
 
 def _keep(session: Session, found: MarketExit, breakdown: Breakdown) -> None:

@@ -21,6 +21,40 @@ from app.core.db import insert_rows
 from app.notifications.models import NOTIFICATION_KINDS, Notification
 
 
+def _row(
+    *,
+    kind: str,
+    recipient: str,
+    now: datetime,
+    data: dict[str, Any] | None = None,
+    customer_id: int | None = None,
+    account_id: int | None = None,
+    locale: str | None = "zh_Hans",
+    channel: str = "email",
+    dedupe_key: str | None = None,
+) -> dict[str, Any]:
+    """The outbox row of one notice, due at once. :raises ValueError: an unknown kind."""
+    if kind not in NOTIFICATION_KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    return {
+        "customer_id": customer_id,
+        "account_id": account_id,
+        "channel": channel,
+        "recipient": recipient,
+        "kind": kind,
+        "locale": locale or "zh_Hans",
+        "data": data or {},
+        "subject": "",
+        "body": "",
+        "dedupe_key": dedupe_key,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": "",
+        "created_at": now,
+    }
+
+
 def notify(
     session: Session,
     *,
@@ -35,25 +69,17 @@ def notify(
     dedupe_key: str | None = None,
 ) -> bool:
     """Queue one notice; False when `dedupe_key` was already queued (nothing written)."""
-    if kind not in NOTIFICATION_KINDS:
-        raise ValueError(f"unknown notification kind {kind!r}")
-    values = {
-        "customer_id": customer_id,
-        "account_id": account_id,
-        "channel": channel,
-        "recipient": recipient,
-        "kind": kind,
-        "locale": locale,
-        "data": data or {},
-        "subject": "",
-        "body": "",
-        "dedupe_key": dedupe_key,
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "last_error": "",
-        "created_at": now,
-    }
+    values = _row(
+        kind=kind,
+        recipient=recipient,
+        now=now,
+        data=data,
+        customer_id=customer_id,
+        account_id=account_id,
+        locale=locale,
+        channel=channel,
+        dedupe_key=dedupe_key,
+    )
     table = Notification.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -72,28 +98,6 @@ def notify_many(session: Session, notices: list[dict[str, Any]], *, now: datetim
     Each notice gives kind, recipient, data, customer_id, account_id, locale
     and dedupe_key; returns how many were queued.
     """
-    rows = []
-    for notice in notices:
-        if notice["kind"] not in NOTIFICATION_KINDS:
-            raise ValueError(f"unknown notification kind {notice['kind']!r}")
-        rows.append(
-            {
-                "customer_id": notice.get("customer_id"),
-                "account_id": notice.get("account_id"),
-                "channel": "email",
-                "recipient": notice["recipient"],
-                "kind": notice["kind"],
-                "locale": notice.get("locale") or "zh_Hans",
-                "data": notice.get("data") or {},
-                "subject": "",
-                "body": "",
-                "dedupe_key": notice["dedupe_key"],
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "last_error": "",
-                "created_at": now,
-            }
-        )
+    rows = [_row(now=now, **notice) for notice in notices]
     table = Notification.__table__  # type: ignore[attr-defined]
     return len(insert_rows(session, table, rows, dedupe="dedupe_key", returning=("id",)))

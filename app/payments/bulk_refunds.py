@@ -21,7 +21,7 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
-from app.core.audit import Actor, AuditEntry
+from app.core.audit import Actor, AuditEntry, audit_row
 from app.core.db import insert_rows
 from app.ledger.accounts import in_chunks
 from app.payments.models import REFUND_REASONS, Payment, Refund
@@ -173,20 +173,18 @@ def _audit_row(
     queued: QueuedRefund, reason: str, note: str, actor: Actor, now: datetime
 ) -> dict[str, Any]:
     """The `refund.request` record of one queued refund, as `refunds.request_refund` writes it."""
-    return {
-        "at": now,
-        "actor_kind": actor.kind,
-        "actor_id": actor.id,
-        "actor_label": actor.label,
-        "action": "refund.request",
-        "target_type": "refund",
-        "target_id": str(queued.refund_id),
-        "details": {
-            "customer_id": queued.customer_id,
-            "payment_id": queued.payment_id,
-            "amount_minor": queued.amount_minor,
-            "reason": reason,
-            "note": note,
-        },
-        "ip": None,
+    details = {
+        "customer_id": queued.customer_id,
+        "payment_id": queued.payment_id,
+        "amount_minor": queued.amount_minor,
+        "reason": reason,
+        "note": note,
     }
+    return audit_row(
+        actor,
+        "refund.request",
+        now,
+        target_type="refund",
+        target_id=queued.refund_id,
+        details=details,
+    )

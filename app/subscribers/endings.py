@@ -22,7 +22,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from app.core.audit import Actor, AuditEntry
+from app.core.audit import Actor, AuditEntry, audit_row
 from app.core.db import insert_rows
 from app.ledger.accounts import in_chunks
 from app.provisioning.models import ProvisioningEvent
@@ -149,14 +149,5 @@ def _audit_row(
         details["number"] = "returned"
         details["sim"] = "retired" if row.sim_id is not None else None
     details["provisioning_event"] = event_id
-    return {
-        "at": now,
-        "actor_kind": actor.kind,
-        "actor_id": actor.id,
-        "actor_label": actor.label,
-        "action": f"line.{_MOVES[outcome][0]}",
-        "target_type": "line",
-        "target_id": str(row.id),
-        "details": details,
-        "ip": None,
-    }
+    action = f"line.{_MOVES[outcome][0]}"
+    return audit_row(actor, action, now, target_type="line", target_id=row.id, details=details)
