@@ -81,7 +81,7 @@ def _read_once(context: Context, key: tuple[Any, ...], read: Callable[[], Any]) 
 def _usage_by_day(
     session: Session, context: Context, host: HostCarrier, start: datetime, end: datetime
 ) -> list[UsageQuantity]:
-    return _read_once(  # type: ignore[no-any-return]
+    return _read_once(
         context,
         ("usage", host.id, start, end),
         lambda: usage_by_day(session, host=host, start=start, end=end),
@@ -90,7 +90,7 @@ def _usage_by_day(
 
 def _revenue_by_kind(session: Session, context: Context, months: int) -> list[tuple[int, int, int]]:
     spans = last_months(now=context.now, timezone=context.timezone, months=months)
-    return _read_once(  # type: ignore[no-any-return]
+    return _read_once(
         context,
         ("revenue", months),
         lambda: revenue_by_kind(session, spans=spans, currency=context.currency),
