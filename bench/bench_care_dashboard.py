@@ -1,11 +1,12 @@
 """The 360° customer view and the dashboard over HTTP against gunicorn, full size beside empty.
 
     .venv/bin/python bench/bench_care_dashboard.py [--customers C] [--records R]
-        [--requests N] [--warmup W] [--seed S] [--keep]
+        [--requests N] [--warmup W] [--seed S] [--keep] [--reuse]
 
 Two throwaway PostgreSQL databases on the server of BENCH_DATABASE_URL,
 migrated with the project's migrations and dropped at the end (`--keep`
-leaves them, for EXPLAIN):
+leaves them, for EXPLAIN; `--reuse` measures the ones a run left, whatever
+the size options, and keeps them):
 
 * `mvno_bench_care`: bench/care_fixture.py's customer base — C customers
   (default 100,000) with a line each, three periods, ledger entries, tickets,
@@ -117,14 +118,17 @@ def gunicorn(env: dict[str, str]) -> Iterator[str]:
     server = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        deadline = time.monotonic() + 300  # a loaded machine boots workers slowly
+        while True:
             try:
-                requests.get(f"{base}/console/login", timeout=5)
+                requests.get(f"{base}/console/login", timeout=60)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 if server.poll() is not None:
                     raise RuntimeError(f"gunicorn exited: {server.stderr.read()}") from None
-                time.sleep(0.1)
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
         yield base
     finally:
         server.terminate()
@@ -200,10 +204,41 @@ def bench_database(name: str, *, keep: bool) -> Iterator[Database]:
         print(f"kept {url}")
 
 
+def _exists(name: str) -> bool:
+    admin = Database(pg_bench_url("postgres"))
+    try:
+        with admin.engine.connect() as connection:
+            found = connection.exec_driver_sql(
+                "SELECT 1 FROM pg_database WHERE datname = %(name)s", {"name": name}
+            ).first()
+    finally:
+        admin.dispose()
+    return found is not None
+
+
+def _refs(url: str) -> list[str]:
+    database = Database(url)
+    try:
+        with database.engine.connect() as connection:
+            return [
+                r[0] for r in connection.exec_driver_sql("SELECT ref FROM customer ORDER BY id")
+            ]
+    finally:
+        database.dispose()
+
+
 def build_and_run(
     database_name: str, label: str, *, customers: int, records: int, options: argparse.Namespace
 ) -> tuple[list[Timing], int, float]:
-    with bench_database(database_name, keep=options.keep) as db:
+    if options.reuse and _exists(database_name):
+        url = pg_bench_url(database_name)
+        refs = _refs(url)
+        print(f"{label}: reusing {url} ({len(refs):,} customers)", flush=True)
+        timings, failures = run_pages(
+            url, label, refs, requests_n=options.requests, warmup=options.warmup, seed=options.seed
+        )
+        return timings, failures, 0.0
+    with bench_database(database_name, keep=options.keep or options.reuse) as db:
         started = time.perf_counter()
         fixture = build(db, customers=customers, records=records, now=utcnow())
         seconds = time.perf_counter() - started
@@ -262,6 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="leave the databases for EXPLAIN")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure databases a --keep or --reuse run left, building only missing ones",
+    )
     options = parser.parse_args(argv)
     if not 1 <= options.customers <= 1_000_000:
         parser.error("--customers must be from 1 to 1,000,000")
