@@ -46,7 +46,7 @@ from app.core.audit import Actor
 from app.core.db import Database
 from app.usage.store import ensure_partitions
 from bench.bench_cdr import build
-from bench.common import fresh_database, pg_bench_url, print_table
+from bench.common import fill_usage, fresh_database, pg_bench_url, print_table
 from wholesale.models import SERVICES
 from wholesale.services import add_rate_card, get_host_by_code, list_rate_cards
 
@@ -59,19 +59,6 @@ ACTOR = Actor.system("bench")
 MONTH_START_UTC = "2026-09-30 16:00:00+00"  # 2026-10-01 00:00 in Shanghai
 MONTH_END_UTC = "2026-10-31 16:00:00+00"
 
-_FILL = """
-INSERT INTO usage_record (host_id, record_id, start_time, file_id, line_id, period_id, service,
-                          quantity, billable, within, over, charge_minor, called_number)
-SELECT :host, 'B' || lpad(i::text, 10, '0'),
-       TIMESTAMPTZ '2026-10-01 00:00:00+08'
-           + ((i * 7919) % (31 * 86400 + 7200)) * INTERVAL '1 second',
-       0, 1 + i % :lines, 1 + i % :lines,
-       (ARRAY['data', 'data', 'voice', 'sms'])[1 + i % 4],
-       CASE i % 4 WHEN 3 THEN 1 + i % 3 WHEN 2 THEN 1 + i % 1200
-                  ELSE 1024 + (i * 31) % 50000000 END,
-       0, 0, 0, 0, NULL
-FROM generate_series(1::bigint, :records) AS i
-"""
 _BY_SERVICE = """
 SELECT service, sum(quantity), count(*) FROM usage_record
 WHERE host_id = :host AND start_time >= :start AND start_time < :end GROUP BY service
@@ -100,8 +87,14 @@ def fill(database: Database, records: int, lines: int) -> int:
             now=datetime(2026, 10, 1, tzinfo=UTC),
         )
         ensure_partitions(session, {(2026, 9), (2026, 10), (2026, 11)})
-        session.connection().execute(
-            text(_FILL), {"host": host.id, "records": records, "lines": lines}
+        fill_usage(
+            session.connection(),
+            host_id=host.id,
+            records=records,
+            start=datetime(2026, 9, 30, 16, tzinfo=UTC),  # 2026-10-01 00:00 in Shanghai
+            span_s=31 * 86400 + 7200,
+            first_line=1,
+            lines=lines,
         )
         return host.id
 

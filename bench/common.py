@@ -8,11 +8,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, make_url
 
 from app.core.db import Database
 from app.core.migrate import recreate_postgres_database, upgrade
@@ -95,3 +96,66 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[objec
         print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
         if index == 0:
             print("  " + "  ".join("-" * width for width in widths))
+
+
+# Usage records written server-side, as a benchmark's fixture (rating is not what
+# is measured): record i belongs to line `first_line + i % lines`, starts `offset`
+# seconds after `start` (spread over `span` seconds) and falls in that line's
+# period number `offset // period_s` — the line's periods having consecutive ids
+# from `first_period + (i % lines) * periods`. A line's records cycle through
+# data, data, voice, sms; `within` is the billable quantity (KB rounded up for
+# data, voice rounded up to `increment` seconds), `over` and the charge zero.
+_USAGE_FILL = """
+INSERT INTO usage_record (host_id, record_id, start_time, file_id, line_id, period_id, service,
+                          quantity, within, over, charge_minor, called_number)
+SELECT :host, :prefix || lpad(i::text, 10, '0'),
+       CAST(:start AS TIMESTAMPTZ) + o * INTERVAL '1 second', 0,
+       :first_line + i % :lines,
+       :first_period + (i % :lines) * :periods + LEAST(o / :period_s, :periods - 1),
+       s, q,
+       CASE s WHEN 'data' THEN (q + 1023) / 1024
+              WHEN 'voice' THEN (q + :increment - 1) / :increment * :increment ELSE q END,
+       0, 0, NULL
+FROM generate_series(1::bigint, :records) AS i,
+     LATERAL (SELECT (i * 7919) % :span AS o,
+                     (ARRAY['data', 'data', 'voice', 'sms'])[1 + (i / :lines) % 4] AS s) AS a,
+     LATERAL (SELECT CASE s WHEN 'sms' THEN 1 + i % 3 WHEN 'voice' THEN 1 + i % 1200
+                            ELSE 1024 + (i * 31) % 50000000 END AS q) AS b
+"""
+
+
+def fill_usage(
+    connection: Connection,
+    *,
+    host_id: int,
+    records: int,
+    start: datetime,
+    span_s: int,
+    first_line: int,
+    lines: int,
+    first_period: int | None = None,
+    periods: int = 1,
+    period_s: int | None = None,
+    increment_s: int = 60,
+    prefix: str = "B",
+) -> None:
+    """`records` usage records by one server-side INSERT … SELECT (see `_USAGE_FILL`).
+
+    The monthly partitions must exist (`app.usage.store.ensure_partitions`).
+    """
+    connection.execute(
+        text(_USAGE_FILL),
+        {
+            "host": host_id,
+            "prefix": prefix,
+            "start": start,
+            "span": span_s,
+            "first_line": first_line,
+            "lines": lines,
+            "first_period": first_line if first_period is None else first_period,
+            "periods": periods,
+            "period_s": period_s or span_s,
+            "increment": increment_s,
+            "records": records,
+        },
+    )

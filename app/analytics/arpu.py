@@ -76,13 +76,16 @@ def monthly_arpu(
     timezone: str,
     currency: str,
     months: int = DEFAULT_MONTHS,
+    revenue: list[tuple[int, int, int]] | None = None,
 ) -> list[ArpuMonth]:
     """Revenue, active lines and ARPU for the last `months` months, oldest first.
 
+    `revenue` is `revenue_by_kind` of the same months when the caller has read it.
     Reads only. :raises InvalidInput: `months` outside 1 to 36 (field ``months``).
     """
     spans = last_months(now=now, timezone=timezone, months=months)
-    revenue = revenue_by_kind(session, spans=spans, currency=currency)
+    if revenue is None:
+        revenue = revenue_by_kind(session, spans=spans, currency=currency)
     lines = lines_active_per_span(session, spans=spans)
     out = []
     for span, kinds, active in zip(spans, revenue, lines, strict=True):

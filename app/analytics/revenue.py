@@ -167,16 +167,19 @@ def monthly_revenue(
     currency: str,
     months: int = DEFAULT_MONTHS,
     current_cost_minor: int | None = None,
+    revenue: list[tuple[int, int, int]] | None = None,
 ) -> list[RevenueMonth]:
     """Revenue by kind, wholesale cost and margin for the last `months` months (the
     current one included, oldest first), in `currency`.
 
     `current_cost_minor` is the current month's wholesale cost computed by the
     caller (the month is not settled yet); None leaves it to a settled run, if any.
+    `revenue` is `revenue_by_kind` of the same months when the caller has read it.
     Reads only. :raises InvalidInput: `months` outside 1 to 36 (field ``months``).
     """
     spans = last_months(now=now, timezone=timezone, months=months)
-    revenue = revenue_by_kind(session, spans=spans, currency=currency)
+    if revenue is None:
+        revenue = revenue_by_kind(session, spans=spans, currency=currency)
     settled = settled_wholesale_costs(
         session, months=[span.label for span in spans], currency=currency
     )

@@ -14,7 +14,12 @@ from app.usage.models import UsageFile, UsageRecord
 from app.usage.settlement import usage_by_day
 from wholesale.models import HostCarrier
 from wholesale.services import list_rate_cards
-from wholesale.settlement import USAGE_SERVICES, card_in_force, wholesale_cost_minor
+from wholesale.settlement import (
+    USAGE_SERVICES,
+    UsageQuantity,
+    card_in_force,
+    wholesale_cost_minor,
+)
 
 
 def list_imports(
@@ -84,17 +89,25 @@ class DailyPoint:
 
 
 def daily_usage(
-    session: Session, *, host: HostCarrier, start: datetime, end: datetime
+    session: Session,
+    *,
+    host: HostCarrier,
+    start: datetime,
+    end: datetime,
+    usage: list[UsageQuantity] | None = None,
 ) -> list[DailyPoint]:
     """Usage and wholesale cost per local day and service between two instants.
 
     Each day's cost is rounded half up on its own, for charts; the
-    settlement file rounds once per month and service.
+    settlement file rounds once per month and service. `usage` is
+    `usage_by_day` between the same instants when the caller has read it.
     """
     assert host.id is not None
     cards = list_rate_cards(session, host_id=host.id)
+    if usage is None:
+        usage = usage_by_day(session, host=host, start=start, end=end)
     points = []
-    for item in usage_by_day(session, host=host, start=start, end=end):
+    for item in usage:
         card = card_in_force(cards, item.day)
         cost = (
             wholesale_cost_minor(item.service, item.quantity, card.price(item.service))

@@ -152,19 +152,31 @@ def count_lines_and_numbers(
     return int(lines), int(numbers)
 
 
-def compute_settlement(session: Session, *, host: HostCarrier, month: str) -> Settlement:
-    """The host's settlement for the month, from the database's records and counts."""
+def compute_settlement(
+    session: Session,
+    *,
+    host: HostCarrier,
+    month: str,
+    usage: list[UsageQuantity] | None = None,
+) -> Settlement:
+    """The host's settlement for the month, from the database's records and counts.
+
+    `usage` is the month's `usage_by_day` when the caller has read it already
+    (the dashboard draws the same quantities); None reads it here.
+    """
     assert host.id is not None
     first = parse_month(month)
     month = f"{first.year:04d}-{first.month:02d}"
     start, end = month_bounds(month, host.timezone)
     lines, numbers = count_lines_and_numbers(session, host=host, start=start, end=end)
+    if usage is None:
+        usage = usage_by_day(session, host=host, start=start, end=end)
     return settle(
         host_code=host.code,
         currency=host.currency,
         month=month,
         cards=list_rate_cards(session, host_id=host.id),
-        usage=usage_by_day(session, host=host, start=start, end=end),
+        usage=usage,
         lines=lines,
         numbers=numbers,
     )

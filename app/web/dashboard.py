@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,24 +44,57 @@ from app.analytics.calendar import (
 from app.analytics.dashboard import dashboard_counts
 from app.analytics.liability import prepaid_liability
 from app.analytics.lines import line_activity
-from app.analytics.revenue import monthly_revenue, plan_names, revenue_per_plan
+from app.analytics.revenue import monthly_revenue, plan_names, revenue_by_kind, revenue_per_plan
 from app.care.figures import open_tickets_by_status, sla_attainment, tickets_opened_per_day
 from app.core.errors import N_, DomainError, InvalidInput
 from app.core.money import format_plain
 from app.usage.queries import DailyPoint, chart_series, daily_usage
-from app.usage.settlement import compute_settlement
+from app.usage.settlement import compute_settlement, usage_by_day
 from app.web import label
+from wholesale.models import HostCarrier
 from wholesale.services import list_hosts
-from wholesale.settlement import UNITS, USAGE_SERVICES
+from wholesale.settlement import UNITS, USAGE_SERVICES, UsageQuantity, month_bounds
 
 
 @dataclass(frozen=True)
 class Context:
-    """What every figure is computed for: the instant, the zone and the currency."""
+    """What every figure is computed for: the instant, the zone and the currency.
+
+    `reads` holds what one figure read and another needs again within the same
+    request (the months' revenue for revenue and ARPU, a month's usage for its
+    cost and its chart), keyed by what was asked; it lives as long as the
+    request's Context, never across requests.
+    """
 
     now: datetime
     timezone: str
     currency: str
+    reads: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+def _read_once(context: Context, key: tuple[Any, ...], read: Callable[[], Any]) -> Any:
+    if key not in context.reads:
+        context.reads[key] = read()
+    return context.reads[key]
+
+
+def _usage_by_day(
+    session: Session, context: Context, host: HostCarrier, start: datetime, end: datetime
+) -> list[UsageQuantity]:
+    return _read_once(
+        context,
+        ("usage", host.id, start, end),
+        lambda: usage_by_day(session, host=host, start=start, end=end),
+    )
+
+
+def _revenue_by_kind(session: Session, context: Context, months: int) -> list[tuple[int, int, int]]:
+    spans = last_months(now=context.now, timezone=context.timezone, months=months)
+    return _read_once(
+        context,
+        ("revenue", months),
+        lambda: revenue_by_kind(session, spans=spans, currency=context.currency),
+    )
 
 
 # -- the figures ------------------------------------------------------------------------
@@ -130,8 +163,10 @@ def current_month_cost(session: Session, context: Context) -> int | None:
         return None
     total = 0
     for host in hosts:
+        start, end = month_bounds(month, host.timezone)
+        usage = _usage_by_day(session, context, host, start, end)
         try:
-            total += compute_settlement(session, host=host, month=month).total_minor
+            total += compute_settlement(session, host=host, month=month, usage=usage).total_minor
         except DomainError:
             return None
     return total
@@ -146,6 +181,7 @@ def revenue_figure(session: Session, context: Context, *, months: int) -> dict[s
         currency=context.currency,
         months=months,
         current_cost_minor=current_month_cost(session, context),
+        revenue=_revenue_by_kind(session, context, months),
     )
     return {
         "currency": context.currency,
@@ -196,6 +232,7 @@ def arpu_figure(session: Session, context: Context, *, months: int) -> dict[str,
         timezone=context.timezone,
         currency=context.currency,
         months=months,
+        revenue=_revenue_by_kind(session, context, months),
     )
     return {
         "currency": context.currency,
@@ -236,7 +273,8 @@ def usage_figure(session: Session, context: Context, *, month: str | None) -> di
     span = month_span(chosen, context.timezone)
     points: list[DailyPoint] = []
     for host in list_hosts(session):
-        points.extend(daily_usage(session, host=host, start=span.start, end=span.end))
+        usage = _usage_by_day(session, context, host, span.start, span.end)
+        points.extend(daily_usage(session, host=host, start=span.start, end=span.end, usage=usage))
     series = chart_series(points)
     first = date.fromisoformat(f"{chosen}-01")
     dates = [first + timedelta(days=n) for n in range(31)]

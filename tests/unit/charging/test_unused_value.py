@@ -79,3 +79,29 @@ def test_a_balance_in_arrears_is_not_owed(session: Session, world: World, tmp_pa
     later = s.period.end + DAY  # the period has ended too
     owed = owed_at(session, at=later)
     assert (owed.total("CNY"), owed.customers, owed.lines) == (0, 0, 0)
+
+
+def test_owed_rounds_each_period_as_unused_value_does(session: Session, world: World) -> None:
+    """The database's sum (PostgreSQL) and the per-period arithmetic agree at the halves."""
+    at = datetime(2026, 10, 20, 9, 30, 15, 250_001, tzinfo=UTC)
+    cases = [
+        (3901, 15 * DAY),  # exactly 1950.5: up
+        (3901, 15 * DAY - timedelta(microseconds=1)),  # just under the half: down
+        (3899, 15 * DAY + timedelta(microseconds=1)),  # just over 1949.5: up
+        (7777, timedelta(days=3, hours=7, microseconds=333)),
+        (1, timedelta(microseconds=1)),
+        (0, 10 * DAY),  # no price, nothing owed
+    ]
+    expected = 0
+    for price, left in cases:
+        s = subject(session, world, start=at - DAY)
+        s.period.price_minor = price
+        s.period.end = at + left
+        session.add(s.period)
+        expected += unused_value_minor(
+            price_minor=price, validity_days=s.plan.validity_days, period_end=at + left, at=at
+        )
+    session.flush()
+    owed = owed_at(session, at=at)
+    assert owed.unused_periods["CNY"] == expected
+    assert owed.lines == len(cases)
