@@ -74,6 +74,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "tickets.manage": frozenset({"admin", "care"}),
     # The SLA targets table (category × priority → minutes); care and auditors read it.
     "sla_targets.manage": frozenset({"admin"}),
+    # Fraud and anomaly alerts: the list and the rules' settings (read); acknowledging,
+    # dismissing, suspending the line and opening a ticket (care acts on them, as on
+    # lines and tickets); the rules' thresholds and automatic suspension (admin only).
+    "fraud.view": frozenset({"admin", "care", "auditor"}),
+    "fraud.manage": frozenset({"admin", "care"}),
+    "fraud.rules": frozenset({"admin"}),
 }
 
 

@@ -141,7 +141,9 @@ def add_usage_days(session: Session, con: Any, *, timezone: str) -> int:
         return _copy_postgres(connection, result, columns)
     values = ", ".join("?" for _ in _COLUMNS)
     insert = f"INSERT INTO line_usage_day ({columns}) VALUES ({values}){_UPSERT_TAIL}"  # noqa: S608
-    cursor = connection.connection.driver_connection.cursor()
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    cursor = driver.cursor()
     written = 0
     while rows := result.fetchmany(100_000):
         cursor.executemany(insert, rows)
@@ -157,6 +159,7 @@ def _copy_postgres(connection: Any, result: Any, columns: str) -> int:
         )
     )
     driver = connection.connection.driver_connection
+    assert driver is not None
     written = 0
     with driver.cursor().copy(f"COPY line_usage_day_in ({columns}) FROM STDIN") as copy:
         while rows := result.fetchmany(100_000):

@@ -23,6 +23,7 @@ from app.cli import (
     cdr,
     db,
     demo,
+    fraud,
     ledger,
     line,
     notifications,
@@ -57,6 +58,7 @@ COMMANDS: tuple[click.Command, ...] = (
     provisioning.provisioning_cli,
     notifications.notifications_cli,
     vouchers.vouchers_cli,
+    fraud.fraud_cli,
     demo.demo_cli,
     scheduler.scheduler_cli,
 )

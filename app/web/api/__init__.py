@@ -35,6 +35,7 @@ def refuse_repeated_query_parameters() -> Any:
 from app.web.api import (  # noqa: E402,F401
     customers,
     dashboard,
+    fraud,
     hosts,
     lines,
     notifications,

@@ -6,6 +6,7 @@ from app.web.console import (  # noqa: E402,F401
     customer360,
     customers,
     dashboard,
+    fraud,
     hosts,
     lines,
     notifications,
