@@ -74,7 +74,7 @@ PARAM_LABELS = {
     "min_data_kb": N_("Least data in the day (KB)"),
     "min_voice_s": N_("Least voice in the day (seconds)"),
     "min_calls": N_("Least outgoing calls in the day"),
-    "max_incoming_pct": N_("Most incoming calls (% of outgoing)"),
+    "max_incoming_pct": N_("Most incoming calls, in percent of outgoing"),
     "max_data_kb": N_("Data allowed in the first 24 h (KB)"),
     "max_voice_s": N_("Voice allowed in the first 24 h (seconds)"),
     "min_failures": N_("Failed PINs"),

@@ -46,6 +46,8 @@ RULES_BEYOND_THE_SCHEMA = {
     "POST /api/v1/tickets/{ref}/escalation": "date not in the future",
     # tickets go only to active admin or care staff.
     "POST /api/v1/ticket-assignments": "the assignee may work tickets",
+    # every threshold of the rule, each within its own bounds; no suspension by vouchers.
+    "PUT /api/v1/fraud-rules/{rule}": "the rule's own thresholds",
 }
 
 
