@@ -153,7 +153,12 @@ def test_the_api_refuses_actions_to_roles_without_fraud_manage(client, session, 
 def test_the_api_reads_and_sets_the_rules(client, session):
     admin, care = _auth(session, "admin"), _auth(session, "care")
     items = client.get("/api/v1/fraud-rules", headers=care).get_json()["items"]
-    assert [i["rule"] for i in items][0] == "usage_spike"
+    assert [i["rule"] for i in items] == [
+        "usage_spike",
+        "sim_box",
+        "new_line_burst",
+        "voucher_failures",
+    ]
     body = {"enabled": True, "auto_suspend": True, "params": default_params("usage_spike")}
     assert client.put("/api/v1/fraud-rules/usage_spike", json=body, headers=care).status_code == 403
     response = client.put("/api/v1/fraud-rules/usage_spike", json=body, headers=admin)
