@@ -254,3 +254,44 @@ def test_rule_settings_are_checked_and_audited(session):
     assert get_rule_settings(session, "sim_box") == saved
     entry = session.exec(select(AuditEntry).where(AuditEntry.action == "fraud_rule.update")).one()
     assert entry.details["params"]["after"]["min_calls"] == 40
+
+
+def test_wrong_voucher_pins_through_redemption_raise_one_alert(session, world):
+    from app.payments.errors import VoucherInvalid
+    from tests.unit.payments.test_vouchers import WRONG_PIN, make_batch, redeem
+
+    only(session, "voucher_failures", min_failures=5, window_minutes=60)
+    _, [(serial, _pin), _] = make_batch(session)
+    start = NOW - timedelta(hours=2)
+    for i in range(5):
+        with pytest.raises(VoucherInvalid):
+            redeem(session, world.customer.id, serial, WRONG_PIN, now=start + timedelta(minutes=i))
+    scan_fraud(session, now=NOW, timezone=ZONE)
+    scan_fraud(session, now=NOW + timedelta(minutes=30), timezone=ZONE)
+    found = alerts(session, "voucher_failures")
+    assert len(found) == 1 and found[0].customer_id == world.customer.id
+
+
+def test_alert_actions_keep_to_their_states(session, world):
+    from app.analytics.errors import AlertNotFound, AlertStateError
+    from app.analytics.fraud_alerts import set_alert_status, suspend_alert_line
+    from app.subscribers.lifecycle import terminate_line
+
+    only(session, "sim_box", min_calls=10, max_incoming_pct=0)
+    line = make_line(session, world)
+    usage(session, line, TODAY, voice_calls=10)
+    [alert_id] = scan_fraud(session, now=NOW, timezone=ZONE).alert_ids
+    done = set_alert_status(session, alert_id=alert_id, status="acknowledged", actor=STAFF, now=NOW)
+    again = set_alert_status(
+        session, alert_id=alert_id, status="acknowledged", actor=STAFF, now=NOW
+    )
+    assert done.status == again.status == "acknowledged"
+    with pytest.raises(AlertStateError):
+        set_alert_status(session, alert_id=alert_id, status="dismissed", actor=STAFF, now=NOW)
+    with pytest.raises(AlertNotFound):
+        set_alert_status(session, alert_id=alert_id + 999, status="dismissed", actor=STAFF, now=NOW)
+    terminate_line(
+        session, line_id=line.id, reason="test", quarantine_days=90, actor=STAFF, now=NOW
+    )
+    with pytest.raises(AlertStateError):
+        suspend_alert_line(session, alert_id=alert_id, actor=STAFF, now=NOW)
