@@ -112,6 +112,10 @@ class LineUsageDay(SQLModel, table=True):
     is known as incoming only when its caller is a line of ours. `early_*`
     is what was used within 24 hours of the start of the line's first
     period (its activation).
+
+    No foreign key, like `usage_record`: rows come only from rating, which
+    takes line ids from the database, and a key checked per row would be
+    most of the import's cost of this table.
     """
 
     __tablename__ = "line_usage_day"
@@ -124,7 +128,7 @@ class LineUsageDay(SQLModel, table=True):
         Index("ix_line_usage_day_day", "day"),
     )
 
-    line_id: int = Field(foreign_key="line.id", primary_key=True)
+    line_id: int = Field(primary_key=True)
     day: date = Field(primary_key=True)
     data_kb: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     voice_s: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))

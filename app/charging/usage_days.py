@@ -17,8 +17,9 @@ Rules:
   start of the line's first period (activation), for the new-line rule.
 * Sums are aggregated in DuckDB and written set-based, in `(line_id, day)`
   order: `INSERT … ON CONFLICT DO UPDATE` adding to the day's row (SQLite:
-  one `executemany`; PostgreSQL: `COPY` into a temporary table, then one
-  `INSERT … SELECT`). A record is rated once (duplicates never reach
+  one `executemany`; PostgreSQL: DuckDB writes a CSV that `COPY` streams
+  into a temporary table, then one `INSERT … SELECT`). The table has no
+  foreign key, for the same reason as `usage_record`. A record is rated once (duplicates never reach
   rating), so a day is never counted twice.
 
 Readers for the fraud rules (app/analytics) are at the end: they read only
@@ -27,9 +28,10 @@ this table.
 
 from __future__ import annotations
 
-import io
+import tempfile
 from collections.abc import Collection
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, func, or_, text
@@ -50,6 +52,7 @@ _COLUMNS = (
     "early_voice_s",
 )
 _SUMMED = _COLUMNS[2:]
+_COLUMN_LIST = ", ".join(_COLUMNS)
 _UPSERT_TAIL = " ON CONFLICT (line_id, day) DO UPDATE SET " + ", ".join(
     f"{c} = line_usage_day.{c} + excluded.{c}" for c in _SUMMED
 )
@@ -122,8 +125,7 @@ def _day_rows_sql(with_incoming: bool) -> str:
     )
     sums = ", ".join(f"CAST(sum({c}) AS BIGINT)" for c in _SUMMED)
     return f"""SELECT line_id, strftime(day, '%Y-%m-%d') AS day, {sums}
-               FROM ({_OWN_SQL} {incoming}) GROUP BY line_id, day
-               ORDER BY line_id, day"""  # noqa: S608 (constants)
+               FROM ({_OWN_SQL} {incoming}) GROUP BY line_id, day"""  # noqa: S608 (constants)
 
 
 def add_usage_days(session: Session, con: Any, *, timezone: str) -> int:
@@ -133,50 +135,55 @@ def add_usage_days(session: Session, con: Any, *, timezone: str) -> int:
     by itself: the import that rates a record calls it once.
     """
     with_incoming = _load_called_lines(session, con, timezone=timezone)
-    params = [timezone]
-    result = con.execute(_day_rows_sql(with_incoming), params)
-    columns = ", ".join(_COLUMNS)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE usage_days_out AS {_day_rows_sql(with_incoming)}",
+        [timezone],
+    )
+    written = int(con.execute("SELECT count(*) FROM usage_days_out").fetchone()[0])
+    if not written:
+        return 0
     connection = session.connection()
-    if session.get_bind().dialect.name == "postgresql":
-        return _copy_postgres(connection, result, columns)
-    values = ", ".join("?" for _ in _COLUMNS)
-    insert = f"INSERT INTO line_usage_day ({columns}) VALUES ({values}){_UPSERT_TAIL}"  # noqa: S608
     driver = connection.connection.driver_connection
     assert driver is not None
+    if session.get_bind().dialect.name == "postgresql":
+        _copy_postgres(connection, driver, con)
+        return written
+    values = ", ".join("?" for _ in _COLUMNS)
+    insert = f"INSERT INTO line_usage_day ({_COLUMN_LIST}) VALUES ({values}){_UPSERT_TAIL}"  # noqa: S608
     cursor = driver.cursor()
-    written = 0
+    result = con.execute("SELECT * FROM usage_days_out ORDER BY line_id, day")
     while rows := result.fetchmany(100_000):
         cursor.executemany(insert, rows)
-        written += len(rows)
     return written
 
 
-def _copy_postgres(connection: Any, result: Any, columns: str) -> int:
+def _copy_postgres(connection: Any, driver: Any, con: Any) -> None:
+    """DuckDB writes the rows as CSV, `COPY` streams them in, one upsert adds them."""
     connection.execute(
         text(
             "CREATE TEMP TABLE IF NOT EXISTS line_usage_day_in"
             " (LIKE line_usage_day INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
     )
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    written = 0
-    with driver.cursor().copy(f"COPY line_usage_day_in ({columns}) FROM STDIN") as copy:
-        while rows := result.fetchmany(100_000):
-            buffer = io.StringIO()
-            for row in rows:
-                buffer.write("\t".join(str(v) for v in row))
-                buffer.write("\n")
-            copy.write(buffer.getvalue())
-            written += len(rows)
+    with tempfile.TemporaryDirectory(prefix="mvno-usage-days-") as folder:
+        path = Path(folder) / "days.csv"
+        rows = "SELECT * FROM usage_days_out ORDER BY line_id, day"
+        con.execute(f"COPY ({rows}) TO '{path}' (FORMAT csv, HEADER false)")
+        with (
+            driver.cursor().copy(
+                f"COPY line_usage_day_in ({_COLUMN_LIST}) FROM STDIN WITH (FORMAT csv)"
+            ) as copy,
+            path.open("rb") as source,
+        ):
+            while block := source.read(1 << 20):
+                copy.write(block)
     connection.execute(
         text(
-            f"INSERT INTO line_usage_day ({columns}) SELECT {columns} FROM line_usage_day_in"  # noqa: S608
-            f" ORDER BY line_id, day{_UPSERT_TAIL}"
+            f"INSERT INTO line_usage_day ({_COLUMN_LIST})"  # noqa: S608 (constants)
+            f" SELECT {_COLUMN_LIST} FROM line_usage_day_in ORDER BY line_id, day{_UPSERT_TAIL}"
         )
     )
     connection.execute(text("DELETE FROM line_usage_day_in"))
-    return written
 
 
 # -- readers ---------------------------------------------------------------------------

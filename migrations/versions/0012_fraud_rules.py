@@ -60,9 +60,6 @@ def upgrade() -> None:
             "data_kb >= 0 AND voice_s >= 0 AND sms >= 0 AND voice_calls >= 0 AND incoming_calls >= 0 AND early_data_kb >= 0 AND early_voice_s >= 0",
             name=op.f("ck_line_usage_day_counts_not_negative"),
         ),
-        sa.ForeignKeyConstraint(
-            ["line_id"], ["line.id"], name=op.f("fk_line_usage_day_line_id_line")
-        ),
         sa.PrimaryKeyConstraint("line_id", "day", name=op.f("pk_line_usage_day")),
     )
     with op.batch_alter_table("line_usage_day", schema=None) as batch_op:
