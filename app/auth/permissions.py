@@ -79,6 +79,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # recording a choice given by phone, executing and cancelling it (admin only).
     "exit.view": frozenset({"admin", "auditor"}),
     "exit.manage": frozenset({"admin"}),
+    # Fraud and anomaly alerts: the list and the rules' settings (read); acknowledging,
+    # dismissing, suspending the line and opening a ticket (care acts on them, as on
+    # lines and tickets); the rules' thresholds and automatic suspension (admin only).
+    "fraud.view": frozenset({"admin", "care", "auditor"}),
+    "fraud.manage": frozenset({"admin", "care"}),
+    "fraud.rules": frozenset({"admin"}),
 }
 
 

@@ -1,4 +1,4 @@
-"""Tickets the system opens: settlement disputes and dead provisioning events.
+"""Tickets the system opens: settlement disputes, dead provisioning events, fraud alerts.
 
 * An open `SettlementDispute` (a reconciliation difference beyond
   tolerance) without a ticket opens a `billing_dispute` ticket, source
@@ -7,8 +7,13 @@
   ticket opens a `fault` ticket of high priority for its line and that
   line's customer, source `provisioning:<id>`, with the action and the
   last error.
+* A fraud alert (app/analytics) opens a high-priority `fault` ticket for
+  its customer and line when staff ask, source `fraud:<alert id>`: care
+  and analytics share a floor and never import each other, so the web
+  entry point reads the alert, calls `open_fraud_ticket` with plain values
+  and records the ticket's id on the alert, in one transaction.
 
-Both are idempotent by `source`: the queries skip sources that have a
+All are idempotent by `source`: the queries skip sources that have a
 ticket, and the UNIQUE `ticket.source` makes a concurrent second run open
 nothing (the savepoint of `open_ticket` is rolled back and the source is
 skipped). The figures are written in English: they are staff's working
@@ -151,4 +156,41 @@ def open_system_tickets(session: Session, *, now: datetime, timezone: str) -> Sy
     return SystemTicketReport(
         disputes=open_dispute_tickets(session, now=now, timezone=timezone),
         provisioning=open_provisioning_tickets(session, now=now, timezone=timezone),
+    )
+
+
+def open_fraud_ticket(
+    session: Session,
+    *,
+    alert_id: int,
+    rule: str,
+    summary: str,
+    customer_id: int,
+    line_id: int | None,
+    actor: Actor,
+    now: datetime,
+    timezone: str,
+) -> Ticket:
+    """A high-priority `fault` ticket for a fraud alert (app/analytics), source `fraud:<id>`.
+
+    Care cannot read the alert (same floor): the entry point hands its id,
+    rule, figures (`summary`) and subject.
+    :raises TicketSourceTaken: the alert has a ticket already.
+    """
+    return open_ticket(
+        session,
+        category="fault",
+        channel="system",
+        priority="high",
+        subject=f"Fraud alert {alert_id}: {rule}",
+        body=(
+            f"Fraud alert {alert_id} ({rule}) raised on this customer's usage.\n{summary}\n"
+            f"Check it on the Fraud alerts page."
+        ),
+        actor=actor,
+        now=now,
+        timezone=timezone,
+        customer_id=customer_id,
+        line_id=line_id,
+        source=f"fraud:{alert_id}",
     )

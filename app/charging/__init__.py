@@ -9,5 +9,6 @@ unpaid_lines.py     suspension, resumption and termination of unpaid lines
 renewal_notices.py  the notices a renewal sends
 renewal_terms.py    what a renewal needs to know of plans and lines
 summary.py          what `mvno line show` tells
+usage_days.py       per-line daily usage summed by rating; readers for the fraud rules
 handlers.py         first period on activation; renewal after a credit
 """

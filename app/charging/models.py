@@ -12,9 +12,9 @@ order or carried over by a migration import).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Index, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.core.db import UTCDateTime
@@ -98,3 +98,42 @@ class ArrearsSuspension(SQLModel, table=True):
     balance_minor: int
     suspended_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     resumed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class LineUsageDay(SQLModel, table=True):
+    """What one line used on one day, summed by rating as usage is imported (fraud rules).
+
+    `day` is the local day of each record's start time in its host's time
+    zone (the days the settlement with that host counts). Data in billable
+    KB, voice in seconds as the host reported them, SMS as a count;
+    `voice_calls` is the line's own voice records (outgoing calls) and
+    `incoming_calls` the voice records of other lines whose called number is
+    this line's number — the usage file has no direction column, so a call
+    is known as incoming only when its caller is a line of ours. `early_*`
+    is what was used within 24 hours of the start of the line's first
+    period (its activation).
+
+    No foreign key, like `usage_record`: rows come only from rating, which
+    takes line ids from the database, and a key checked per row would be
+    most of the import's cost of this table.
+    """
+
+    __tablename__ = "line_usage_day"
+    __table_args__ = (
+        CheckConstraint(
+            "data_kb >= 0 AND voice_s >= 0 AND sms >= 0 AND voice_calls >= 0"
+            " AND incoming_calls >= 0 AND early_data_kb >= 0 AND early_voice_s >= 0",
+            name="counts_not_negative",
+        ),
+        Index("ix_line_usage_day_day", "day"),
+    )
+
+    line_id: int = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    data_kb: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    voice_s: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    sms: int = 0
+    voice_calls: int = 0
+    incoming_calls: int = 0
+    early_data_kb: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    early_voice_s: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))

@@ -17,7 +17,8 @@ connection (`t` in microseconds since the epoch, UTC). `rate_usage` then:
 4. prices the overage per record, rounded up (ceiling) in minor units:
    data `ceil(kb × price_per_mb / 1024)`, voice `ceil(s × price_per_min /
    60)`, SMS `count × price`;
-5. adds what was used to the periods' counters and debits the overage from
+5. adds what was used to the periods' counters and to the lines' days
+   (`app.charging.usage_days`), and debits the overage from
    the prepaid ledger, one journal entry per line (key `<key>:<line id>`),
    which may take the balance below zero; customers left in arrears have
    their active lines suspended (`app.charging.arrears`).
@@ -41,6 +42,7 @@ from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 from app.charging.arrears import suspend_lines_in_arrears
+from app.charging.usage_days import add_usage_days
 from app.core.audit import Actor
 from app.core.db import UTCDateTime
 from app.ledger.accounts import customer_account_ids, in_chunks, system_account_id
@@ -64,12 +66,14 @@ _PERIOD_COLUMNS = (
     "sms_price",
     "increment",
     "currency",
+    "first_us",
 )
 _PERIODS_SQL = """
 SELECT l.msisdn, l.id, l.customer_id, p.id, p.start, p."end",
        p.data_kb - p.data_kb_used, p.voice_s - p.voice_s_used, p.sms - p.sms_used,
        pl.overage_data_per_mb_minor, pl.overage_voice_per_min_minor, pl.overage_sms_minor,
-       pl.voice_increment_s, pl.currency
+       pl.voice_increment_s, pl.currency,
+       (SELECT min(f.start) FROM line_period f WHERE f.line_id = l.id)
 FROM line l
 JOIN line_period p ON p.line_id = l.id
 JOIN plan pl ON pl.id = p.plan_id
@@ -163,6 +167,7 @@ def load_periods(session: Session, con: Any, *, source: str = "usage_in") -> Non
             for row in connection.execute(statement, params):
                 values = list(row)
                 values[4], values[5] = _micros(values[4]), _micros(values[5])
+                values[-1] = _micros(values[-1])
                 for name, value in zip(_PERIOD_COLUMNS, values, strict=True):
                     columns[name].append(value)
     selects = ", ".join(f"unnest(${i + 1}) AS {name}" for i, name in enumerate(_PERIOD_COLUMNS))
@@ -241,12 +246,14 @@ def rate_usage(
     actor: Actor,
     now: datetime,
     periods_loaded: bool = False,
+    timezone: str = "UTC",
 ) -> RatingResult:
     """Rate the records of DuckDB's `usage_in`, in the caller's transaction (see the module).
 
     `key` names this import in the ledger's idempotency keys and must be
     unique per import; `memo` goes on its journal entries. `periods_loaded`:
-    `load_periods` ran already for a superset of the records.
+    `load_periods` ran already for a superset of the records. `timezone`
+    (the host's) names the days of `line_usage_day` (app.charging.usage_days).
     """
     if not periods_loaded:
         load_periods(session, con)
@@ -258,6 +265,7 @@ def rate_usage(
     rated = int(con.execute("SELECT count(*) FROM usage_rated").fetchone()[0])
     unrated = int(con.execute("SELECT count(*) FROM usage_unrated").fetchone()[0])
     _add_to_counters(session, con)
+    add_usage_days(session, con, timezone=timezone)
     total, entries, customers = _post_charges(
         session, con, key=key, memo=memo, actor=actor, now=now
     )

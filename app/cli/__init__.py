@@ -24,6 +24,7 @@ from app.cli import (
     db,
     demo,
     exit,
+    fraud,
     ledger,
     line,
     notifications,
@@ -59,6 +60,7 @@ COMMANDS: tuple[click.Command, ...] = (
     provisioning.provisioning_cli,
     notifications.notifications_cli,
     vouchers.vouchers_cli,
+    fraud.fraud_cli,
     demo.demo_cli,
     scheduler.scheduler_cli,
 )

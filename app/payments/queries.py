@@ -1,14 +1,16 @@
-"""Readers for the staff money pages: the refund queue and customer refs for lists.
+"""Readers for the staff money pages (the refund queue, customer refs) and the fraud rules.
 
 Reads only; nothing here locks or writes.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.payments.models import REFUND_STATUSES, Refund
+from app.payments.models import REFUND_STATUSES, Refund, VoucherAttempt
 from app.payments.refunds import list_refunds
 from app.subscribers.models import Customer
 
@@ -39,3 +41,23 @@ def customer_refs(session: Session, customer_ids: set[int]) -> dict[int, str]:
         select(Customer.id, Customer.ref).where(col(Customer.id).in_(sorted(customer_ids)))
     ).all()
     return {customer_id: ref for customer_id, ref in rows if customer_id is not None}
+
+
+def failed_voucher_attempts(
+    session: Session, *, since: datetime, until: datetime
+) -> list[tuple[int, datetime]]:
+    """Failed voucher redemptions of customers in [since, until): (customer id, when).
+
+    Ordered by customer and time; reads only (the fraud rules count them).
+    """
+    rows = session.exec(
+        select(VoucherAttempt.customer_id, VoucherAttempt.at)
+        .where(
+            col(VoucherAttempt.success).is_(False),
+            col(VoucherAttempt.customer_id).is_not(None),
+            VoucherAttempt.at >= since,
+            VoucherAttempt.at < until,
+        )
+        .order_by(col(VoucherAttempt.customer_id), col(VoucherAttempt.at))
+    ).all()
+    return [(int(customer_id), at) for customer_id, at in rows if customer_id is not None]

@@ -239,6 +239,7 @@ def charge_rows(
         actor=actor,
         now=now,
         periods_loaded=True,
+        timezone=host.timezone,
     )
     crash_point("usage.rated")
     result.charged = store.write_records(session, con, host_id=host.id, file_id=file_id)

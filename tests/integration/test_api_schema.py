@@ -56,6 +56,8 @@ RULES_BEYOND_THE_SCHEMA = {
     "POST /api/v1/exit/cancel": "an exit in progress",
     # the file must have been written by an exit.
     "GET /api/v1/exit/files/{name}": "the file must exist",
+    # every threshold of the rule, each within its own bounds; no suspension by vouchers.
+    "PUT /api/v1/fraud-rules/{rule}": "the rule's own thresholds",
 }
 
 

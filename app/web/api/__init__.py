@@ -36,6 +36,7 @@ from app.web.api import (  # noqa: E402,F401
     customers,
     dashboard,
     exit,
+    fraud,
     hosts,
     lines,
     notifications,

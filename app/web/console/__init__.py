@@ -7,6 +7,7 @@ from app.web.console import (  # noqa: E402,F401
     customers,
     dashboard,
     exit,
+    fraud,
     hosts,
     lines,
     notifications,

@@ -23,6 +23,7 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("console.addons", N_("Add-ons"), "plans.view"),
     ("console.customers", N_("Customers"), "ledger.view"),
     ("console.tickets", N_("Tickets"), "tickets.view"),
+    ("console.fraud_alerts", N_("Fraud alerts"), "fraud.view"),
     ("console.payments_list", N_("Payments"), "ledger.view"),
     ("console.store_orders", N_("Store orders"), "orders.view"),
     ("console.refunds", N_("Refunds"), "payments.manage"),
