@@ -16,7 +16,9 @@ through the services where the ledger's rules matter:
 * R usage records (bench/common.py's `fill_usage`) spread from the first
   period's start to now, each in its line's period of that instant, in the
   monthly partitions the importer would create; the periods' used counters
-  are then set to the sums of their records' `within`;
+  are then set to the sums of their records' `within`, and the records'
+  quarter-hour sums (`usage_quarter_hour`) built from them, as the importer
+  keeps them;
 * audit rows as the services write them (customer created, line activated,
   each renewal), a renewal notice per period (sent), and tickets for one
   customer in fifty in every status, opened over the last 30 days;
@@ -40,9 +42,10 @@ from sqlmodel import Session, select
 from app.core.audit import Actor
 from app.core.db import Database
 from app.ledger.accounts import customer_account_ids, system_account_id
+from app.ledger.activity import plan_tag
 from app.ledger.posting import BulkEntry, post_entries
 from app.usage.settlement import export_settlement
-from app.usage.store import ensure_partitions
+from app.usage.store import ensure_partitions, rebuild_quarter_hours
 from bench.bench_import import setup
 from bench.common import fill_usage
 from plans.models import Plan
@@ -216,6 +219,7 @@ def _ledger(
                     kind="renewal",
                     idempotency_key=_renewal_key(first_period, cid - first_customer, k),
                     postings=((accounts[cid], -price), (revenue, price)),
+                    tag=plan_tag(PLAN),
                 )
                 for cid in chunk
             ]
@@ -261,6 +265,7 @@ def _usage(
             increment_s=plan.voice_increment_s,
         )
     session.connection().execute(text(_USED))
+    rebuild_quarter_hours(session)
 
 
 def _settle_past_months(database: Database, *, t0: datetime, now: datetime) -> None:

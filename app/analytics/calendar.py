@@ -12,11 +12,15 @@ Rules:
 * A row is put into its span by comparing its instant with the spans'
   ends (`span_index`): one CASE expression, the same on SQLite and
   PostgreSQL, right across daylight-saving changes, and cheap (a few dozen
-  comparisons per row) — no time zone arithmetic in the database.
+  comparisons per row) — no time zone arithmetic in the database. Rows
+  summed per quarter-hour (`ledger_activity`, `usage_quarter_hour`) are
+  sorted the same way by their bucket (`bucket_bounds`): every zone in use
+  has an offset in whole quarter-hours, so a span is whole buckets.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -25,6 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case
 
 from app.core.errors import N_, InvalidInput
+from app.ledger.activity import bucket_of
 from wholesale.settlement import month_bounds
 
 DEFAULT_DAYS = 30
@@ -113,7 +118,9 @@ def last_months(*, now: datetime, timezone: str, months: int = DEFAULT_MONTHS) -
     return [month_span(label, timezone) for label in labels]
 
 
-def span_index(column: Any, spans: list[Span], *, before: int | None = None) -> Any:
+def span_index(
+    column: Any, spans: Sequence[Span | BucketSpan], *, before: int | None = None
+) -> Any:
     """SQL: the index in `spans` of the span containing `column`'s instant; `before`
     for an instant earlier than the first span; NULL for a later one or NULL.
 
@@ -124,6 +131,21 @@ def span_index(column: Any, spans: list[Span], *, before: int | None = None) -> 
     return case((column < spans[0].start, before), *whens, else_=None)
 
 
-def within(column: Any, spans: list[Span]) -> Any:
+@dataclass(frozen=True)
+class BucketSpan:
+    """A span as quarter-hour buckets [start, end) (`app.ledger.activity.bucket_of`)."""
+
+    label: str
+    start: int
+    end: int
+
+
+def bucket_bounds(spans: list[Span]) -> list[BucketSpan]:
+    """The spans with their ends as quarter-hour buckets instead of instants, for
+    `span_index` and `within` over a bucket column."""
+    return [BucketSpan(span.label, bucket_of(span.start), bucket_of(span.end)) for span in spans]
+
+
+def within(column: Any, spans: Sequence[Span | BucketSpan]) -> Any:
     """SQL: `column`'s instant lies in one of the consecutive `spans`."""
     return and_(column >= spans[0].start, column < spans[-1].end)

@@ -9,8 +9,8 @@ Definitions, in one currency, months in `TIMEZONE`:
   - **plans**: plan sales posted to `revenue_plans` — the store order
     (`charge.revenue_plans`, key `order:<id>`: the plan's price and the
     number's golden surcharge) and renewals (`renewal`);
-  - **add-ons**: the `revenue_plans` postings of the entries a
-    `PeriodAddOn` points at (`charge.revenue_plans`, key `addon:…`);
+  - **add-ons**: the `revenue_plans` postings of add-on sales
+    (`charge.revenue_plans`, key `addon:…`, tag `addon`);
   - **overage**: the `revenue_usage` postings (`charge.revenue_usage`,
     usage beyond the allowances).
   An entry that takes revenue back counts, negative, in its own month.
@@ -23,8 +23,14 @@ Definitions, in one currency, months in `TIMEZONE`:
   settled yet").
 * **Gross margin** = revenue − wholesale cost, when the cost is known.
 * **Revenue per plan**: the plan sales alone (not add-ons, not overage) per
-  plan code, all versions together; the plan is the store order's, else
-  the plan of the period the entry paid for.
+  plan code, all versions together; the plan is the one the entry's tag
+  names (`plan:<CODE>`: the store order's plan, the renewed period's plan);
+  revenue taken back with no plan named (an exit's refund of unused
+  value) is "other".
+
+Every figure reads `ledger_activity` (app/ledger/activity.py), the revenue
+accounts' postings summed per quarter-hour and tag in the posting's own
+transaction: a few rows per day however many customers post.
 """
 
 from __future__ import annotations
@@ -38,10 +44,16 @@ from sqlalchemy import Select, case, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
-from app.analytics.calendar import DEFAULT_MONTHS, Span, last_months, span_index, within
-from app.charging.models import LinePeriod, PeriodAddOn
-from app.ledger.models import JournalEntry, LedgerAccount, Posting
-from app.subscribers.models import PurchaseOrder
+from app.analytics.calendar import (
+    DEFAULT_MONTHS,
+    Span,
+    bucket_bounds,
+    last_months,
+    span_index,
+    within,
+)
+from app.ledger.activity import ADDON_TAG, plan_of_tag
+from app.ledger.models import LedgerAccount, LedgerActivity
 from plans.models import Plan
 from wholesale.models import HostCarrier, SettlementRun
 
@@ -83,20 +95,25 @@ class PlanRevenue:
     revenue_minor: int
 
 
-def _revenue_postings(currency: str, spans: list[Span]) -> Select[Any]:
-    """The month index (`span`) of each posting to a revenue account in the spans,
-    joined to its entry and to the add-on bought by that entry, if any."""
+def _revenue_activity(currency: str, spans: list[Span]) -> Select[Any]:
+    """The month index (`span`), account kind and tag of each `ledger_activity` row of
+    a revenue account of `currency` in the spans, with its amount."""
+    buckets = bucket_bounds(spans)
+    bucket = col(LedgerActivity.bucket)
     return (
-        sa_select(span_index(col(JournalEntry.at), spans).label("span"))
-        .select_from(Posting)
-        .join(LedgerAccount, col(LedgerAccount.id) == col(Posting.account_id))
-        .join(JournalEntry, col(JournalEntry.id) == col(Posting.entry_id))
-        .outerjoin(PeriodAddOn, col(PeriodAddOn.entry_id) == col(JournalEntry.id))
+        sa_select(
+            span_index(bucket, buckets).label("span"),
+            col(LedgerAccount.kind).label("kind"),
+            col(LedgerActivity.tag).label("tag"),
+            col(LedgerActivity.amount_minor).label("amount"),
+        )
+        .select_from(LedgerActivity)
+        .join(LedgerAccount, col(LedgerAccount.id) == col(LedgerActivity.account_id))
         .where(
             col(LedgerAccount.kind).in_((PLANS_ACCOUNT, USAGE_ACCOUNT)),
             col(LedgerAccount.currency) == currency,
             col(LedgerAccount.customer_id).is_(None),
-            within(col(JournalEntry.at), spans),
+            within(bucket, buckets),
         )
     )
 
@@ -106,22 +123,16 @@ def revenue_by_kind(
 ) -> list[tuple[int, int, int]]:
     """(plans, add-ons, overage) in minor units for each of the consecutive `spans`.
 
-    Reads only.
+    Reads only: the revenue accounts' `ledger_activity`, a few rows per day.
     """
+    inner = _revenue_activity(currency, spans).subquery()
     kind = case(
-        (col(LedgerAccount.kind) == USAGE_ACCOUNT, 2),
-        (col(PeriodAddOn.id).is_not(None), 1),
+        (inner.c.kind == USAGE_ACCOUNT, 2),
+        (inner.c.tag == ADDON_TAG, 1),
         else_=0,
-    ).label("kind")
-    inner = (
-        _revenue_postings(currency, spans)
-        .add_columns(kind, col(Posting.amount_minor).label("amount"))
-        .subquery()
-    )
+    ).label("kind_index")
     rows = session.execute(
-        sa_select(inner.c.span, inner.c.kind, func.sum(inner.c.amount)).group_by(
-            inner.c.span, inner.c.kind
-        )
+        sa_select(inner.c.span, kind, func.sum(inner.c.amount)).group_by(inner.c.span, kind)
     ).all()
     totals = [[0, 0, 0] for _ in spans]
     for span, kind_index, amount in rows:
@@ -206,48 +217,16 @@ def revenue_per_plan(
     Reads only. :raises InvalidInput: `months` outside 1 to 36 (field ``months``).
     """
     spans = last_months(now=now, timezone=timezone, months=months)
-    orders = (
-        sa_select(
-            col(PurchaseOrder.entry_id).label("entry_id"),
-            func.min(col(PurchaseOrder.plan_id)).label("plan_id"),
-        )
-        .where(col(PurchaseOrder.entry_id).is_not(None))
-        .group_by(col(PurchaseOrder.entry_id))
-        .subquery()
-    )
-    # A period is opened at or after the entry that paid for it (a renewal's
-    # at the same instant, a bought line's first at its activation), so the
-    # periods created before the first month cannot name its entries.
-    periods = (
-        sa_select(
-            col(LinePeriod.entry_id).label("entry_id"),
-            func.min(col(LinePeriod.plan_id)).label("plan_id"),
-        )
-        .where(col(LinePeriod.entry_id).is_not(None), col(LinePeriod.created_at) >= spans[0].start)
-        .group_by(col(LinePeriod.entry_id))
-        .subquery()
-    )
-    inner = (
-        _revenue_postings(currency, spans)
-        .add_columns(
-            func.coalesce(orders.c.plan_id, periods.c.plan_id).label("plan_id"),
-            col(Posting.amount_minor).label("amount"),
-        )
-        .outerjoin(orders, orders.c.entry_id == col(JournalEntry.id))
-        .outerjoin(periods, periods.c.entry_id == col(JournalEntry.id))
-        .where(col(LedgerAccount.kind) == PLANS_ACCOUNT, col(PeriodAddOn.id).is_(None))
-        .subquery()
-    )
+    inner = _revenue_activity(currency, spans).subquery()
     rows = session.execute(
-        sa_select(inner.c.span, col(Plan.code), func.sum(inner.c.amount))
-        .select_from(inner)
-        .outerjoin(Plan, col(Plan.id) == inner.c.plan_id)
-        .group_by(inner.c.span, col(Plan.code))
+        sa_select(inner.c.span, inner.c.tag, func.sum(inner.c.amount))
+        .where(inner.c.kind == PLANS_ACCOUNT, inner.c.tag != ADDON_TAG)
+        .group_by(inner.c.span, inner.c.tag)
     ).all()
     totals: dict[tuple[int, str | None], int] = defaultdict(int)
-    for span, code, amount in rows:
+    for span, tag, amount in rows:
         if span is not None:
-            totals[(int(span), code)] += int(amount or 0)
+            totals[(int(span), plan_of_tag(tag))] += int(amount or 0)
     return [
         PlanRevenue(spans[span].label, code, amount)
         for (span, code), amount in sorted(

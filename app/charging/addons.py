@@ -30,6 +30,7 @@ from app.core.audit import Actor, record_audit
 from app.core.db import lock_by_id
 from app.core.errors import N_, Conflict, InvalidInput, NotFound
 from app.core.money import format_plain
+from app.ledger.activity import ADDON_TAG
 from app.ledger.balances import customer_balance
 from app.ledger.errors import IdempotencyConflict, InsufficientBalance
 from app.ledger.movements import charge_customer
@@ -191,6 +192,7 @@ def buy_addon(
         now=now,
         currency=addon.currency,
         memo=f"add-on {addon.code} for {line.msisdn}",
+        tag=ADDON_TAG,
     )
     assert entry.id is not None and addon.id is not None
     data_kb = addon.data_mb * 1024

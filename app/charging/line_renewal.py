@@ -33,6 +33,7 @@ from app.core.db import lock_by_id
 from app.core.errors import N_
 from app.core.money import format_plain
 from app.ledger.accounts import CUSTOMER_PREPAID, customer_account_ids, system_account_id
+from app.ledger.activity import plan_tag
 from app.ledger.balances import customer_balance
 from app.ledger.errors import InsufficientBalance
 from app.ledger.models import LedgerAccount
@@ -164,6 +165,7 @@ def _post_debit(
                 idempotency_key=key,
                 postings=((account, -price_minor), (revenue, price_minor)),
                 memo=f"renewal of {line.msisdn} on {plan.code}",
+                tag=plan_tag(plan.code),
             )
         ],
         actor=actor,

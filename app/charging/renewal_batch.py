@@ -42,6 +42,7 @@ from app.charging.unpaid_lines import suspend_unpaid
 from app.core.audit import Actor, AuditEntry, audit_row
 from app.core.db import insert_rows
 from app.ledger.accounts import customer_account_ids, system_account_id
+from app.ledger.activity import plan_tag
 from app.ledger.models import JournalEntry, LedgerAccount
 from app.ledger.posting import BulkEntry, post_entries
 from app.subscribers.models import Line
@@ -321,6 +322,7 @@ def _decide(
                     idempotency_key=key,
                     postings=((account, -price), (accounts.revenue_of[plan.currency], price)),
                     memo=f"renewal of {line.msisdn} on {plan.code}",
+                    tag=plan_tag(plan.code),
                 )
             )
         _add_period(

@@ -2,6 +2,8 @@
 
 * All postings sum to zero, and so do each entry's.
 * Every cached balance equals the sum of its postings.
+* `ledger_activity` holds exactly the system accounts' postings summed per
+  (account, quarter-hour, tag) (app/ledger/activity.py).
 * No prepaid balance is above its cap (the registered cap policy's, see
   `app.ledger.cap`) except through recorded late usage.
 """
@@ -10,12 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import column, func, table
+from sqlalchemy import column, func, table, text
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.core.money import format_plain
 from app.ledger.accounts import CUSTOMER_PREPAID
+from app.ledger.activity import bucket_sql
 from app.ledger.cap import prepaid_caps_minor
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
 
@@ -52,6 +55,29 @@ def _unbalanced(session: Session) -> list[str]:
     return problems
 
 
+def _activity_differs(session: Session) -> list[str]:
+    """Rows of `ledger_activity` that differ from the postings they sum, either way."""
+    bucket = bucket_sql(session.get_bind().dialect.name, "e.at")
+    summed = text(
+        f"SELECT p.account_id, {bucket} AS bucket, e.tag, sum(p.amount_minor), count(*)"  # noqa: S608
+        " FROM posting p JOIN journal_entry e ON e.id = p.entry_id"
+        " JOIN ledger_account a ON a.id = p.account_id"
+        f" WHERE a.kind <> '{CUSTOMER_PREPAID}' GROUP BY 1, 2, 3"
+    )
+    kept = text("SELECT account_id, bucket, tag, amount_minor, postings FROM ledger_activity")
+    expected = {(a, int(b), t): (int(m), int(n)) for a, b, t, m, n in session.execute(summed)}
+    found = {(a, int(b), t): (int(m), int(n)) for a, b, t, m, n in session.execute(kept)}
+    problems = []
+    for key in sorted(expected.keys() | found.keys()):
+        if expected.get(key, (0, 0)) != found.get(key, (0, 0)):
+            account, bucket_no, tag = key
+            problems.append(
+                f"activity of account {account} at quarter-hour {bucket_no} tag {tag!r}:"
+                f" kept {found.get(key, (0, 0))} but postings give {expected.get(key, (0, 0))}"
+            )
+    return problems
+
+
 def check_ledger(session: Session, *, cap_months: int, reference_monthly_minor: int) -> LedgerCheck:
     """Verify the ledger's invariants (DESIGN §5) and list every problem found.
 
@@ -59,7 +85,7 @@ def check_ledger(session: Session, *, cap_months: int, reference_monthly_minor: 
     one call; customers are named by their reference.
     :raises RuntimeError: no cap policy is registered.
     """
-    problems = _unbalanced(session)
+    problems = _unbalanced(session) + _activity_differs(session)
     entries = session.exec(select(func.count()).select_from(JournalEntry)).one()
     postings = session.exec(select(func.count()).select_from(Posting)).one()
     sums = dict(

@@ -67,6 +67,8 @@ class JournalEntry(SQLModel, table=True):
     actor_label: str = Field(default="", max_length=200)
     memo: str = Field(default="", max_length=500)
     at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    # What the money was for (app/ledger/activity.py): "plan:<CODE>", "addon" or "".
+    tag: str = Field(default="", max_length=60)
 
 
 class Posting(SQLModel, table=True):
@@ -77,3 +79,20 @@ class Posting(SQLModel, table=True):
     entry_id: int = Field(foreign_key="journal_entry.id", index=True)
     account_id: int = Field(foreign_key="ledger_account.id", index=True)
     amount_minor: int
+
+
+class LedgerActivity(SQLModel, table=True):
+    """The postings to a system account per quarter-hour and tag (app/ledger/activity.py).
+
+    Kept by the posting functions in the posting's transaction, so the
+    figures read a few rows per day instead of every posting.
+    """
+
+    __tablename__ = "ledger_activity"
+
+    account_id: int = Field(foreign_key="ledger_account.id", primary_key=True)
+    # Quarter-hours since 1970-01-01T00:00Z of the entries' `at`.
+    bucket: int = Field(primary_key=True)
+    tag: str = Field(default="", max_length=60, primary_key=True)
+    amount_minor: int = Field(default=0, sa_type=BigInteger)
+    postings: int = 0

@@ -239,8 +239,11 @@ def charge_customer(
     allow_arrears: bool = False,
     memo: str = "",
     external_ref: str | None = None,
+    tag: str = "",
 ) -> JournalEntry:
     """Take `amount_minor` from the prepaid balance as revenue (a renewal, usage).
+
+    `tag` says what was sold (app/ledger/activity.py: a plan, an add-on).
 
     Only late usage may take the balance below zero (`allow_arrears`); the
     next credit then clears the arrears first. Idempotent per key.
@@ -261,6 +264,7 @@ def charge_customer(
         memo=memo,
         external_ref=external_ref,
         allow_negative=frozenset({account_id}) if allow_arrears else frozenset(),
+        tag=tag,
     )
 
 

@@ -45,6 +45,7 @@ from app.core.db import insert_rows
 from app.core.errors import N_, Conflict, InvalidInput
 from app.core.money import check_amount, format_plain
 from app.ledger.accounts import CUSTOMER_PREPAID, in_chunks
+from app.ledger.activity import MAX_TAG, add_activity
 from app.ledger.errors import IdempotencyConflict, InsufficientBalance
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
 
@@ -113,6 +114,7 @@ class BulkEntry:
     external_ref: str | None = None
     # Late usage may take the customer's balance below zero (arrears, DESIGN §5).
     allow_arrears: bool = False
+    tag: str = ""
 
 
 @dataclass
@@ -238,7 +240,12 @@ def _entry_row(
     now: datetime,
     memo: str,
     external_ref: str | None,
+    tag: str = "",
 ) -> dict[str, Any]:
+    if len(tag) > MAX_TAG:
+        raise InvalidInput(
+            N_("A ledger entry's tag has at most %(max)s characters."), field="tag", max=MAX_TAG
+        )
     return {
         "kind": kind,
         "idempotency_key": idempotency_key,
@@ -249,6 +256,7 @@ def _entry_row(
         "actor_label": actor.label,
         "memo": memo,
         "at": now,
+        "tag": tag,
     }
 
 
@@ -396,6 +404,7 @@ def post_entry(
     memo: str = "",
     external_ref: str | None = None,
     allow_negative: frozenset[int] = frozenset(),
+    tag: str = "",
 ) -> JournalEntry:
     """Post one balanced entry: postings plus cached balances, in the caller's transaction.
 
@@ -422,6 +431,7 @@ def post_entry(
         memo=memo,
         external_ref=external_ref,
         allow_negative=allow_negative,
+        tag=tag,
     )
 
 
@@ -437,6 +447,7 @@ def post_locked(
     memo: str,
     external_ref: str | None,
     allow_negative: frozenset[int] = frozenset(),
+    tag: str = "",
 ) -> JournalEntry:
     """`post_entry` once its key and postings are checked and `accounts` locked by
     `lock_accounts`.
@@ -458,6 +469,7 @@ def post_locked(
         now=now,
         memo=memo,
         external_ref=external_ref,
+        tag=tag,
     )
     entry = _insert_entry(session, connection, values)
     if entry is None:
@@ -479,6 +491,7 @@ def post_locked(
     assert entry.id is not None
     _write_postings(session, connection, [(entry.id, postings)])
     _add_to_balances(session, connection, accounts, net)
+    add_activity(connection, accounts, [(tag, postings)], now=now)
     return entry
 
 
@@ -524,13 +537,11 @@ def post_entries(
     if len(result.posted) != len(rows):
         raise Conflict(N_("Another posting used the same idempotency key; try again."))
     connection = session.connection()
-    posted = [
-        (result.posted[entry.idempotency_key], entry.postings)
-        for entry in entries
-        if entry.idempotency_key in result.posted
-    ]
+    written = [entry for entry in entries if entry.idempotency_key in result.posted]
+    posted = [(result.posted[entry.idempotency_key], entry.postings) for entry in written]
     _write_postings(session, connection, posted)
     _add_to_balances_in_bulk(session, connection, accounts, net)
+    add_activity(connection, accounts, [(e.tag, e.postings) for e in written], now=now)
     return result
 
 
@@ -575,6 +586,7 @@ def _decide(
                 now=now,
                 memo=entry.memo,
                 external_ref=entry.external_ref,
+                tag=entry.tag,
             )
         )
     return rows, net

@@ -44,6 +44,7 @@ from app.core.audit import Actor
 from app.core.db import Database
 from app.core.errors import N_, DomainError, clean_text
 from app.core.money import format_plain
+from app.ledger.activity import plan_tag
 from app.ledger.balances import customer_balance
 from app.ledger.movements import charge_customer
 from app.onboarding.orders import (
@@ -239,6 +240,7 @@ def complete_order(
             currency=order.currency,
             memo=f"order {order.ref}: {plan.code} {order.msisdn}",
             external_ref=order.ref,
+            tag=plan_tag(plan.code),
         )
     line = open_line(
         session,

@@ -102,6 +102,24 @@ class UsageRecord(SQLModel, table=True):
         return self.within + self.over
 
 
+class UsageQuarterHour(SQLModel, table=True):
+    """A host's usage per service and quarter-hour of start time (app/usage/store.py).
+
+    Added to by the import that stores the records, in its transaction: the
+    dashboard's usage and the current month's cost read these few rows per
+    day instead of the records.
+    """
+
+    __tablename__ = "usage_quarter_hour"
+
+    host_id: int = Field(primary_key=True)
+    service: str = Field(primary_key=True, max_length=5)
+    # Quarter-hours since 1970-01-01T00:00Z of the records' start times.
+    bucket: int = Field(primary_key=True)
+    quantity: int = Field(sa_column=Column(BigInteger, nullable=False))
+    records: int = 0
+
+
 class UsageReject(SQLModel, table=True):
     __tablename__ = "usage_reject"
     __table_args__ = (

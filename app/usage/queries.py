@@ -105,7 +105,7 @@ def daily_usage(
     assert host.id is not None
     cards = list_rate_cards(session, host_id=host.id)
     if usage is None:
-        usage = usage_by_day(session, host=host, start=start, end=end)
+        usage = usage_by_day(session, host=host, start=start, end=end, summed=True)
     points = []
     for item in usage:
         card = card_in_force(cards, item.day)

@@ -69,6 +69,11 @@ _USAGE_SQLITE = text(
     " FROM usage_record WHERE host_id = :host AND start_time >= :start AND start_time < :end"
     " GROUP BY 1, 2"
 )
+_USAGE_SUMMED = text(
+    "SELECT service, bucket, quantity FROM usage_quarter_hour"
+    " WHERE host_id = :host AND bucket >= :first AND bucket < :last"
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LINES = text(
     "SELECT count(DISTINCT p.line_id) FROM line_period p JOIN line l ON l.id = p.line_id"
     " JOIN phone_number n ON n.msisdn = l.msisdn JOIN number_block b ON b.id = n.block_id"
@@ -119,21 +124,35 @@ def _params(session: Session, **values: Any) -> dict[str, Any]:
 
 
 def usage_by_day(
-    session: Session, *, host: HostCarrier, start: datetime, end: datetime
+    session: Session,
+    *,
+    host: HostCarrier,
+    start: datetime,
+    end: datetime,
+    summed: bool = False,
 ) -> list[UsageQuantity]:
-    """The month's usage quantities per service and local day of the host."""
+    """The month's usage quantities per service and local day of the host.
+
+    From the records themselves (the settlement export), or with `summed`
+    from `usage_quarter_hour`, which the importer keeps equal to them (the
+    dashboard: a few rows per day). Both give the same quantities when
+    `start` and `end` are whole quarter-hours, as every zone's days are.
+    """
     assert host.id is not None
     connection = session.connection()
     totals: dict[tuple[str, date], int] = defaultdict(int)
     params = _params(session, host=host.id, start=start, end=end, tz=host.timezone)
-    if session.get_bind().dialect.name == "postgresql":
+    if not summed and session.get_bind().dialect.name == "postgresql":
         for service, day, quantity in connection.execute(_USAGE_PG, params):
             totals[(service, day)] += int(quantity)
     else:
+        if summed:
+            params["first"] = int((start - _EPOCH).total_seconds()) // _QUARTER_HOUR_S
+            params["last"] = -(-int((end - _EPOCH).total_seconds()) // _QUARTER_HOUR_S)
         zone = ZoneInfo(host.timezone)
-        epoch = datetime(1970, 1, 1, tzinfo=UTC)
-        for service, bucket, quantity in connection.execute(_USAGE_SQLITE, params):
-            instant = epoch + timedelta(seconds=int(bucket) * _QUARTER_HOUR_S)
+        query = _USAGE_SUMMED if summed else _USAGE_SQLITE
+        for service, bucket, quantity in connection.execute(query, params):
+            instant = _EPOCH + timedelta(seconds=int(bucket) * _QUARTER_HOUR_S)
             totals[(service, instant.astimezone(zone).date())] += int(quantity)
     return [
         UsageQuantity(service=service, day=day, quantity=quantity)

@@ -8,6 +8,9 @@
   records touch, and of the month after the latest, are created if missing
   (`usage_record_yYYYYmMM`), so one month is dropped or detached in one
   statement.
+* **Quarter-hours.** The same transaction adds the records to
+  `usage_quarter_hour` (per service and quarter-hour of start, UTC): what
+  the dashboard reads instead of the records (`add_quarter_hours`).
 * **Records** go in with psycopg `COPY … FROM STDIN` on PostgreSQL (DuckDB
   writes the CSV) and as one multi-row `executemany` on SQLite — never one
   ORM object per record.
@@ -24,6 +27,7 @@ from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 from app.ledger.accounts import in_chunks
+from app.ledger.activity import bucket_sql
 
 _LOCK_CLASS = 7_201  # advisory lock namespace of usage imports
 _RECORD_COLUMNS = (
@@ -164,7 +168,66 @@ def write_records(session: Session, con: Any, *, host_id: int, file_id: int) -> 
                     copy.write(block)
     else:
         _insert_sqlite(connection, con, host_id=host_id, file_id=file_id)
+    add_quarter_hours(session, con, host_id=host_id)
     return int(con.execute("SELECT count(*) FROM usage_rated").fetchone()[0])
+
+
+# The rated records summed per service and quarter-hour of start (`t` in µs).
+_QUARTER_HOURS_SELECT = """
+SELECT service, CAST(t // 900000000 AS BIGINT) AS bucket,
+       CAST(sum(quantity) AS BIGINT) AS quantity, CAST(count(*) AS BIGINT) AS records
+FROM usage_rated GROUP BY ALL ORDER BY service, bucket
+"""
+_UPSERT_TAIL = (
+    " ON CONFLICT (host_id, service, bucket) DO UPDATE SET"
+    " quantity = usage_quarter_hour.quantity + excluded.quantity,"
+    " records = usage_quarter_hour.records + excluded.records"
+)
+
+
+def add_quarter_hours(session: Session, con: Any, *, host_id: int) -> None:
+    """Add DuckDB's `usage_rated` to `usage_quarter_hour`, in the import's transaction.
+
+    Called once for the records `write_records` stores (duplicates never
+    reach it), so no record is counted twice.
+    """
+    rows = con.execute(_QUARTER_HOURS_SELECT).fetchall()
+    if not rows:
+        return
+    connection = session.connection()
+    if _postgres(session):
+        services, buckets, quantities, counts = (list(column) for column in zip(*rows, strict=True))
+        connection.exec_driver_sql(
+            "INSERT INTO usage_quarter_hour (host_id, service, bucket, quantity, records)"  # noqa: S608 (constants)
+            " SELECT %(host)s, s, b, q, n FROM unnest(%(s)s::text[], %(b)s::bigint[],"
+            " %(q)s::bigint[], %(n)s::bigint[]) AS v(s, b, q, n)" + _UPSERT_TAIL,
+            {"host": host_id, "s": services, "b": buckets, "q": quantities, "n": counts},
+        )
+        return
+    connection.exec_driver_sql(
+        "INSERT INTO usage_quarter_hour (host_id, service, bucket, quantity, records)"  # noqa: S608 (an int, constants)
+        f" VALUES ({int(host_id)}, ?, ?, ?, ?)" + _UPSERT_TAIL,
+        rows,
+    )
+
+
+def rebuild_quarter_hours(session: Session) -> int:
+    """Sum `usage_quarter_hour` afresh from the stored records (set-based); how many rows.
+
+    For data written around the importer (a benchmark's fixture) and for
+    the migration that introduced the table; the importer keeps it itself.
+    """
+    connection = session.connection()
+    bucket = bucket_sql(session.get_bind().dialect.name, "start_time")
+    connection.execute(text("DELETE FROM usage_quarter_hour"))
+    written = connection.execute(
+        text(
+            "INSERT INTO usage_quarter_hour (host_id, service, bucket, quantity, records)"  # noqa: S608 (constants)
+            f" SELECT host_id, service, {bucket}, sum(quantity), count(*)"
+            " FROM usage_record GROUP BY 1, 2, 3"
+        )
+    )
+    return int(written.rowcount or 0)
 
 
 def _insert_sqlite(connection: Any, con: Any, *, host_id: int, file_id: int) -> None:

@@ -84,7 +84,7 @@ def _usage_by_day(
     return _read_once(
         context,
         ("usage", host.id, start, end),
-        lambda: usage_by_day(session, host=host, start=start, end=end),
+        lambda: usage_by_day(session, host=host, start=start, end=end, summed=True),
     )
 
 

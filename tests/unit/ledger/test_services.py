@@ -19,7 +19,7 @@ from app.ledger.balances import book_liability, customer_balance
 from app.ledger.cap import prepaid_cap_minor
 from app.ledger.checks import check_ledger
 from app.ledger.errors import CapExceeded, IdempotencyConflict, InsufficientBalance
-from app.ledger.models import JournalEntry, LedgerAccount, Posting
+from app.ledger.models import JournalEntry, LedgerAccount, LedgerActivity, Posting
 from app.ledger.movements import credit_customer
 from app.ledger.posting import post_entry
 from app.subscribers.models import Customer
@@ -392,6 +392,7 @@ def remove_committed_ledger(session, ref):
     """Undo what a concurrency test committed (the trigger allows deleting whole entries)."""
     session.execute(delete(Posting))
     session.execute(delete(JournalEntry))
+    session.execute(delete(LedgerActivity))
     session.execute(delete(LedgerAccount))
     session.execute(delete(AuditEntry).where(col(AuditEntry.action) == "ledger.credit"))
     session.execute(delete(Customer).where(col(Customer.ref) == ref))

@@ -14,7 +14,7 @@ from app.core.db import Database
 from app.core.errors import InvalidInput
 from app.ledger.balances import customer_balance
 from app.ledger.errors import CapExceeded
-from app.ledger.models import JournalEntry, LedgerAccount, Posting
+from app.ledger.models import JournalEntry, LedgerAccount, LedgerActivity, Posting
 from app.ledger.movements import credit_customer
 from app.payments import vouchers
 from app.payments.errors import (
@@ -282,6 +282,7 @@ def remove_committed(session, ref):
     session.execute(delete(VoucherBatch))
     session.execute(delete(Posting))
     session.execute(delete(JournalEntry))
+    session.execute(delete(LedgerActivity))
     session.execute(delete(LedgerAccount))
     session.execute(
         delete(AuditEntry).where(
