@@ -27,20 +27,18 @@ down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# (table pointing at the entry, tag) in order: the first that applies wins.
 _TAG_FROM = (
-    # (tag expression, table pointing at the entry), the first that applies wins.
-    ("'addon'", "SELECT 1 FROM period_addon x WHERE x.entry_id = journal_entry.id"),
+    ("SELECT entry_id, 'addon' AS tag FROM period_addon GROUP BY entry_id", "addon"),
     (
-        "(SELECT substr('plan:' || p.code, 1, 60) FROM purchase_order x"
-        " JOIN plan p ON p.id = x.plan_id WHERE x.entry_id = journal_entry.id"
-        " ORDER BY x.plan_id LIMIT 1)",
-        "SELECT 1 FROM purchase_order x WHERE x.entry_id = journal_entry.id",
+        "SELECT x.entry_id, min(substr('plan:' || p.code, 1, 60)) AS tag FROM purchase_order x"
+        " JOIN plan p ON p.id = x.plan_id WHERE x.entry_id IS NOT NULL GROUP BY x.entry_id",
+        "order",
     ),
     (
-        "(SELECT substr('plan:' || p.code, 1, 60) FROM line_period x"
-        " JOIN plan p ON p.id = x.plan_id WHERE x.entry_id = journal_entry.id"
-        " ORDER BY x.plan_id LIMIT 1)",
-        "SELECT 1 FROM line_period x WHERE x.entry_id = journal_entry.id",
+        "SELECT x.entry_id, min(substr('plan:' || p.code, 1, 60)) AS tag FROM line_period x"
+        " JOIN plan p ON p.id = x.plan_id WHERE x.entry_id IS NOT NULL GROUP BY x.entry_id",
+        "period",
     ),
 )
 
@@ -61,9 +59,10 @@ def upgrade() -> None:
                 server_default="",
             )
         )
-    for tag, pointing in _TAG_FROM:
+    for pointing, _what in _TAG_FROM:
         op.execute(
-            f"UPDATE journal_entry SET tag = {tag} WHERE tag = '' AND EXISTS ({pointing})"
+            f"UPDATE journal_entry SET tag = t.tag FROM ({pointing}) AS t"
+            " WHERE t.entry_id = journal_entry.id AND journal_entry.tag = ''"
         )
 
     op.create_table(

@@ -18,11 +18,19 @@ import pytest
 from sqlmodel import Session, col, select
 
 from app.charging.periods import open_period
-from app.usage.settlement import compute_settlement, export_settlement, reconcile_settlement
+from app.usage.models import UsageQuarterHour
+from app.usage.settlement import (
+    compute_settlement,
+    export_settlement,
+    reconcile_settlement,
+    usage_by_day,
+)
+from app.usage.store import rebuild_quarter_hours
 from tests.unit.subscribers.helpers import World, make_world
 from tests.unit.usage.helpers import ACTOR, import_rows, subject
 from tests.unit.wholesale.helpers import PRICES_MICRO, make_rate_card
 from wholesale.models import RateCard, SettlementDispute, SettlementRun
+from wholesale.settlement import month_bounds
 
 NOV = datetime(2026, 11, 1, tzinfo=UTC)
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -208,3 +216,32 @@ def test_a_renewed_line_counts_once(session: Session, world: World) -> None:
     open_period(session, line=s.line, plan=s.plan, start=s.period.end, now=s.period.end)
     settlement = compute_settlement(session, host=world.host, month="2026-11")
     assert {r.service: r.quantity for r in settlement.rows}["line"] == 1
+
+
+def _quarter_hours(session: Session) -> list[tuple[int, str, int, int, int]]:
+    return sorted(
+        (r.host_id, r.service, r.bucket, r.quantity, r.records)
+        for r in session.exec(select(UsageQuarterHour)).all()
+    )
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_the_quarter_hour_sums_kept_by_imports_equal_the_records(
+    session: Session, world: World, tmp_path: Path, seed: int
+) -> None:
+    subjects = [subject(session, world, start=NOV) for _ in range(3)]
+    rows = _records(seed, [s.msisdn for s in subjects])
+    half = len(rows) // 2
+    # two imports, the second repeating part of the first: duplicates add nothing
+    import_rows(session, tmp_path, rows[:half], now=NOV + timedelta(days=31))
+    import_rows(session, tmp_path, rows[half // 2 :], now=NOV + timedelta(days=31))
+    kept = _quarter_hours(session)
+    assert sum(r[4] for r in kept) == len({r[0] for r in rows})
+    start, end = month_bounds("2026-11", world.host.timezone)
+    from_records = usage_by_day(session, host=world.host, start=start, end=end)
+    assert usage_by_day(session, host=world.host, start=start, end=end, summed=True) == (
+        from_records
+    )
+    assert sum(u.quantity for u in from_records) > 0
+    rebuild_quarter_hours(session)
+    assert _quarter_hours(session) == kept
