@@ -8,7 +8,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint typecheck pytest chromium bench clean
 
+# The project's sources compiled ahead (only what changed): where PYTHONDONTWRITEBYTECODE
+# is set, every process would otherwise compile them again, a third of a command's start.
 install: $(STAMP)
+	@$(BIN)/python -m compileall -q -j 0 app wholesale numbering plans migrations bench >/dev/null
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

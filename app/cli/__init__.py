@@ -12,6 +12,7 @@ root `mvno` group carries. Conventions every command follows (helpers in
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -72,11 +73,29 @@ def register(app: Any) -> None:
         app.cli.add_command(command)
 
 
+# Flask's own commands that serve or list the pages; every other command runs without them.
+_PAGE_COMMANDS = frozenset({"run", "routes", "shell"})
+
+
+_VALUED_OPTIONS = frozenset({"-e", "--env-file", "-A", "--app"})
+
+
+def _needs_pages(argv: list[str]) -> bool:
+    """Whether the command line names one of Flask's page commands (or none at all)."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUED_OPTIONS:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word in _PAGE_COMMANDS
+    return True
+
+
 def _create_app() -> Any:
     from app import create_app
 
     try:
-        return create_app()
+        return create_app(pages=_needs_pages(sys.argv[1:]))
     except DomainError as exc:
         fail(exc.message)
 

@@ -131,8 +131,9 @@ def _configure(app: APIFlask, settings: Settings) -> None:
     )
 
 
-def init_web(app: APIFlask, settings: Settings) -> None:
-    """Wire the web layer into `app`: configuration, database, extensions, hooks, blueprints."""
+def init_web(app: APIFlask, settings: Settings, *, pages: bool = True) -> None:
+    """Wire the web layer into `app`: configuration, database, extensions, hooks, and
+    (unless `pages` is false) the blueprints."""
     _configure(app, settings)
     app.request_class = UploadRequest
     app.url_map.converters["int"] = RowIdConverter
@@ -151,7 +152,11 @@ def init_web(app: APIFlask, settings: Settings) -> None:
     _register_error_handlers(app)
     _register_template_helpers(app, settings)
     _register_security_headers(app, settings)
+    if pages:
+        _register_blueprints(app)
 
+
+def _register_blueprints(app: APIFlask) -> None:
     from app.web.api import bp as api_bp
     from app.web.console import bp as console_bp
     from app.web.store import bp as store_bp
