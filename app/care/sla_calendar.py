@@ -255,10 +255,10 @@ def remove_sla_day(session: Session, *, day: date, actor: Actor, now: datetime) 
 
 
 def public_holiday_countries() -> list[str]:
-    """The country codes whose public holidays can be loaded, sorted."""
+    """The two-letter country codes (ISO 3166-1) whose public holidays can be loaded, sorted."""
     import holidays
 
-    return sorted(holidays.list_supported_countries())
+    return sorted(code for code in holidays.list_supported_countries() if len(code) == 2)
 
 
 @dataclass(frozen=True)
@@ -274,19 +274,30 @@ class PublicDays:
 def public_days(country: str, year: int) -> PublicDays:
     """A country's public days of `year` from the `holidays` library.
 
-    :raises SlaDayInvalid: an unknown country, or a year outside 2000–2099.
+    :raises SlaDayInvalid: an unknown country, or a year outside 2000–2099 or
+        outside the years the library knows for the country.
     """
     import holidays
 
     check_year(year)
     code = (country or "").strip().upper()
-    if code not in holidays.list_supported_countries():
+    if code not in public_holiday_countries():
         raise SlaDayInvalid(
             N_("No public holidays are known for %(value)s."), field="country", value=country[:10]
         )
-    language = holidays.country_holidays(code).default_language
+    known = holidays.country_holidays(code)
+    if not known.start_year <= year <= known.end_year:
+        raise SlaDayInvalid(
+            N_("The public holidays of %(country)s are known from %(first)s to %(last)s."),
+            field="year",
+            country=code,
+            first=known.start_year,
+            last=known.end_year,
+        )
+    language = known.default_language
     # The neighbouring years too: a make-up day can be declared in the next year's schedule.
-    entity = holidays.country_holidays(code, years=(year - 1, year, year + 1), language=language)
+    years = [y for y in (year - 1, year, year + 1) if known.start_year <= y <= known.end_year]
+    entity = holidays.country_holidays(code, years=years, language=language)
     names = {day: str(name)[:SLA_DAY_NAME_MAX] for day, name in entity.items() if day.year == year}
     workdays = frozenset(day for day in entity.weekend_workdays if day.year == year) - set(names)
     return PublicDays(names, workdays, WORKDAY_NAMES.get(str(language), WORKDAY_NAME))

@@ -1,4 +1,5 @@
-"""API schemas of customer service: tickets, their messages, SLA targets and figures."""
+"""API schemas of customer service: tickets, their messages, SLA targets, the SLA
+calendar and figures."""
 
 from __future__ import annotations
 
@@ -13,9 +14,18 @@ from app.care.models import (
     CATEGORIES,
     CHANNELS,
     PRIORITIES,
+    SLA_DAY_KINDS,
+    SLA_DAY_NAME_MAX,
+    SLA_DAY_SOURCES,
     STATUSES,
     SUBJECT_MAX,
     VISIBILITIES,
+)
+from app.care.sla_calendar import (
+    DEFAULT_COUNTRY,
+    FIRST_YEAR,
+    LAST_YEAR,
+    public_holiday_countries,
 )
 from app.care.targets import MAX_TARGET_MINUTES
 from app.care.workflow import MAX_BULK, REGULATOR_REF_MAX
@@ -241,3 +251,71 @@ class FiguresOut(Schema):
     opened_per_day = List(Nested(DayCount), required=True)
     open_by_status = Nested(StatusCount, required=True)
     sla_attainment = Nested(AttainmentOut, required=True)
+
+
+class SlaDayQuery(StrictQuery):
+    year = Integer(
+        validate=Range(min=FIRST_YEAR, max=LAST_YEAR),
+        metadata={"description": "Only this year's days; every day when left out."},
+    )
+
+
+class SlaDayPath(Schema):
+    day = Date(required=True, metadata={"description": "A local date of TIMEZONE, YYYY-MM-DD."})
+
+
+class SlaDayOut(Schema):
+    day = Date(required=True)
+    kind = String(
+        required=True,
+        validate=OneOf(SLA_DAY_KINDS),
+        metadata={
+            "description": "`holiday`: no working hours; `workday`: a Saturday or Sunday "
+            "worked 09:00–18:00 (a make-up working day)."
+        },
+    )
+    name = String(required=True)
+    source = String(
+        required=True,
+        validate=OneOf(SLA_DAY_SOURCES),
+        metadata={"description": "`public`: loaded from public holidays; `staff`: set by hand."},
+    )
+    updated_at = DateTime(required=True)
+
+
+class SlaDayItem(SlaDayOut):
+    """A day inside the calendar."""
+
+
+class SlaDayList(Schema):
+    items = List(Nested(SlaDayItem), required=True)
+
+
+class SlaDayIn(Schema):
+    kind = String(
+        required=True,
+        validate=OneOf(SLA_DAY_KINDS),
+        metadata={"description": "`workday` only on a Saturday or Sunday."},
+    )
+    name = String(required=True, validate=[Length(min=1, max=SLA_DAY_NAME_MAX), NON_BLANK_TEXT])
+
+
+class SlaLoadIn(Schema):
+    year = WholeNumber(required=True, validate=Range(min=FIRST_YEAR, max=LAST_YEAR))
+    country = String(
+        load_default=DEFAULT_COUNTRY,
+        validate=OneOf(public_holiday_countries()),
+        metadata={"description": "ISO 3166-1 alpha-2 code; CN (the default) has make-up days."},
+    )
+
+
+class SlaLoadOut(Schema):
+    country = String(required=True)
+    year = WholeNumber(required=True)
+    holidays = List(Date(), required=True, metadata={"description": "Holidays added."})
+    workdays = List(Date(), required=True, metadata={"description": "Make-up days added."})
+    kept = List(
+        Date(),
+        required=True,
+        metadata={"description": "Days of the year already set, left as they were."},
+    )
