@@ -4,11 +4,13 @@ calendar and figures."""
 from __future__ import annotations
 
 from apiflask import Schema
-from apiflask.fields import Boolean, Date, DateTime, Float, Integer, List, Nested, String
+from apiflask.fields import Boolean, Date, DateTime, File, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range, Regexp
 
 from app.care.models import (
+    ATTACHMENT_MAX_BYTES,
     ATTACHMENT_TYPES,
+    ATTACHMENTS_PER_MESSAGE,
     AUTHOR_KINDS,
     BODY_MAX,
     CATEGORIES,
@@ -153,6 +155,20 @@ class MessageIn(Schema):
         metadata={
             "description": "`customer`: an answer, notified to the customer; "
             "`internal`: a note for staff."
+        },
+    )
+
+
+class MessageUploadIn(MessageIn):
+    attachments = List(
+        File(),
+        required=True,
+        validate=Length(min=1),
+        metadata={
+            "description": f"One to {ATTACHMENTS_PER_MESSAGE} files, each a PDF, PNG, JPEG or "
+            f"plain text file of 1 byte to {ATTACHMENT_MAX_BYTES // (1024 * 1024)} MiB, typed "
+            "by its content; the name's extension must agree (.pdf, .png, .jpg, .txt). "
+            "A refused file keeps the whole message out."
         },
     )
 
