@@ -3,10 +3,9 @@
 A ticket opens with its first message: the customer's words (self-care),
 what staff noted of a phone call or a store visit, or the system's figures.
 Its SLA due instants are set then, from the target of its category and
-priority (app/care/targets.py) in `TIMEZONE`, in the working time of the
-SLA calendar (app/care/sla.py, app/care/sla_calendar.py). A system
-ticket names its `source` (`dispute:12`): the database keeps one ticket per
-source, so a job that runs twice opens it once (`TicketSourceTaken`).
+priority (app/care/targets.py) in `TIMEZONE` and the SLA calendar (app/care/
+sla.py, sla_calendar.py). A system ticket names its `source` (`dispute:12`):
+the database keeps one per source, so a job run twice opens it once.
 
 Every change is audited with the ticket's ref as its target, in the same
 transaction. Readers: `get_ticket_by_ref` raises `TicketNotFound`, and with

@@ -147,4 +147,4 @@ def test_the_page_is_in_chinese_by_default(app, session):
     client = staff_client(app, session, "admin")
     client.set_cookie("mvno_lang", "zh_Hans")
     page = client.get(f"{PAGE}?year=2026").get_data(as_text=True)
-    assert "节假日与调休上班日" in page and "加载法定节假日" in page
+    assert "节假日与调休上班日" in page and "导入法定节假日" in page
