@@ -107,3 +107,22 @@ def test_the_api_document_lists_the_calendar_operations(client: Any) -> None:
     assert set(paths["/api/v1/sla-holidays/load"]) == {"post"}
     day = paths["/api/v1/sla-holidays/{day}"]["put"]["parameters"][0]
     assert day["schema"] == {"format": "date", "type": "string"}
+
+
+def test_closing_the_desk_for_more_than_a_month_is_a_409(client, session: Session):
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    start = date(2026, 3, 2)
+    for n in range(29):  # Saturday 28 February to Monday 30 March off: 31 days
+        day = start + timedelta(days=n)
+        if day.weekday() < 5:
+            session.add(SlaDay(day=day, kind="holiday", name="关闭", updated_at=now))
+    session.commit()
+    admin = auth(session, "admin")
+    refused = call(
+        client, "PUT", "/sla-holidays/2026-03-31", admin, {"kind": "holiday", "name": "关闭"}
+    )
+    assert refused.status_code == 409, refused.json
+    assert refused.json["error"]["code"] == "sla_calendar_closed"
+    assert session.get(SlaDay, date(2026, 3, 31)) is None
