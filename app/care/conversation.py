@@ -167,7 +167,7 @@ def customer_reply(
     _refuse_closed(ticket)
     before = ticket.status
     if ticket.status == "pending_customer":
-        resume_clock(ticket, now=now, timezone=timezone)
+        resume_clock(session, ticket, now=now, timezone=timezone)
         ticket.status = "open"
     elif ticket.status == "resolved":
         reopen(ticket, now=now)

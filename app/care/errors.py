@@ -35,3 +35,19 @@ class SatisfactionRefused(Conflict):
     """A rating before resolution, by someone else, or a second one."""
 
     code = "satisfaction_refused"
+
+
+class SlaDayInvalid(InvalidInput):
+    """A calendar day that cannot be set: a bad date, kind, name or year."""
+
+    code = "sla_day_invalid"
+
+
+class SlaDayNotFound(NotFound):
+    code = "sla_day_not_found"
+
+
+class SlaCalendarClosed(Conflict):
+    """A calendar with too long a stretch of days without working hours."""
+
+    code = "sla_calendar_closed"

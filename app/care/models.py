@@ -35,6 +35,11 @@ clock, 2 h / 24 h; porting, which the regulator times, is answered within
 4 working h and resolved within 2 working days at normal priority; a
 billing dispute, which may need the host's records, has 10 working days to
 resolution at normal priority; an inquiry at normal priority 3 working days.
+
+The `SlaDay` table amends the working week, one row per local date of
+`TIMEZONE`: a `holiday` (no working hours, the Spring Festival week) or a
+`workday` (a Saturday or Sunday worked 09:00–18:00, 调休), filled from the
+public holidays of a country or by admins (app/care/sla_calendar.py).
 """
 
 from __future__ import annotations
@@ -70,6 +75,10 @@ ATTACHMENTS_PER_MESSAGE = 5
 # Allowed attachment types, by the type their content shows.
 ATTACHMENT_TYPES = ("application/pdf", "image/png", "image/jpeg", "text/plain")
 
+SLA_DAY_KINDS = ("holiday", "workday")
+SLA_DAY_SOURCES = ("public", "staff")
+SLA_DAY_NAME_MAX = 100
+
 CATEGORY_LABELS = {
     "inquiry": N_("inquiry"),
     "complaint": N_("complaint"),
@@ -101,6 +110,10 @@ VISIBILITY_LABELS = {
     "customer": N_("visible to the customer"),
     "internal": N_("internal note"),
 }
+SLA_DAY_KIND_LABELS = {
+    "holiday": N_("holiday (closed)"),
+    "workday": N_("make-up working day"),
+}
 
 # Stored codes as words, by kind (kind → code → text marked for translation);
 # label() in app/web gathers every models module's LABELS and translates them.
@@ -110,6 +123,7 @@ LABELS: dict[str, dict[str, str]] = {
     "ticket_priority": PRIORITY_LABELS,
     "ticket_status": TICKET_STATUS_LABELS,
     "message_visibility": VISIBILITY_LABELS,
+    "sla_day_kind": SLA_DAY_KIND_LABELS,
 }
 
 HOUR = 60
@@ -289,4 +303,25 @@ class SlaTarget(SQLModel, table=True):
     first_response_minutes: int
     resolution_minutes: int
     around_the_clock: bool = False
+    updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class SlaDay(SQLModel, table=True):
+    """A local date whose working hours differ from the week's: a holiday, or a weekend day worked.
+
+    `source` says who set it: `public` (loaded from a country's public holidays)
+    or `staff`; loading never overwrites a date already set.
+    """
+
+    __tablename__ = "sla_day"
+    __table_args__ = (
+        CheckConstraint(in_check("kind", SLA_DAY_KINDS), name="kind_known"),
+        CheckConstraint(in_check("source", SLA_DAY_SOURCES), name="source_known"),
+        CheckConstraint(f"length(name) BETWEEN 1 AND {SLA_DAY_NAME_MAX}", name="name_length"),
+    )
+
+    day: date = Field(primary_key=True)
+    kind: str = Field(max_length=10)
+    name: str = Field(max_length=SLA_DAY_NAME_MAX)
+    source: str = Field(default="staff", max_length=10)
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -3,9 +3,9 @@
 A ticket opens with its first message: the customer's words (self-care),
 what staff noted of a phone call or a store visit, or the system's figures.
 Its SLA due instants are set then, from the target of its category and
-priority (app/care/targets.py) in `TIMEZONE` (app/care/sla.py). A system
-ticket names its `source` (`dispute:12`): the database keeps one ticket per
-source, so a job that runs twice opens it once (`TicketSourceTaken`).
+priority (app/care/targets.py) in `TIMEZONE` and the SLA calendar (app/care/
+sla.py, sla_calendar.py). A system ticket names its `source` (`dispute:12`):
+the database keeps one per source, so a job run twice opens it once.
 
 Every change is audited with the ticket's ref as its target, in the same
 transaction. Readers: `get_ticket_by_ref` raises `TicketNotFound`, and with
@@ -42,6 +42,7 @@ from app.care.models import (
     Ticket,
     TicketMessage,
 )
+from app.care.sla_calendar import work_calendar
 from app.care.targets import target_terms
 from app.core.audit import Actor, record_audit
 from app.core.db import insert_unique
@@ -234,8 +235,9 @@ def open_ticket(
         session, customer_id=customer_id, line_id=line_id, channel=channel
     )
     terms = target_terms(session, category=category, priority=priority)
-    zone = ZoneInfo(timezone)
-    clock: dict[str, Any] = {"zone": zone, "around_the_clock": terms.around_the_clock}
+    clock: dict[str, Any] = {"zone": ZoneInfo(timezone), "around_the_clock": terms.around_the_clock}
+    if not terms.around_the_clock:
+        clock["calendar"] = work_calendar(session)
     ticket = Ticket(
         ref=f"tmp-{secrets.token_hex(6)}",
         customer_id=customer_id,

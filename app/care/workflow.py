@@ -12,7 +12,8 @@ Allowed status changes (anything else is refused, `TicketState`):
 
 Entering `pending_customer` stops the SLA clock (`paused_at`); leaving it —
 by staff or by the customer's reply — moves each due instant still to be met
-by the SLA time of the pause (app/care/sla.py) and adds that time to
+by the SLA time of the pause (app/care/sla.py, in the working time of the
+SLA calendar, app/care/sla_calendar.py) and adds that time to
 `paused_seconds`. A first response or resolution that comes after its due
 instant is flagged as breached there and then, once, if the breach job has
 not flagged it already. Every change locks the ticket and is audited.
@@ -37,6 +38,7 @@ from app.auth.permissions import PERMISSIONS
 from app.care import sla
 from app.care.errors import SatisfactionRefused, TicketInvalid, TicketNotFound, TicketState
 from app.care.models import REOPEN_DAYS, STATUSES, Ticket
+from app.care.sla_calendar import work_calendar
 from app.care.tickets import audit_ticket, customer_may_see
 from app.core.audit import Actor
 from app.core.db import lock_by_id
@@ -68,13 +70,18 @@ def _zone(timezone: str) -> ZoneInfo:
     return ZoneInfo(timezone)
 
 
-def resume_clock(ticket: Ticket, *, now: datetime, timezone: str) -> timedelta:
-    """End a pause: move the due instants still to be met; the SLA time the pause took."""
+def resume_clock(session: Session, ticket: Ticket, *, now: datetime, timezone: str) -> timedelta:
+    """End a pause: move the due instants still to be met; the SLA time the pause took.
+
+    Working time is read from the SLA calendar (one query; none around the clock).
+    """
     assert ticket.paused_at is not None, ticket.ref
     clock: dict[str, Any] = {
         "zone": _zone(timezone),
         "around_the_clock": ticket.sla_around_the_clock,
     }
+    if not ticket.sla_around_the_clock:
+        clock["calendar"] = work_calendar(session)
     held = sla.working_time_between(ticket.paused_at, now, **clock)
     if ticket.first_responded_at is None:
         ticket.first_response_due_at = sla.add_sla_time(ticket.first_response_due_at, held, **clock)
@@ -111,9 +118,9 @@ def reopen(ticket: Ticket, *, now: datetime) -> None:
     ticket.reopen_count += 1
 
 
-def _apply(ticket: Ticket, target: str, *, now: datetime, timezone: str) -> None:
+def _apply(session: Session, ticket: Ticket, target: str, *, now: datetime, timezone: str) -> None:
     if ticket.status == "pending_customer":
-        resume_clock(ticket, now=now, timezone=timezone)
+        resume_clock(session, ticket, now=now, timezone=timezone)
     if target == "open" and ticket.status == "resolved":
         reopen(ticket, now=now)
         return
@@ -155,7 +162,7 @@ def change_status(
             before=before,
             after=status,
         )
-    _apply(ticket, status, now=now, timezone=timezone)
+    _apply(session, ticket, status, now=now, timezone=timezone)
     ticket.updated_at = now
     session.add(ticket)
     session.flush()
@@ -259,7 +266,7 @@ def escalate_to_regulator(
     ticket.regulator_escalated_on = escalated_on
     status_before = ticket.status
     if ticket.status in ("open", "pending_customer"):
-        _apply(ticket, "escalated", now=now, timezone=timezone)
+        _apply(session, ticket, "escalated", now=now, timezone=timezone)
     ticket.updated_at = now
     session.add(ticket)
     session.flush()

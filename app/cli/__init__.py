@@ -20,6 +20,7 @@ from flask.cli import FlaskGroup
 
 from app.cli import (
     api_key,
+    care,
     catalog,
     cdr,
     db,
@@ -61,6 +62,7 @@ COMMANDS: tuple[click.Command, ...] = (
     provisioning.provisioning_cli,
     notifications.notifications_cli,
     vouchers.vouchers_cli,
+    care.care_cli,
     fraud.fraud_cli,
     demo.demo_cli,
     scheduler.scheduler_cli,

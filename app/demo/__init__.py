@@ -1,5 +1,6 @@
 """Demo data for `make run`: the basics (sample catalog and SIMs, staff for every
-role, the demo store logins and the sample subscribers) and, unless `size` is 0,
+role, the demo store logins, the sample subscribers and China's public holidays
+in the SLA calendar, this year's and the next) and, unless `size` is 0,
 a living business of about `size` customers replayed over the last three months
 (app/demo/business.py).
 
@@ -24,6 +25,7 @@ from app.demo.basics import (
     demo_staff_email,
     demo_staff_password,
     load_basics,
+    load_holidays,
     load_money,
 )
 from app.demo.world import DEFAULT_SEED, DEFAULT_SIZE, make_world
@@ -75,6 +77,8 @@ def load_demo(
     start = world.day(0) + timedelta(hours=8) if size else now
     with db.transaction() as session:
         report = load_basics(session, now=start, policy=policy, cipher=cipher)
+        # Before the business: its tickets' due times follow the holidays of its months.
+        load_holidays(session, first=start, now=now, timezone=settings.timezone)
     if size:
         report["business"] = build_business(db, world, settings=settings)
     with db.transaction() as session:

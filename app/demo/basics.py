@@ -1,21 +1,25 @@
 """The demo's basics: the sample catalog and SIMs, staff for every role, the demo
 store logins, the sample subscribers (imported with their lines and opening
-balances, each linked to its demo store login) and one cash payment.
+balances, each linked to its demo store login), China's public holidays and
+make-up working days in the SLA calendar, and one cash payment.
 
 Idempotent: accounts are keyed by e-mail and left alone when they exist
 (their passwords are not reset); the catalog load is idempotent; SIM files
-and the sample subscribers are skipped once their first row is in.
+and the sample subscribers are skipped once their first row is in; loading
+holidays keeps every day already in the calendar.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col
 
 from app.auth.permissions import ROLES
 from app.auth.services import create_staff, find_staff_by_email, register_subscriber
+from app.care.sla_calendar import load_public_holidays
 from app.catalog import load_catalog
 from app.core.audit import Actor
 from app.core.pii import PiiCipher
@@ -251,3 +255,14 @@ def load_basics(
 def load_money(session: Session, *, now: datetime, policy: MoneyPolicy) -> None:
     """Customers for the demo logins and one cash payment (idempotent by its reference)."""
     _load_demo_money(session, actor=Actor.system("demo"), now=now, policy=policy)
+
+
+def load_holidays(session: Session, *, first: datetime, now: datetime, timezone: str) -> int:
+    """China's public holidays and make-up working days in the SLA calendar, from the year of
+    `first` to the year after `now` (local years); days already set are kept. Days added."""
+    zone = ZoneInfo(timezone)
+    added = 0
+    for year in range(first.astimezone(zone).year, now.astimezone(zone).year + 2):
+        report = load_public_holidays(session, year=year, actor=Actor.system("demo"), now=now)
+        added += len(report.holidays) + len(report.workdays)
+    return added

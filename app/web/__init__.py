@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import BaseConverter, IntegerConverter
 
 from app.auth import passwords
 from app.core.config import Settings
@@ -102,6 +102,15 @@ class RowIdConverter(IntegerConverter):
         super().__init__(url_map, *args, **kwargs)
 
 
+class IsoDateConverter(BaseConverter):
+    """`<isodate:…>`: a path segment shaped like a date, YYYY-MM-DD (read by the view's schema).
+
+    Anything else does not match the route, so `/sla-holidays/load` stays its own route.
+    """
+
+    regex = r"\d{4}-\d{2}-\d{2}"
+
+
 def _configure(app: APIFlask, settings: Settings) -> None:
     """Cookies, sessions, upload limit, Babel and the API's error schema."""
     app.config.update(
@@ -137,6 +146,7 @@ def init_web(app: APIFlask, settings: Settings, *, pages: bool = True) -> None:
     _configure(app, settings)
     app.request_class = UploadRequest
     app.url_map.converters["int"] = RowIdConverter
+    app.url_map.converters["isodate"] = IsoDateConverter
     app.extensions["mvno.settings"] = settings
     app.extensions["mvno.db"] = Database(settings.database_url)
     passwords.configure(settings.password_hash_profile)

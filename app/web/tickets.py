@@ -8,8 +8,8 @@
   sandboxing Content-Security-Policy: never a page of ours.
 * **SLA countdowns** are text computed here (time left, or overdue by), so
   the queue needs no script.
-* **Forms** of the console and the store, with the length limits of the
-  models and messages in both languages.
+* **Forms** of the console and the store (the SLA calendar's too), with the
+  length limits of the models and messages in both languages.
 """
 
 from __future__ import annotations
@@ -30,19 +30,24 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from app.care import attachments as files
 from app.care.models import (
     ATTACHMENT_MAX_BYTES,
+    ATTACHMENTS_PER_MESSAGE,
     BODY_MAX,
     CATEGORIES,
     CATEGORY_LABELS,
     PRIORITIES,
     PRIORITY_LABELS,
+    SLA_DAY_NAME_MAX,
     SUBJECT_MAX,
     Ticket,
     TicketAttachment,
 )
+from app.care.sla_calendar import DEFAULT_COUNTRY, FIRST_YEAR, LAST_YEAR
 from app.care.targets import MAX_TARGET_MINUTES
 from app.web.context import settings
 
 STAFF_CHANNELS = ("phone", "store", "email")
+# The largest request of a message with its files: every file at its limit.
+UPLOAD_LIMIT = ATTACHMENTS_PER_MESSAGE * ATTACHMENT_MAX_BYTES
 
 
 def storage() -> Path:
@@ -220,4 +225,44 @@ class SlaTargetForm(FlaskForm):
         _l("Clock"),
         choices=_choices(("0", _l("working hours")), ("1", _l("around the clock"))),
         validators=[Optional()],
+    )
+
+
+YEAR_MESSAGE = _l("Choose a year from %(first)s to %(last)s.", first=FIRST_YEAR, last=LAST_YEAR)
+
+
+class SlaDayForm(FlaskForm):
+    """An admin adding a holiday or a make-up working day to the SLA calendar."""
+
+    day = DateField(_l("Date"), validators=[InputRequired(_l("Write the date as YYYY-MM-DD."))])
+    kind = SelectField(
+        _l("Kind"),
+        choices=_choices(
+            ("holiday", _l("holiday (closed)")), ("workday", _l("make-up working day"))
+        ),
+    )
+    name = StringField(
+        _l("Name"),
+        validators=[
+            DataRequired(_l("Give the day a name.")),
+            Length(
+                max=SLA_DAY_NAME_MAX,
+                message=_l("A name of at most %(max)s characters.", max=SLA_DAY_NAME_MAX),
+            ),
+        ],
+    )
+
+
+class SlaLoadForm(FlaskForm):
+    """An admin loading a year's public holidays and make-up working days."""
+
+    year = IntegerField(
+        _l("Year"),
+        validators=[
+            InputRequired(YEAR_MESSAGE),
+            NumberRange(min=FIRST_YEAR, max=LAST_YEAR, message=YEAR_MESSAGE),
+        ],
+    )
+    country = StringField(
+        _l("Country"), default=DEFAULT_COUNTRY, validators=[DataRequired(), Length(max=2)]
     )

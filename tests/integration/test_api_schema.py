@@ -42,6 +42,12 @@ RULES_BEYOND_THE_SCHEMA = {
     "POST /api/v1/settlement/reconciliations": "file content rules",
     # a ticket's resolution target cannot be shorter than its first-response target.
     "PUT /api/v1/sla-targets/{category}/{priority}": "resolution not before first response",
+    # the files are typed by their content and must agree with their names.
+    "POST /api/v1/tickets/{ref}/messages/upload": "file content rules",
+    # a make-up working day is a Saturday or Sunday, and the calendar covers 2000 to 2099.
+    "PUT /api/v1/sla-holidays/{day}": "a workday on a weekend day of a covered year",
+    # the holidays library knows some countries' holidays from a later year than 2000 only.
+    "POST /api/v1/sla-holidays/load": "a year the library knows for the country",
     # the regulator's escalation date cannot be in the future, which moves.
     "POST /api/v1/tickets/{ref}/escalation": "date not in the future",
     # tickets go only to active admin or care staff.

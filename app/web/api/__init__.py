@@ -46,6 +46,7 @@ from app.web.api import (  # noqa: E402,F401
     plans,
     provisioning,
     settlement,
+    sla_days,
     staff,
     tickets,
     usage,

@@ -5,9 +5,13 @@ assignment, regulator escalation, attachments, SLA targets and ticket figures.
 conversation, internal notes included, and attachment downloads);
 `tickets.manage` opens tickets for phone, store and e-mail contacts, answers,
 changes status, assigns and records regulator escalations;
-`sla_targets.manage` (admins) edits the SLA table. Attachments are uploaded
-in the console and self-care (the API's bodies are JSON) and downloaded here
-as attachments of the type their content showed.
+`sla_targets.manage` (admins) edits the SLA table (the SLA calendar is in
+app/web/api/sla_days.py). Bodies are JSON, but for a reply or note with
+attachments: `POST /tickets/<ref>/messages/upload` takes multipart/form-data
+(`body`, `visibility` and one or more `attachments` files) and keeps the files
+by the rules of the console and self-care (app/care/attachments.py: type by
+content, 5 MiB each, 5 a message; a refused file keeps nothing). Attachments
+are downloaded as attachments of the type their content showed.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from app.web.api.tickets_schemas import (
     FiguresQuery,
     MessageIn,
     MessageOut,
+    MessageUploadIn,
     SlaTargetIn,
     SlaTargetList,
     SlaTargetOut,
@@ -57,8 +62,8 @@ from app.web.api.tickets_schemas import (
     TicketPage,
     TicketQuery,
 )
-from app.web.context import current_actor, db_session, settings
-from app.web.tickets import attachment_response
+from app.web.context import accepts_upload, current_actor, db_session, settings
+from app.web.tickets import UPLOAD_LIMIT, attachment_response, storage, uploads_from_request
 
 TICKET_404 = {404: "No such ticket"}
 ATTACHMENT_DOC: dict[int | str, Any] = {
@@ -208,6 +213,38 @@ def ticket_message(ref: str, data: dict[str, Any]) -> Any:
         now=utcnow(),
     )
     return {**message.model_dump(), "attachments": []}
+
+
+@bp.post("/tickets/<ref>/messages/upload")
+@accepts_upload(UPLOAD_LIMIT)
+@requires("tickets.manage")
+@bp.input(MessageUploadIn, location="form_and_files", arg_name="data")
+@bp.output(MessageOut, status_code=201)
+@bp.doc(
+    responses={
+        **TICKET_404,
+        409: "The ticket is closed",
+        413: "The request is larger than five files at their limit",
+        422: "A bad field, or a file refused (the message says why); nothing is kept",
+    }
+)
+def ticket_message_upload(ref: str, data: dict[str, Any]) -> Any:
+    """Answer the customer or add an internal note, with attachments (multipart/form-data)."""
+    ticket = _ticket(ref)
+    assert ticket.id is not None
+    session = db_session()
+    message = conversation.staff_reply(
+        session,
+        ticket_id=ticket.id,
+        body=data["body"],
+        visibility=data["visibility"],
+        actor=current_actor(),
+        now=utcnow(),
+        uploads=uploads_from_request(),
+        storage=storage(),
+    )
+    attached = files.attachments_of(session, ticket_id=ticket.id).get(message.id or 0, [])
+    return {**message.model_dump(), "attachments": [a.model_dump() for a in attached]}
 
 
 @bp.post("/tickets/<ref>/status")

@@ -1,21 +1,33 @@
-"""API schemas of customer service: tickets, their messages, SLA targets and figures."""
+"""API schemas of customer service: tickets, their messages, SLA targets, the SLA
+calendar and figures."""
 
 from __future__ import annotations
 
 from apiflask import Schema
-from apiflask.fields import Boolean, Date, DateTime, Float, Integer, List, Nested, String
+from apiflask.fields import Boolean, Date, DateTime, File, Float, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range, Regexp
 
 from app.care.models import (
+    ATTACHMENT_MAX_BYTES,
     ATTACHMENT_TYPES,
+    ATTACHMENTS_PER_MESSAGE,
     AUTHOR_KINDS,
     BODY_MAX,
     CATEGORIES,
     CHANNELS,
     PRIORITIES,
+    SLA_DAY_KINDS,
+    SLA_DAY_NAME_MAX,
+    SLA_DAY_SOURCES,
     STATUSES,
     SUBJECT_MAX,
     VISIBILITIES,
+)
+from app.care.sla_calendar import (
+    DEFAULT_COUNTRY,
+    FIRST_YEAR,
+    LAST_YEAR,
+    public_holiday_countries,
 )
 from app.care.targets import MAX_TARGET_MINUTES
 from app.care.workflow import MAX_BULK, REGULATOR_REF_MAX
@@ -147,6 +159,20 @@ class MessageIn(Schema):
     )
 
 
+class MessageUploadIn(MessageIn):
+    attachments = List(
+        File(),
+        required=True,
+        validate=Length(min=1),
+        metadata={
+            "description": f"One to {ATTACHMENTS_PER_MESSAGE} files, each a PDF, PNG, JPEG or "
+            f"plain text file of 1 byte to {ATTACHMENT_MAX_BYTES // (1024 * 1024)} MiB, typed "
+            "by its content; the name's extension must agree (.pdf, .png, .jpg, .txt). "
+            "A refused file keeps the whole message out."
+        },
+    )
+
+
 class StatusIn(Schema):
     status = String(required=True, validate=OneOf(STATUSES))
     reason = String(load_default="", validate=[Length(max=500), PLAIN_TEXT])
@@ -241,3 +267,71 @@ class FiguresOut(Schema):
     opened_per_day = List(Nested(DayCount), required=True)
     open_by_status = Nested(StatusCount, required=True)
     sla_attainment = Nested(AttainmentOut, required=True)
+
+
+class SlaDayQuery(StrictQuery):
+    year = Integer(
+        validate=Range(min=FIRST_YEAR, max=LAST_YEAR),
+        metadata={"description": "Only this year's days; every day when left out."},
+    )
+
+
+class SlaDayPath(Schema):
+    day = Date(required=True, metadata={"description": "A local date of TIMEZONE, YYYY-MM-DD."})
+
+
+class SlaDayOut(Schema):
+    day = Date(required=True)
+    kind = String(
+        required=True,
+        validate=OneOf(SLA_DAY_KINDS),
+        metadata={
+            "description": "`holiday`: no working hours; `workday`: a Saturday or Sunday "
+            "worked 09:00–18:00 (a make-up working day)."
+        },
+    )
+    name = String(required=True)
+    source = String(
+        required=True,
+        validate=OneOf(SLA_DAY_SOURCES),
+        metadata={"description": "`public`: loaded from public holidays; `staff`: set by hand."},
+    )
+    updated_at = DateTime(required=True)
+
+
+class SlaDayItem(SlaDayOut):
+    """A day inside the calendar."""
+
+
+class SlaDayList(Schema):
+    items = List(Nested(SlaDayItem), required=True)
+
+
+class SlaDayIn(Schema):
+    kind = String(
+        required=True,
+        validate=OneOf(SLA_DAY_KINDS),
+        metadata={"description": "`workday` only on a Saturday or Sunday."},
+    )
+    name = String(required=True, validate=[Length(min=1, max=SLA_DAY_NAME_MAX), NON_BLANK_TEXT])
+
+
+class SlaLoadIn(Schema):
+    year = WholeNumber(required=True, validate=Range(min=FIRST_YEAR, max=LAST_YEAR))
+    country = String(
+        load_default=DEFAULT_COUNTRY,
+        validate=OneOf(public_holiday_countries()),
+        metadata={"description": "ISO 3166-1 alpha-2 code; CN (the default) has make-up days."},
+    )
+
+
+class SlaLoadOut(Schema):
+    country = String(required=True)
+    year = WholeNumber(required=True)
+    holidays = List(Date(), required=True, metadata={"description": "Holidays added."})
+    workdays = List(Date(), required=True, metadata={"description": "Make-up days added."})
+    kept = List(
+        Date(),
+        required=True,
+        metadata={"description": "Days of the year already set, left as they were."},
+    )

@@ -17,6 +17,7 @@ from app.web.console import (  # noqa: E402,F401
     plans,
     provisioning,
     settlement,
+    sla_days,
     staff,
     ticket_actions,
     tickets,

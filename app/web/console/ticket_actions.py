@@ -1,6 +1,7 @@
 """Console actions on tickets (`tickets.manage`): reply or note, status change,
 assignment (one ticket, or many from the queue), regulator escalation; and the
-SLA targets table (read with `tickets.view`, edited by admins).
+SLA targets table (read with `tickets.view`, edited by admins), with the SLA
+calendar below it (app/web/console/sla_days.py).
 
 Each action posts to its own route, calls one service and goes back to the
 ticket's page with a message; a refusal is flashed and undoes the request's
@@ -25,10 +26,12 @@ from app.web import flash_refusal, label
 from app.web.auth import safe_next, staff_required
 from app.web.console import bp
 from app.web.console.common import refused_form
-from app.web.console.tickets import UPLOAD_LIMIT, ticket_context
+from app.web.console.sla_days import calendar_context
+from app.web.console.tickets import ticket_context
 from app.web.context import accepts_upload, current_actor, db_session, settings
 from app.web.forms import ActionForm, attach_error
 from app.web.tickets import (
+    UPLOAD_LIMIT,
     EscalationForm,
     ReplyForm,
     SlaTargetForm,
@@ -181,6 +184,7 @@ def sla_targets() -> Any:
         "console/sla_targets.html",
         targets=targets.list_sla_targets(db_session()),
         action_form=ActionForm(),
+        **calendar_context(),
     )
 
 

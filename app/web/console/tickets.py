@@ -34,6 +34,7 @@ from app.web.console.common import PER_PAGE, page_number
 from app.web.context import accepts_upload, current_actor, db_session, settings
 from app.web.forms import attach_error
 from app.web.tickets import (
+    UPLOAD_LIMIT,
     EscalationForm,
     ReplyForm,
     StaffTicketForm,
@@ -44,7 +45,6 @@ from app.web.tickets import (
 )
 
 BREACH_FILTERS = {"yes": True, "no": False}
-UPLOAD_LIMIT = 5 * 5 * 1024 * 1024
 
 
 def queue_filter() -> tuple[TicketFilter, dict[str, str]]:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.care import sla
+from app.care.errors import SlaCalendarClosed
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LONDON = ZoneInfo("Europe/London")
@@ -147,3 +148,147 @@ def test_time_left_is_negative_once_overdue():
     due = at("2026-12-07 10:00")
     assert sla.time_left(due, at("2026-12-07 09:00")) == timedelta(hours=1)
     assert sla.time_left(due, at("2026-12-07 10:30")) == timedelta(minutes=-30)
+
+
+# The 2026 Spring Festival as the State Council set it: 15–23 February off (the
+# weekdays 16–20 and 23 are holidays, 15, 21 and 22 a weekend anyway), and the
+# Saturdays 14 and 28 February worked instead.
+SPRING_2026 = sla.WorkCalendar(
+    holidays=frozenset(datetime(2026, 2, d).date() for d in (16, 17, 18, 19, 20, 23)),
+    workdays=frozenset({datetime(2026, 2, 14).date(), datetime(2026, 2, 28).date()}),
+)
+
+
+def due_with(opened: str, minutes: int, calendar: sla.WorkCalendar, zone: ZoneInfo = SHANGHAI):
+    return sla.due_at(
+        at(opened, zone), minutes, zone=zone, around_the_clock=False, calendar=calendar
+    )
+
+
+@pytest.mark.parametrize(
+    ("opened", "minutes", "due"),
+    [
+        # The evening before the holiday week: from the first working morning after it.
+        ("2026-02-14 17:30", 60, "Tue 2026-02-24 09:30"),
+        ("2026-02-14 18:00", 60, "Tue 2026-02-24 10:00"),
+        ("2026-02-14 17:59", 2, "Tue 2026-02-24 09:01"),
+        ("2026-02-16 10:00", 60, "Tue 2026-02-24 10:00"),  # opened during the holidays
+        ("2026-02-22 23:59", 540, "Tue 2026-02-24 18:00"),  # Mon 23 is a holiday too
+        # A make-up Saturday counts 09:00–18:00, like a weekday.
+        ("2026-02-13 17:30", 60, "Sat 2026-02-14 09:30"),
+        ("2026-02-14 08:00", 540, "Sat 2026-02-14 18:00"),
+        ("2026-02-14 17:00", 60, "Sat 2026-02-14 18:00"),
+        ("2026-02-27 17:00", 120, "Sat 2026-02-28 10:00"),
+        ("2026-02-21 12:00", 60, "Tue 2026-02-24 10:00"),  # an ordinary weekend day stays off
+        # Thursday 10:00 + 5 working days: Thu, Fri, Sat 14, Tue 24, Wed 25, Thu 26 10:00.
+        ("2026-02-12 10:00", 5 * 540, "Thu 2026-02-26 10:00"),
+    ],
+)
+def test_due_in_working_hours_of_the_calendar(opened, minutes, due):
+    assert local(due_with(opened, minutes, SPRING_2026)) == due
+
+
+def test_no_calendar_keeps_the_plain_week():
+    # Without days set, the same Saturday is a weekend and the holiday week works.
+    assert local(due_with("2026-02-13 17:30", 60, sla.NO_CALENDAR)) == "Mon 2026-02-16 09:30"
+    assert due_with("2026-02-13 17:30", 60, sla.NO_CALENDAR) == sla.due_at(
+        at("2026-02-13 17:30"), 60, zone=SHANGHAI, around_the_clock=False
+    )
+
+
+def test_around_the_clock_ignores_the_calendar():
+    due = sla.due_at(
+        at("2026-02-16 10:00"), 60, zone=SHANGHAI, around_the_clock=True, calendar=SPRING_2026
+    )
+    assert local(due) == "Mon 2026-02-16 11:00"
+    held = sla.working_time_between(
+        at("2026-02-16 00:00"),
+        at("2026-02-17 00:00"),
+        zone=SHANGHAI,
+        around_the_clock=True,
+        calendar=SPRING_2026,
+    )
+    assert held == timedelta(hours=24)
+
+
+@pytest.mark.parametrize(
+    ("paused", "resumed", "held_hours", "due_after"),
+    [
+        # Paused and resumed within the holidays: no SLA time, the due instant stays.
+        ("2026-02-16 10:00", "2026-02-23 17:00", 0, "Mon 2026-03-02 12:00"),
+        # Friday 17–18, the make-up Saturday 9–18, Tuesday 9–10: 11 working hours.
+        ("2026-02-13 17:00", "2026-02-24 10:00", 11, "Tue 2026-03-03 14:00"),
+        # From the last working hour before the holidays to the first after them: 2 h.
+        ("2026-02-14 17:00", "2026-02-24 10:00", 2, "Mon 2026-03-02 14:00"),
+    ],
+)
+def test_a_pause_spanning_the_holidays_takes_no_sla_time_for_them(
+    paused, resumed, held_hours, due_after
+):
+    due, held = sla.resume(
+        at("2026-03-02 12:00"),
+        paused=at(paused),
+        resumed=at(resumed),
+        zone=SHANGHAI,
+        around_the_clock=False,
+        calendar=SPRING_2026,
+    )
+    assert held == timedelta(hours=held_hours)
+    assert local(due) == due_after
+
+
+def test_holidays_are_local_dates_of_the_zone_given():
+    christmas = sla.WorkCalendar(
+        holidays=frozenset({datetime(2026, 12, 25).date(), datetime(2026, 12, 28).date()})
+    )
+    # London: Thursday 24 December 17:30 GMT, Friday 25 and Monday 28 off → Tuesday 09:30 GMT.
+    due = due_with("2026-12-24 17:30", 60, christmas, LONDON)
+    assert due == datetime(2026, 12, 29, 9, 30, tzinfo=UTC)
+    # New York, Thanksgiving Thursday 26 November: Wednesday 17:30 EST → Friday 09:30 EST.
+    thanksgiving = sla.WorkCalendar(holidays=frozenset({datetime(2026, 11, 26).date()}))
+    ny = due_with("2026-11-25 17:30", 60, thanksgiving, NEW_YORK)
+    assert ny == datetime(2026, 11, 27, 14, 30, tzinfo=UTC)
+    # The same London instant is Friday 01:30 in Shanghai, where the 25th is off as well.
+    shanghai = sla.due_at(
+        at("2026-12-24 17:30", LONDON),
+        60,
+        zone=SHANGHAI,
+        around_the_clock=False,
+        calendar=christmas,
+    )
+    assert local(shanghai) == "Tue 2026-12-29 10:00"
+
+
+def _closed_for(days: int, first: str = "2027-01-01") -> sla.WorkCalendar:
+    start = datetime.fromisoformat(first).date()
+    return sla.WorkCalendar(holidays=frozenset(start + timedelta(days=n) for n in range(days)))
+
+
+def test_a_long_closure_is_waited_out_but_a_calendar_without_working_days_is_refused():
+    # Monday 4 January to Friday 31 December 2027 off, then a weekend: 364 days.
+    just_open = sla.add_sla_time(
+        at("2027-01-04 10:00"),
+        timedelta(hours=1),
+        zone=SHANGHAI,
+        around_the_clock=False,
+        calendar=_closed_for(362, "2027-01-04"),
+    )
+    assert local(just_open) == "Mon 2028-01-03 10:00"
+    opened = at("2027-01-01 10:00")
+    with pytest.raises(SlaCalendarClosed) as refused:
+        sla.add_sla_time(
+            opened,
+            timedelta(hours=1),
+            zone=SHANGHAI,
+            around_the_clock=False,
+            calendar=_closed_for(sla.MAX_CLOSED_DAYS + 30),
+        )
+    assert refused.value.params == {"days": 366, "day": "2027-01-01"}
+
+
+def test_a_date_cannot_be_both_a_holiday_and_a_workday():
+    day = datetime(2026, 2, 14).date()
+    with pytest.raises(ValueError, match="both"):
+        sla.WorkCalendar(holidays=frozenset({day}), workdays=frozenset({day}))
+    assert SPRING_2026.is_working_day(day)
+    assert not SPRING_2026.is_working_day(datetime(2026, 2, 16).date())
