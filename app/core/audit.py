@@ -39,12 +39,13 @@ class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_entry"
     __table_args__ = (
         Index("ix_audit_entry_target", "target_type", "target_id"),
-        # The records of an action, by time: an action's records of a day, its recent tries.
+        # The records of an action by time (an action's records of a day, its recent
+        # tries); no query reads records by time alone.
         Index("ix_audit_entry_action_at", "action", "at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     actor_kind: str = Field(max_length=20)
     actor_id: int | None = None
     actor_label: str = Field(default="", max_length=200)

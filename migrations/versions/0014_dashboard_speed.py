@@ -6,11 +6,15 @@ line's periods had ended until then (NULL while they run end to start, so
 that they cover `service_started_at` to `period_end` without a break); the
 code that opens periods keeps both. Existing lines take them from their
 periods in one UPDATE: the earliest start, and the earliest later start that
-is no period's end. Indexes: both columns; the ended lines by
-`status_changed_at` (partial, status terminated, transferred or ported out);
-`line_period` by `end` (`ix_line_period_ends`, as `ix_line_period_end` is
-line.period_end's); and `audit_entry` by (action, at), which replaces the
-index on action alone.
+is no period's end; then `ANALYZE line` on PostgreSQL, so that the planner
+knows the new columns without waiting for autovacuum. Indexes: both
+columns; the ended lines by `status_changed_at` (partial, status terminated,
+transferred or ported out); `line_period` by `end` (`ix_line_period_ends`,
+as `ix_line_period_end` is line.period_end's); and `audit_entry` by
+(action, at), which replaces the indexes on action alone and on `at` alone
+(no query reads records by time without their action, and the planner took
+the index on `at` for the day's activations, reading every record of the
+window).
 
 Revision ID: 0014
 Revises: 0013
@@ -67,17 +71,22 @@ def upgrade() -> None:
             postgresql_where=sa.text(ENDED),
         )
 
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ANALYZE line")  # the new columns' statistics, for the planner to use them
+
     with op.batch_alter_table("line_period", schema=None) as batch_op:
         batch_op.create_index("ix_line_period_ends", ["end"], unique=False)
 
     with op.batch_alter_table("audit_entry", schema=None) as batch_op:
         batch_op.create_index("ix_audit_entry_action_at", ["action", "at"], unique=False)
+        batch_op.drop_index(batch_op.f("ix_audit_entry_at"))
         batch_op.drop_index(batch_op.f("ix_audit_entry_action"))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("audit_entry", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_audit_entry_action"), ["action"], unique=False)
+        batch_op.create_index(batch_op.f("ix_audit_entry_at"), ["at"], unique=False)
         batch_op.drop_index("ix_audit_entry_action_at")
 
     with op.batch_alter_table("line_period", schema=None) as batch_op:
