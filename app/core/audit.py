@@ -122,6 +122,11 @@ def list_audit(
     return list(session.exec(query)), session.exec(count).one()
 
 
+def count_audit(session: Session) -> int:
+    """How many audit records there are (`list_audit`'s total without an action)."""
+    return session.exec(select(func.count()).select_from(AuditEntry)).one()
+
+
 def apply_changes(row: Any, fields: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Set `fields` on `row` and return what changed as {field: {"before", "after"}}.
 
