@@ -271,6 +271,7 @@ def _lines(
                     "status": spec.status,
                     "auto_renew": True,
                     "period_end": spec.periods[-1][1] if spec.periods else None,
+                    "service_started_at": spec.periods[0][0] if spec.periods else None,
                     "created_at": SETUP_AT,
                     "status_changed_at": SETUP_AT,
                 }

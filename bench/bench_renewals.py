@@ -188,6 +188,7 @@ def build(database: Database, lines: int, unpaid_every: int) -> World:
                         "status": "active",
                         "auto_renew": True,
                         "period_end": DUE,
+                        "service_started_at": START,
                         "created_at": START,
                         "status_changed_at": START,
                     }

@@ -68,8 +68,8 @@ FROM generate_series(1, :n) AS i
 # The n-th customer gets the n-th available number and the n-th SIM in stock.
 _LINES = """
 INSERT INTO line (customer_id, msisdn, plan_id, status, created_at, sim_id, status_changed_at,
-                  auto_renew, period_end)
-SELECT c.id, n.msisdn, :plan, 'active', :at, s.id, :at, true, :period_end
+                  auto_renew, period_end, service_started_at)
+SELECT c.id, n.msisdn, :plan, 'active', :at, s.id, :at, true, :period_end, :t0
 FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM customer) AS c
 JOIN (SELECT msisdn, row_number() OVER (ORDER BY id) AS rn FROM phone_number
       WHERE status = 'available') AS n ON n.rn = c.rn
@@ -172,7 +172,7 @@ def _people(session: Session, *, customers: int, t0: datetime) -> tuple[int, int
     at = t0 - timedelta(hours=1)
     connection.execute(text(_CUSTOMERS), {"n": customers, "at": at})
     end = t0 + timedelta(days=PERIODS * PERIOD_DAYS)
-    connection.execute(text(_LINES), {"plan": plan.id, "at": at, "period_end": end})
+    connection.execute(text(_LINES), {"plan": plan.id, "at": at, "period_end": end, "t0": t0})
     for statement in _TAKEN:
         connection.execute(text(statement), {"at": at})
     allowance = {"data_kb": plan.data_mb * 1024, "voice_s": plan.voice_min * 60, "sms": plan.sms}

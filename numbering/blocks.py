@@ -303,6 +303,14 @@ def add_number_block(
     return block
 
 
+def count_numbers(session: Session, *, status: str) -> int:
+    """How many numbers of every block have `status` now, through the (status, msisdn)
+    index: the sum of `list_blocks`' counts of that status."""
+    return session.exec(
+        select(func.count()).select_from(PhoneNumber).where(PhoneNumber.status == status)
+    ).one()
+
+
 def list_blocks(session: Session) -> list[BlockSummary]:
     """Every block, by host code and first number, with counts of its numbers per status."""
     blocks = session.exec(

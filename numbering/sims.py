@@ -147,6 +147,12 @@ def count_sims_by_status(session: Session) -> dict[str, int]:
     return counts
 
 
+def count_sims(session: Session, *, status: str) -> int:
+    """How many SIMs have `status` now, through the index on status:
+    `count_sims_by_status(session)[status]`."""
+    return session.exec(select(func.count()).select_from(Sim).where(Sim.status == status)).one()
+
+
 def retire_sims(session: Session, *, sim_ids: list[int], now: datetime) -> int:
     """Retire the SIMs of ended lines, set-based (the `retired` move of `set_sim_status`).
 

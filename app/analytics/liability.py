@@ -25,7 +25,7 @@ from sqlalchemy import case, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
-from app.charging.unused_value import owed_at
+from app.charging.unused_value import unused_value_at
 from app.ledger.accounts import CUSTOMER_PREPAID
 from app.ledger.models import LedgerAccount
 
@@ -58,11 +58,15 @@ def prepaid_liability(session: Session, *, at: datetime, currency: str) -> Liabi
     """The book liability now and what would be owed on an exit at `at`, in `currency`.
 
     Reads only; the balances are those cached now, the periods those containing `at`.
+    One pass over the prepaid accounts gives the book, the arrears and the
+    positive balances (`owed_at`'s: each customer in credit once); the unused
+    value is `owed_at`'s arithmetic (`unused_value_at`).
     """
     balance = col(LedgerAccount.balance_minor)
-    book, arrears, in_credit, in_arrears = session.execute(
+    book, positive, arrears, in_credit, in_arrears = session.execute(
         sa_select(
             func.coalesce(func.sum(balance), 0),
+            func.coalesce(func.sum(case((balance > 0, balance), else_=0)), 0),
             func.coalesce(func.sum(case((balance < 0, -balance), else_=0)), 0),
             func.coalesce(func.sum(case((balance > 0, 1), else_=0)), 0),
             func.coalesce(func.sum(case((balance < 0, 1), else_=0)), 0),
@@ -71,14 +75,14 @@ def prepaid_liability(session: Session, *, at: datetime, currency: str) -> Liabi
             col(LedgerAccount.currency) == currency,
         )
     ).one()
-    owed = owed_at(session, at=at)
+    unused = unused_value_at(session, at=at)
     return Liability(
         at=at,
         currency=currency,
         book_minor=int(book),
-        positive_balances_minor=owed.positive_balances.get(currency, 0),
+        positive_balances_minor=int(positive),
         arrears_minor=int(arrears),
-        unused_periods_minor=owed.unused_periods.get(currency, 0),
+        unused_periods_minor=unused.get(currency, 0),
         customers_in_credit=int(in_credit),
         customers_in_arrears=int(in_arrears),
     )

@@ -16,7 +16,11 @@ Definitions:
   never changes again). A suspended line is in service: it keeps its
   number and its periods.
 
-Counted set-based: the lines in service when the first day begins, then
+Counted set-based from `line` (`service_started_at` is the start of its
+first period, kept by app/charging): one pass over the lines for the
+statuses now and the live lines in service when the first day begins; the
+lines that started in the window and the ended lines that ended in it or
+later (ended lines in service when it begins) each through an index; then
 per day the lines that started and ended, added up in order.
 """
 
@@ -26,16 +30,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import accumulate
 
-from sqlalchemy import case, func
+from sqlalchemy import case, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
 from app.analytics.calendar import DEFAULT_DAYS, Span, last_days, span_index, within
-from app.charging.models import LinePeriod
 from app.core.audit import AuditEntry
 from app.subscribers.models import FINAL_LINE_STATUSES, Line
 
 ACTIVATION_ACTIONS = ("line.activate",)
+LIVE_STATUSES = ("active", "suspended", "pending")
 BEFORE = -1
 TERMINATION_ACTIONS = ("line.terminate", "line.port_out", "line.transfer")
 
@@ -69,73 +73,84 @@ def count_lines_by_status(session: Session) -> dict[str, int]:
 
 
 def _audit_counts(session: Session, spans: list[Span]) -> tuple[list[int], list[int]]:
-    """Activations and terminations per span, from the lifecycle's audit records."""
+    """Activations and terminations per span, from the lifecycle's audit records.
+
+    The records are read through the (action, at) index in a subquery of its own
+    (`OFFSET 0`): folded into the grouping, a misestimate of how many there are
+    had PostgreSQL start parallel workers to sort a handful of rows into days.
+    """
     actions = (*ACTIVATION_ACTIONS, *TERMINATION_ACTIONS)
-    inner = (
-        sa_select(
-            span_index(col(AuditEntry.at), spans).label("span"),
-            col(AuditEntry.action).label("action"),
-        )
+    records = (
+        sa_select(col(AuditEntry.at).label("at"), col(AuditEntry.action).label("action"))
         .where(col(AuditEntry.action).in_(actions), within(col(AuditEntry.at), spans))
+        .offset(0)
         .subquery()
     )
+    span = span_index(records.c.at, spans).label("span")
     rows = session.execute(
-        sa_select(inner.c.span, inner.c.action, func.count()).group_by(inner.c.span, inner.c.action)
+        sa_select(span, records.c.action, func.count()).group_by(span, records.c.action)
     ).all()
     activations, terminations = [0] * len(spans), [0] * len(spans)
-    for span, action, count in rows:
-        if span is None:
+    for index, action, count in rows:
+        if index is None:
             continue
         target = activations if action in ACTIVATION_ACTIONS else terminations
-        target[int(span)] += int(count)
+        target[int(index)] += int(count)
     return activations, terminations
 
 
-def _service_changes(session: Session, spans: list[Span]) -> tuple[int, list[int], list[int]]:
+def _count_statuses(session: Session) -> dict[str, int]:
+    """How many lines are active, suspended and pending now: one pass over the lines."""
+    status = col(Line.status)
+    row = session.execute(
+        sa_select(*(func.count().filter(status == name) for name in LIVE_STATUSES))
+    ).one()
+    return dict(zip(LIVE_STATUSES, (int(n) for n in row), strict=True))
+
+
+def _service_changes(
+    session: Session, spans: list[Span], live: int
+) -> tuple[int, list[int], list[int]]:
     """(lines in service when the first span begins, lines started per span, ended per span).
 
     A line starts at its first period's start and ends at its final status's
-    `status_changed_at`, never before it started.
+    `status_changed_at`, never before it started. In service when the first
+    span begins: the `live` lines (not ended) but those that started in it or
+    later or never, and the ended lines that started before it and ended in
+    it or later — each set read through an index.
     """
-    first = (
+    first = spans[0].start
+    started_at, changed = col(Line.service_started_at), col(Line.status_changed_at)
+    is_ended = col(Line.status).in_(FINAL_LINE_STATUSES)
+    late = session.execute(
         sa_select(
-            col(LinePeriod.line_id).label("line_id"),
-            func.min(col(LinePeriod.start)).label("started"),
+            is_ended.label("ended"), span_index(started_at, spans).label("span"), func.count()
         )
-        .group_by(col(LinePeriod.line_id))
-        .subquery()
-    )
-    changed = col(Line.status_changed_at)
-    ended = case(
-        (
-            col(Line.status).in_(FINAL_LINE_STATUSES),
-            case((changed > first.c.started, changed), else_=first.c.started),
-        ),
-        else_=None,
-    )
-    # One pass: each line's start and end as a span index, BEFORE when earlier
-    # than the first span, NULL when later (or, for the end, when still live).
-    lines = (
-        sa_select(
-            span_index(first.c.started, spans, before=BEFORE).label("started"),
-            span_index(ended, spans, before=BEFORE).label("ended"),
-        )
-        .join(Line, col(Line.id) == first.c.line_id)
-        .subquery()
-    )
-    rows = session.execute(
-        sa_select(lines.c.started, lines.c.ended, func.count()).group_by(
-            lines.c.started, lines.c.ended
-        )
+        .where(or_(started_at >= first, started_at.is_(None)))
+        .group_by("ended", "span")
     ).all()
-    base, started, ended_per_span = 0, [0] * len(spans), [0] * len(spans)
-    for start, end, count in rows:
-        for index, counts, sign in ((start, started, 1), (end, ended_per_span, -1)):
-            if index == BEFORE:
-                base += sign * int(count)
-            elif index is not None:
-                counts[int(index)] += int(count)
-    return base, started, ended_per_span
+    ended_at = case((changed > started_at, changed), else_=started_at)
+    ends = session.execute(
+        sa_select(
+            span_index(started_at, spans, before=BEFORE).label("started"),
+            span_index(ended_at, spans).label("ended"),
+            func.count(),
+        )
+        .where(is_ended, started_at.is_not(None), or_(changed >= first, started_at >= first))
+        .group_by("started", "ended")
+    ).all()
+    base, started, ended = live, [0] * len(spans), [0] * len(spans)
+    for was_ended, span, count in late:
+        if not was_ended:
+            base -= int(count)
+        if span is not None:
+            started[int(span)] += int(count)
+    for start, end, count in ends:
+        if start == BEFORE:
+            base += int(count)
+        if end is not None:
+            ended[int(end)] += int(count)
+    return base, started, ended
 
 
 def line_activity(
@@ -147,14 +162,14 @@ def line_activity(
     Reads only. :raises InvalidInput: `days` outside 1 to 366 (field ``days``).
     """
     spans = last_days(now=now, timezone=timezone, days=days)
-    by_status = count_lines_by_status(session)
+    statuses = _count_statuses(session)
     activations, terminations = _audit_counts(session, spans)
-    base, started, ended = _service_changes(session, spans)
+    base, started, ended = _service_changes(session, spans, sum(statuses.values()))
     in_service = [base + n for n in accumulate(s - e for s, e in zip(started, ended, strict=True))]
     return LineActivity(
-        active_now=by_status.get("active", 0),
-        suspended_now=by_status.get("suspended", 0),
-        pending_now=by_status.get("pending", 0),
+        active_now=statuses["active"],
+        suspended_now=statuses["suspended"],
+        pending_now=statuses["pending"],
         days=[
             LineDay(span.label, in_service[i], activations[i], terminations[i])
             for i, span in enumerate(spans)

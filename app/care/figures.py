@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import and_, case, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
@@ -61,20 +62,26 @@ def _local_bounds(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, da
 def tickets_opened_per_day(
     session: Session, *, first: date, last: date, timezone: str
 ) -> list[tuple[date, int]]:
-    """(local day, tickets opened) for every day from `first` to `last`."""
+    """(local day, tickets opened) for every day from `first` to `last`.
+
+    Counted by the database: each ticket's creation is placed among the days'
+    ends (UTC instants), so no row comes back to be converted here.
+    """
     zone = ZoneInfo(timezone)
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    if not days:
+        return []
     start, end = _local_bounds(first, last, zone)
-    counts: dict[date, int] = {}
-    opened = select(Ticket.created_at).where(
-        col(Ticket.created_at) >= start, col(Ticket.created_at) < end
+    created = col(Ticket.created_at)
+    day = case(*((created < _local_bounds(d, d, zone)[1], n) for n, d in enumerate(days))).label(
+        "day"
     )
-    for created_at in session.exec(opened):
-        day = created_at.astimezone(zone).date()
-        counts[day] = counts.get(day, 0) + 1
-    days = (last - first).days + 1
-    return [
-        (first + timedelta(days=n), counts.get(first + timedelta(days=n), 0)) for n in range(days)
-    ]
+    counts = dict(
+        session.execute(
+            sa_select(day, func.count()).where(created >= start, created < end).group_by(day)
+        ).all()
+    )
+    return [(d, int(counts.get(n, 0))) for n, d in enumerate(days)]
 
 
 def open_tickets_by_status(session: Session) -> dict[str, int]:
@@ -88,40 +95,32 @@ def open_tickets_by_status(session: Session) -> dict[str, int]:
     return {status: int(found.get(status, 0)) for status in ACTIVE_STATUSES}
 
 
-def _outcome(done: datetime | None, due: datetime, now: datetime) -> bool | None:
-    """Met (True), missed (False) or not known yet (None)."""
-    if done is not None:
-        return done <= due
-    return False if now > due else None
-
-
 def sla_attainment(
     session: Session, *, first: date, last: date, timezone: str, now: datetime
 ) -> Attainment:
-    """SLA attainment of the tickets opened from `first` to `last` (local days)."""
+    """SLA attainment of the tickets opened from `first` to `last` (local days).
+
+    Counted by the database. A ticket waiting for the customer has its clock
+    stopped: not late while it waits, so only an answer or a resolution makes
+    its outcome known.
+    """
     start, end = _local_bounds(first, last, ZoneInfo(timezone))
-    query = sa_select(
-        col(Ticket.first_responded_at),
-        col(Ticket.first_response_due_at),
-        col(Ticket.resolved_at),
-        col(Ticket.resolution_due_at),
-        col(Ticket.status),
-    ).where(col(Ticket.created_at) >= start, col(Ticket.created_at) < end)
-    counts = dict.fromkeys(("fm", "ft", "rm", "rt", "bm", "bt"), 0)
-    for responded, response_due, resolved, resolution_due, status in session.execute(query):
-        # A ticket waiting for the customer has its clock stopped: not late while it waits.
-        paused = status == "pending_customer"
-        answered = _outcome(responded, response_due, now if not paused else response_due)
-        settled = _outcome(resolved, resolution_due, now if not paused else resolution_due)
-        if answered is not None:
-            counts["ft"] += 1
-            counts["fm"] += answered
-        if settled is not None:
-            counts["rt"] += 1
-            counts["rm"] += settled
-        if answered is not None and settled is not None:
-            counts["bt"] += 1
-            counts["bm"] += answered and settled
-    return Attainment(
-        counts["fm"], counts["ft"], counts["rm"], counts["rt"], counts["bm"], counts["bt"]
-    )
+    running = col(Ticket.status) != "pending_customer"
+    responded, response_due = col(Ticket.first_responded_at), col(Ticket.first_response_due_at)
+    resolved, resolution_due = col(Ticket.resolved_at), col(Ticket.resolution_due_at)
+    # Known: done, or past due while the clock runs; met: done by the due instant.
+    answered = or_(responded.is_not(None), and_(running, response_due < now))
+    answered_met = and_(responded.is_not(None), responded <= response_due)
+    settled = or_(resolved.is_not(None), and_(running, resolution_due < now))
+    settled_met = and_(resolved.is_not(None), resolved <= resolution_due)
+    row = session.execute(
+        sa_select(
+            func.count().filter(answered_met),
+            func.count().filter(answered),
+            func.count().filter(settled_met),
+            func.count().filter(settled),
+            func.count().filter(answered_met, settled_met),
+            func.count().filter(answered, settled),
+        ).where(col(Ticket.created_at) >= start, col(Ticket.created_at) < end)
+    ).one()
+    return Attainment(*(int(n) for n in row))

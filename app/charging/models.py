@@ -34,6 +34,8 @@ class LinePeriod(SQLModel, table=True):
         CheckConstraint("price_minor >= 0", name="price_not_negative"),
         # The period containing an instant: line_id = ? AND start <= t < end.
         Index("ix_line_period_line_id_end", "line_id", "end"),
+        # The periods not over at an instant (`end > t`): the unused value of an exit.
+        Index("ix_line_period_ends", "end"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

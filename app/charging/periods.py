@@ -4,7 +4,11 @@ Periods are exact: `end = start + validity_days × 24 h`. A period is
 opened with the allowances of the plan it is opened on, in billable units
 (data KB = `data_mb × 1024`, voice seconds = `voice_min × 60`, SMS count),
 and `line.period_end` follows the line's latest period so the renewal job
-finds due lines by one index.
+finds due lines by one index. `line.service_started_at` is the start of the
+line's first period; `line.period_gap_at` is set by the first period that
+does not start where the latest one ended (a lapsed line renewed later), so
+that a line without it has periods covering `service_started_at` to
+`period_end` without a break (the dashboard counts lines by them).
 """
 
 from __future__ import annotations
@@ -56,11 +60,22 @@ def open_period(
         **allowances(plan),
     )
     session.add(period)
+    follow_periods(line, start=period.start, end=period.end)
     line.plan_id = plan.id
-    line.period_end = period.end
     session.add(line)
     session.flush()
     return period
+
+
+def follow_periods(line: Line, *, start: datetime, end: datetime) -> None:
+    """Move `line` to its new latest period from `start` to `end`: `period_end`, the start
+    of its service for its first period, and `period_gap_at` for a period that does not
+    start where the latest one ended."""
+    if line.service_started_at is not None and start != line.period_end:
+        line.period_gap_at = line.period_gap_at or start
+    if line.service_started_at is None or start < line.service_started_at:
+        line.service_started_at = start
+    line.period_end = end
 
 
 def period_at(session: Session, *, line_id: int, at: datetime) -> LinePeriod | None:

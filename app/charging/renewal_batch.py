@@ -103,6 +103,7 @@ _UPDATE_RENEWED = (
         period_end=bindparam("end"),
         next_plan_id=None,
         renewal_failed_at=None,
+        period_gap_at=func.coalesce(_LINE.c.period_gap_at, bindparam("gap")),
     )
 )
 
@@ -369,6 +370,8 @@ def _add_period(
             "switched_from": line.plan_id if line.next_plan_id is not None else None,
         }
     )
+    if start != line.end and line.gap_at is None:
+        line.gap_at = start
     line.plan_id, line.next_plan_id, line.restart = plan.id, None, False
     line.end = end
 
@@ -492,22 +495,29 @@ def _audit_row(
 
 
 def _update_renewed(session: Session, renewed: list[DueLine]) -> None:
-    """Move each renewed line to its last period: plan, period_end; clear the pending
-    plan change and the failed renewal."""
+    """Move each renewed line to its last period: plan, period_end, the first gap
+    between its periods if it is new; clear the pending plan change and the failed
+    renewal."""
     if session.get_bind().dialect.name != "postgresql":
         session.connection().execute(
             _UPDATE_RENEWED,
-            [{"line": line.id, "plan": line.plan_id, "end": line.end} for line in renewed],
+            [
+                {"line": line.id, "plan": line.plan_id, "end": line.end, "gap": line.gap_at}
+                for line in renewed
+            ],
         )
         return
     session.connection().exec_driver_sql(
         "UPDATE line SET plan_id = v.plan_id, period_end = v.period_end,"
-        " next_plan_id = NULL, renewal_failed_at = NULL"
-        " FROM unnest(%b::bigint[], %b::bigint[], %b::timestamptz[]) AS v(id, plan_id, period_end)"
+        " next_plan_id = NULL, renewal_failed_at = NULL,"
+        " period_gap_at = coalesce(line.period_gap_at, v.gap_at)"
+        " FROM unnest(%b::bigint[], %b::bigint[], %b::timestamptz[], %b::timestamptz[])"
+        " AS v(id, plan_id, period_end, gap_at)"
         " WHERE line.id = v.id",
         (
             [line.id for line in renewed],
             [line.plan_id for line in renewed],
             [line.end for line in renewed],
+            [line.gap_at for line in renewed],
         ),
     )

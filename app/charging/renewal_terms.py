@@ -105,7 +105,9 @@ class DueLine:
     """A due line while its batch is decided.
 
     `periods` collects the periods the batch opens for it (plan terms, start,
-    end, the entry's key); `failed_at` is set when its renewal goes unpaid.
+    end, the entry's key); `failed_at` is set when its renewal goes unpaid;
+    `gap_at` is the start of a period opened later than the line's last end
+    (a lapsed line renewed now), for `line.period_gap_at`.
     """
 
     id: int
@@ -120,6 +122,7 @@ class DueLine:
     restart: bool
     periods: list[dict[str, Any]] = field(default_factory=list)
     failed_at: datetime | None = None
+    gap_at: datetime | None = None
 
 
 @contextmanager

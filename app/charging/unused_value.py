@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import Numeric, Select, case, cast, exists, func
+from sqlalchemy import Numeric, Select, case, cast, exists, func, literal
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
@@ -191,32 +191,53 @@ def owed_at(session: Session, *, at: datetime) -> Owed:
     for currency, total, count in balances:
         owed.positive_balances[currency] = int(total or 0)
         owed.customers += int(count)
-    if session.get_bind().dialect.name == "postgresql":
-        _sum_unused_in_sql(session, at=at, owed=owed)
-        for period in _paid_first_periods(session, None):
-            owed.unused_periods[period.currency] += period.value_minor
-            owed.lines += 1
-        return owed
-    lines: set[int] = set()
-    for period in unused_periods(session, at=at):
-        owed.unused_periods[period.currency] += period.value_minor
-        lines.add(period.line_id)
-    owed.lines = len(lines)
+    _add_unused(session, owed, count_lines=True)
     return owed
 
 
+def unused_value_at(session: Session, *, at: datetime) -> dict[str, int]:
+    """The unused value at `at` per currency: `owed_at(at).unused_periods`, the same
+    arithmetic, without reading balances or counting lines (the dashboard's)."""
+    owed = Owed(at=at)
+    _add_unused(session, owed, count_lines=False)
+    return dict(owed.unused_periods)
+
+
+def _add_unused(session: Session, owed: Owed, *, count_lines: bool) -> None:
+    """Add the unused value at `owed.at` to `owed`, and its lines when `count_lines`."""
+    if session.get_bind().dialect.name == "postgresql":
+        _sum_unused_in_sql(session, at=owed.at, owed=owed, count_lines=count_lines)
+        for period in _paid_first_periods(session, None):
+            owed.unused_periods[period.currency] += period.value_minor
+            owed.lines += 1
+        return
+    lines: set[int] = set()
+    for period in unused_periods(session, at=owed.at):
+        owed.unused_periods[period.currency] += period.value_minor
+        lines.add(period.line_id)
+    owed.lines = len(lines)
+
+
 def _unused_periods_query(query: _Query, at: datetime) -> _Query:
-    """`query` over the periods ending after `at` of lines not ended, with their plans."""
+    """`query` over the periods ending after `at` of lines not ended, with their plans.
+
+    The periods come through the index on `end`; the ended lines, through the
+    index of ended lines, are left out by an anti-join rather than every line
+    joined in.
+    """
+    ended = exists().where(
+        col(Line.id) == col(LinePeriod.line_id), col(Line.status).in_(ENDED_STATUSES)
+    )
     return (
         query.select_from(LinePeriod)
-        .join(Line, col(Line.id) == col(LinePeriod.line_id))
         .join(Plan, col(Plan.id) == col(LinePeriod.plan_id))
-        .where(col(LinePeriod.end) > at, col(Line.status).notin_(ENDED_STATUSES))
+        .where(col(LinePeriod.end) > at, ~ended)
     )
 
 
-def _sum_unused_in_sql(session: Session, *, at: datetime, owed: Owed) -> None:
-    """The unused value of the periods ending after `at` per currency, summed by PostgreSQL.
+def _sum_unused_in_sql(session: Session, *, at: datetime, owed: Owed, count_lines: bool) -> None:
+    """The unused value of the periods ending after `at` per currency, summed by PostgreSQL,
+    and their lines when `count_lines`.
 
     `unused_value_minor`'s arithmetic in exact numerics, so that a hundred
     thousand periods are not fetched one by one: the time left in
@@ -231,14 +252,10 @@ def _sum_unused_in_sql(session: Session, *, at: datetime, owed: Owed) -> None:
     left = func.extract("epoch", col(LinePeriod.end) - since) * 1_000_000
     full = cast(col(Plan.validity_days), Numeric) * _MICROSECONDS_PER_DAY
     value = case((col(LinePeriod.price_minor) > 0, func.div(2 * price * left + full, 2 * full)))
+    lines = func.count(func.distinct(col(LinePeriod.line_id))) if count_lines else literal(0)
     rows = session.execute(
         _unused_periods_query(
-            sa_select(
-                col(Plan.currency),
-                func.count(func.distinct(col(LinePeriod.line_id))),
-                func.coalesce(func.sum(value), 0),
-            ),
-            at,
+            sa_select(col(Plan.currency), lines, func.coalesce(func.sum(value), 0)), at
         ).group_by(col(Plan.currency))
     ).all()
     for currency, count, total in rows:

@@ -189,6 +189,8 @@ def _insert_lines(
                 "status": "active",
                 "auto_renew": row.plan.auto_renew_default,
                 "period_end": row.period_start + period_length(row.plan),
+                "service_started_at": row.period_start,
+                "period_gap_at": None,
                 "created_at": now,
                 "status_changed_at": now,
             }

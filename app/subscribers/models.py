@@ -20,6 +20,7 @@ from app.core.errors import N_
 LINE_STATUSES = ("pending", "active", "suspended", "terminated", "transferred", "ported_out")
 FINAL_LINE_STATUSES = ("terminated", "transferred", "ported_out")
 _LIVE_SQL = "status IN ('pending', 'active', 'suspended')"
+_FINAL_SQL = "status IN ('terminated', 'transferred', 'ported_out')"
 # Shown to people; the catalogs translate them.
 LINE_STATUS_LABELS = {
     "pending": N_("pending"),
@@ -87,6 +88,14 @@ class Line(SQLModel, table=True):
             sqlite_where=text(_LIVE_SQL),
             postgresql_where=text(_LIVE_SQL),
         ),
+        # The ended lines, by when they ended: the dashboard's terminations and the
+        # lines an exit's unused value leaves out.
+        Index(
+            "ix_line_ended_status_changed_at",
+            "status_changed_at",
+            sqlite_where=text(_FINAL_SQL),
+            postgresql_where=text(_FINAL_SQL),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -107,6 +116,13 @@ class Line(SQLModel, table=True):
     renewal_failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     status_changed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    # Start of the line's first period (app/charging): when its service began; None
+    # until a period opens. Written with the periods, for the dashboard's counts.
+    service_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    # Start of the first period that did not open where the line's periods had ended
+    # until then (a lapsed line renewed later); None while they run end to start, so
+    # that together they cover `service_started_at` to `period_end` without a break.
+    period_gap_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
 
 
 class PurchaseOrder(SQLModel, table=True):

@@ -74,10 +74,19 @@ _USAGE_SUMMED = text(
     " WHERE host_id = :host AND bucket >= :first AND bucket < :last"
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The host's lines with a period overlapping the month, each once. A line whose periods
+# run end to start (no period_gap_at, app/charging/periods.py) has one exactly when its
+# service started before the month ends and its period_end comes after the month
+# begins; a line with a gap between its periods is looked for in its periods.
 _LINES = text(
-    "SELECT count(DISTINCT p.line_id) FROM line_period p JOIN line l ON l.id = p.line_id"
+    "SELECT (SELECT count(*) FROM line l"
     " JOIN phone_number n ON n.msisdn = l.msisdn JOIN number_block b ON b.id = n.block_id"
-    ' WHERE b.host_id = :host AND p.start < :end AND p."end" > :start'
+    " WHERE b.host_id = :host AND l.period_gap_at IS NULL"
+    " AND l.service_started_at < :end AND l.period_end > :start)"
+    " + (SELECT count(DISTINCT p.line_id) FROM line_period p JOIN line l ON l.id = p.line_id"
+    " JOIN phone_number n ON n.msisdn = l.msisdn JOIN number_block b ON b.id = n.block_id"
+    " WHERE b.host_id = :host AND l.period_gap_at IS NOT NULL"
+    ' AND p.start < :end AND p."end" > :start)'
 )
 _NUMBERS = text(
     "SELECT count(*) FROM phone_number n JOIN number_block b ON b.id = n.block_id"

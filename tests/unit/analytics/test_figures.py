@@ -17,6 +17,7 @@ from app.analytics.liability import prepaid_liability
 from app.analytics.lines import line_activity
 from app.analytics.revenue import monthly_revenue, revenue_per_plan
 from app.charging.models import LinePeriod, PeriodAddOn
+from app.charging.periods import open_period
 from app.charging.unused_value import owed_at
 from app.core.audit import AuditEntry
 from app.core.errors import InvalidInput
@@ -25,7 +26,16 @@ from app.ledger.balances import book_liability
 from app.ledger.models import JournalEntry, LedgerAccount, Posting
 from app.subscribers.models import FINAL_LINE_STATUSES, Line, PurchaseOrder
 from plans.models import Plan
-from tests.unit.analytics.business import AT, CURRENCY, TIMEZONE, ZONE, Business, build, local
+from tests.unit.analytics.business import (
+    AT,
+    CURRENCY,
+    TIMEZONE,
+    ZONE,
+    Business,
+    build,
+    local,
+    staff_line,
+)
 from wholesale.models import HostCarrier, SettlementRun
 
 MONTHS = ["2026-09", "2026-10", "2026-11"]
@@ -254,19 +264,37 @@ def test_revenue_per_plan_names_the_order_and_the_renewed_periods_plans(
 # -- ARPU ---------------------------------------------------------------------------------
 
 
+def _check_arpu_against_the_periods(session: Session, months: int) -> list[int]:
+    figure = monthly_arpu(session, now=AT, timezone=TIMEZONE, currency=CURRENCY, months=months)
+    expected = _expected_revenue(session)
+    periods = list(session.exec(select(LinePeriod)))
+    spans = last_months(now=AT, timezone=TIMEZONE, months=months)
+    for month, span in zip(figure, spans, strict=True):
+        active = {p.line_id for p in periods if p.start < span.end and p.end > span.start}
+        revenue = sum(expected.get(month.month, {}).values())
+        assert (month.revenue_minor, month.active_lines) == (revenue, len(active)), month.month
+        assert month.arpu_minor == (round_half_up(revenue, len(active)) if active else None)
+    return [m.active_lines for m in figure]
+
+
 def test_arpu_is_revenue_over_the_lines_active_in_the_month(
     session: Session, business: Business
 ) -> None:
-    figure = monthly_arpu(session, now=AT, timezone=TIMEZONE, currency=CURRENCY, months=3)
-    expected = _expected_revenue(session)
-    periods = list(session.exec(select(LinePeriod)))
-    for month, span in zip(figure, last_months(now=AT, timezone=TIMEZONE, months=3), strict=True):
-        active = {p.line_id for p in periods if p.start < span.end and p.end > span.start}
-        revenue = sum(expected[month.month].values())
-        assert (month.revenue_minor, month.active_lines) == (revenue, len(active)), month.month
-        assert month.arpu_minor == round_half_up(revenue, len(active))
     # September: the store line and the line in arrears; November: store, staff, two new.
-    assert [m.active_lines for m in figure] == [2, 3, 4]
+    assert _check_arpu_against_the_periods(session, 3) == [2, 3, 4]
+
+
+def test_a_line_is_not_active_in_the_months_between_its_periods(
+    session: Session, business: Business
+) -> None:
+    world = business.world
+    line = staff_line(
+        session, world.customer, world.plan, offset=180, activate_at=local(2026, 8, 1)
+    )
+    # Its first period ends on 31 August; it opens its next on 3 November.
+    open_period(session, line=line, plan=world.plan, start=local(2026, 11, 3), now=AT)
+    assert line.period_gap_at == local(2026, 11, 3)
+    assert _check_arpu_against_the_periods(session, 4) == [1, 2, 3, 5]
 
 
 def test_a_month_without_lines_has_no_arpu(session: Session, business: Business) -> None:

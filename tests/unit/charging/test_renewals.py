@@ -506,6 +506,39 @@ def test_a_line_staff_resumed_unpaid_restarts_at_now_when_paid(
     assert (new.start, new.end) == (later, later + PERIOD)
 
 
+def test_a_line_keeps_when_its_service_began_and_its_first_gap(
+    session: Session, world: World
+) -> None:
+    line = _line(session, world, balance=PRICE)
+    _run(session, END)  # renewed at the old end: the periods run end to start
+    line = _fresh(session, line)
+    assert (line.service_started_at, line.period_gap_at) == (NOW, None)
+
+    _run(session, END + PERIOD)  # unpaid: suspended, the period over
+    _credit(session, world, 2 * PRICE)
+    later = END + PERIOD + 3 * DAY
+    assert _run(session, later).resumed == 1  # the batch renews it from `later`
+    line = _fresh(session, line)
+    assert (line.service_started_at, line.period_gap_at) == (NOW, later)
+
+    _run(session, later + PERIOD)  # renewed at the old end: the first gap stays
+    assert _fresh(session, line).period_gap_at == later
+    assert line.period_end == later + 2 * PERIOD
+
+
+def test_renew_now_after_a_lapse_records_the_gap_and_ahead_does_not(
+    session: Session, world: World
+) -> None:
+    ahead = _line(session, world, balance=3 * PRICE, auto_renew=False)
+    renew_now(session, line_id=ahead.id or 0, actor=STAFF, now=NOW + DAY, expected_period_end=END)
+    assert (_fresh(session, ahead).service_started_at, ahead.period_gap_at) == (NOW, None)
+
+    lapsed = _line(session, world, auto_renew=False)
+    _run(session, END)
+    renew_now(session, line_id=lapsed.id or 0, actor=STAFF, now=END + DAY)
+    assert (_fresh(session, lapsed).service_started_at, lapsed.period_gap_at) == (NOW, END + DAY)
+
+
 # -- termination ----------------------------------------------------------------------------
 
 

@@ -12,11 +12,12 @@ from sqlmodel import col, func, select
 from app.core.audit import AuditEntry
 from app.core.db import Database
 from app.core.errors import InvalidInput
+from numbering import blocks
 from numbering.blocks import add_number_block, list_blocks
 from numbering.errors import BlockInvalid, BlockOverlap, HostNotFound, TierNotFound
 from numbering.golden import DEFAULT_TIERS, TIER_CODES
 from numbering.lifecycle import assign_number, reserve_number
-from numbering.models import GoldenTier, NumberBlock, PhoneNumber
+from numbering.models import NUMBER_STATUSES, GoldenTier, NumberBlock, PhoneNumber
 from numbering.search import get_number, search_numbers
 from numbering.tiers import ensure_default_tiers, list_tiers, set_tier_surcharge
 from tests.factories import NOW
@@ -263,6 +264,9 @@ def test_blocks_are_listed_with_their_host_and_counts_per_status(session, host, 
         10,
     )
     assert summaries[0].received_at == NOW
+    for status in NUMBER_STATUSES:
+        total = sum(summary.counts[status] for summary in summaries)
+        assert blocks.count_numbers(session, status=status) == total, status
 
 
 def test_no_blocks_list_empty(session):

@@ -14,7 +14,7 @@ from app.core.fileimport import Reject
 from numbering.errors import HostNotFound, SimImportRejected
 from numbering.models import Sim
 from numbering.sim_import import import_sims
-from numbering.sims import count_sims_by_status, list_sims
+from numbering.sims import count_sims, count_sims_by_status, list_sims
 from tests.factories import NOW
 from tests.unit.numbering.conftest import STAFF
 
@@ -297,6 +297,7 @@ def test_sims_are_counted_per_status(session, host):
     session.flush()
     counts = count_sims_by_status(session)
     assert (counts["in_stock"], counts["assigned"], counts["active"]) == (2, 1, 0)
+    assert {status: count_sims(session, status=status) for status in counts} == counts
 
 
 def test_an_absurd_sim_page_is_empty_rather_than_an_error(session, host):

@@ -201,6 +201,7 @@ def test_the_sample_file_imports_with_its_check_digits_as_warnings(session, fold
     assert period.start.isoformat() == "2026-09-30T16:00:00+00:00"
     assert period.end - period.start == timedelta(days=30)
     assert line.period_end == period.end
+    assert (line.service_started_at, line.period_gap_at) == (period.start, None)
     assert (period.data_kb, period.voice_s, period.sms) == (10240 * 1024, 200 * 60, 100)
     assert (period.price_minor, period.entry_id) == (3900, None)
     sim = session.get(Sim, line.sim_id)

@@ -245,3 +245,24 @@ def test_the_quarter_hour_sums_kept_by_imports_equal_the_records(
     assert sum(u.quantity for u in from_records) > 0
     rebuild_quarter_hours(session)
     assert _quarter_hours(session) == kept
+
+
+def test_a_line_with_a_gap_counts_only_in_the_months_of_its_periods(
+    session: Session, world: World
+) -> None:
+    # Both lapse after September (Shanghai); one is renewed in November, one in December.
+    september = datetime(2026, 9, 1, tzinfo=ZONE)
+    back = subject(session, world, start=september)
+    open_period(session, line=back.line, plan=back.plan, start=NOV + timedelta(days=9), now=NOV)
+    later = subject(session, world, start=september)
+    december = datetime(2026, 12, 5, tzinfo=UTC)
+    open_period(session, line=later.line, plan=later.plan, start=december, now=NOV)
+    assert back.line.period_gap_at is not None and later.line.period_gap_at == december
+    months = {
+        month: {
+            r.service: r.quantity
+            for r in compute_settlement(session, host=world.host, month=month).rows
+        }["line"]
+        for month in ("2026-09", "2026-10", "2026-11", "2026-12")
+    }
+    assert months == {"2026-09": 2, "2026-10": 0, "2026-11": 1, "2026-12": 2}
