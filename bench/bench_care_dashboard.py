@@ -90,17 +90,14 @@ def _env(url: str, instance: Path) -> dict[str, str]:
 
 
 def create_admin(env: dict[str, str]) -> None:
-    """`mvno staff create --role admin`, the password on stdin."""
+    """`mvno staff create --role admin`, the password on stdin; a database reused
+    (`--reuse`) keeps the admin an earlier run made."""
     command = [sys.executable, *CLI, "staff", "create", "--email", EMAIL, "--role", "admin"]
-    subprocess.run(
-        command,
-        input=PASSWORD + "\n",
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
+    made = subprocess.run(
+        command, input=PASSWORD + "\n", env=env, cwd=ROOT, capture_output=True, text=True
     )
+    if made.returncode != 0 and "already" not in made.stderr:
+        raise RuntimeError(f"mvno staff create failed: {made.stderr.strip()}")
 
 
 def _free_port() -> int:
