@@ -96,7 +96,7 @@ WITH matched AS (
                           ELSE p.sms_price END AS price
     FROM usage_in u
     JOIN rating_periods p ON p.msisdn = u.msisdn AND u.t >= p.start_us AND u.t < p.end_us
-    QUALIFY row_number() OVER (PARTITION BY u.line ORDER BY p.period_id) = 1
+    {first_period}
 ), walked AS (
     SELECT *, sum(billable) OVER (
         PARTITION BY period_id, service ORDER BY t, record_id
@@ -112,6 +112,22 @@ SELECT * EXCLUDE (left_before, price, used_before), billable - within AS over,
            ELSE CAST(billable - within AS HUGEINT) * price END AS BIGINT) AS charge_minor
 FROM split
 """
+# Where periods of one number overlap in time, a record takes the first of them.
+_FIRST_PERIOD = "QUALIFY row_number() OVER (PARTITION BY u.line ORDER BY p.period_id) = 1"
+_OVERLAPS_SQL = """
+SELECT count(*) FROM (
+    SELECT start_us, max(end_us) OVER (
+        PARTITION BY msisdn ORDER BY start_us, period_id
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS ended
+    FROM rating_periods
+) WHERE ended > start_us
+"""
+
+
+def _walk_sql(con: Any) -> str:
+    """The walk, choosing among overlapping periods only when some overlap."""
+    overlaps = int(con.execute(_OVERLAPS_SQL).fetchone()[0])
+    return _WALK_SQL.format(first_period=_FIRST_PERIOD if overlaps else "")
 
 
 @dataclass(frozen=True)
@@ -257,7 +273,7 @@ def rate_usage(
     """
     if not periods_loaded:
         load_periods(session, con)
-    con.execute(_WALK_SQL)
+    con.execute(_walk_sql(con))
     con.execute(
         """CREATE OR REPLACE TEMP TABLE usage_unrated AS
            SELECT line FROM usage_in ANTI JOIN usage_rated USING (line)"""

@@ -99,12 +99,17 @@ def _set_aside_duplicates(session: Session, con: Any, host_id: int) -> int:
     period contains, else the first: a copy that cannot be charged never
     shadows one that can.
     """
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE cdr_first AS SELECT * FROM cdr_held_rows
-           QUALIFY row_number() OVER (
-               PARTITION BY record_id
-               ORDER BY line IN (SELECT line FROM rating_chargeable) DESC, line) = 1"""
-    )
+    held = con.execute("SELECT count(*) FROM cdr_held_rows").fetchone()[0]
+    distinct = con.execute("SELECT count(DISTINCT record_id) FROM cdr_held_rows").fetchone()[0]
+    if distinct == held:  # no id repeats within the file: every row is its id's first
+        con.execute("ALTER TABLE cdr_held_rows RENAME TO cdr_first")
+    else:
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE cdr_first AS SELECT * FROM cdr_held_rows
+               QUALIFY row_number() OVER (
+                   PARTITION BY record_id
+                   ORDER BY line IN (SELECT line FROM rating_chargeable) DESC, line) = 1"""
+        )
     seen: list[str] = []
     if store.host_has_records(session, host_id):
         ids = [
@@ -125,7 +130,6 @@ def _set_aside_duplicates(session: Session, con: Any, host_id: int) -> int:
         )
     else:
         con.execute("ALTER TABLE cdr_first RENAME TO usage_in")
-    held = con.execute("SELECT count(*) FROM cdr_held_rows").fetchone()[0]
     new = con.execute("SELECT count(*) FROM usage_in").fetchone()[0]
     return int(held - new)
 

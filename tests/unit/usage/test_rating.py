@@ -163,6 +163,29 @@ def test_late_record_takes_what_is_left_not_the_current_allowance(
     assert rated(session, "LATE") == (1, 0, 1, 1)
 
 
+def test_overlapping_periods_take_the_first_once(
+    session: Session, world: World, tmp_path: Path
+) -> None:
+    """Periods of one number that overlap: a record inside both is rated once, by the first."""
+    s = subject(session, world, balance=10_000)
+    second = open_period(
+        session, line=s.line, plan=s.plan, start=s.period.start + timedelta(days=10), now=T0
+    )
+    result = import_rows(
+        session,
+        tmp_path,
+        [
+            ("BOTH", s.msisdn, "sms", s.period.start + timedelta(days=12), 1),
+            ("LATER", s.msisdn, "sms", s.period.end + timedelta(days=1), 1),
+        ],
+    )
+    assert (result.charged, result.duplicates, result.rejected) == (2, 0, 0)
+    assert record(session, "BOTH").period_id == s.period.id
+    assert record(session, "LATER").period_id == second.id
+    assert period_of(session, s.period.id or 0).sms_used == 1
+    assert period_of(session, second.id or 0).sms_used == 1
+
+
 def test_period_boundaries(session: Session, world: World, tmp_path: Path) -> None:
     """A record at the period's start belongs to it; one at its end does not (no next period)."""
     s = subject(session, world, balance=10_000)
