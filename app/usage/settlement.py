@@ -74,24 +74,34 @@ _USAGE_SUMMED = text(
     " WHERE host_id = :host AND bucket >= :first AND bucket < :last"
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# The host's lines with a period overlapping the month, each once. A line whose periods
-# run end to start (no period_gap_at, app/charging/periods.py) has one exactly when its
-# service started before the month ends and its period_end comes after the month
-# begins; a line with a gap between its periods is looked for in its periods.
-_LINES = text(
-    "SELECT (SELECT count(*) FROM line l"
-    " JOIN phone_number n ON n.msisdn = l.msisdn JOIN number_block b ON b.id = n.block_id"
-    " WHERE b.host_id = :host AND l.period_gap_at IS NULL"
-    " AND l.service_started_at < :end AND l.period_end > :start)"
-    " + (SELECT count(DISTINCT p.line_id) FROM line_period p JOIN line l ON l.id = p.line_id"
-    " JOIN phone_number n ON n.msisdn = l.msisdn JOIN number_block b ON b.id = n.block_id"
-    " WHERE b.host_id = :host AND l.period_gap_at IS NOT NULL"
-    ' AND p.start < :end AND p."end" > :start)'
+# The host's lines with a period overlapping the month, each once. A line is the host's
+# when its number lies in one of the host's blocks: blocks never overlap and hold every
+# number of their range (numbering/blocks.py), so the range says it without reading
+# the numbers. A line whose periods run end to start (no period_gap_at,
+# app/charging/periods.py) has one exactly when its service started before the month
+# ends and its period_end comes after the month begins; a line with a gap between its
+# periods is looked for in its periods.
+_HOST_LINE = (
+    " JOIN number_block b ON b.host_id = :host AND length(b.first) = length(l.msisdn)"
+    " AND l.msisdn BETWEEN b.first AND b.last"
 )
+_LINES = text(
+    "SELECT (SELECT count(*) FROM line l"  # noqa: S608 (constants)
+    + _HOST_LINE
+    + " WHERE l.period_gap_at IS NULL AND l.service_started_at < :end AND l.period_end > :start)"
+    " + (SELECT count(DISTINCT p.line_id) FROM line_period p JOIN line l ON l.id = p.line_id"
+    + _HOST_LINE
+    + ' WHERE l.period_gap_at IS NOT NULL AND p.start < :end AND p."end" > :start)'
+)
+# Numbers held at the month's end: every number of the blocks received by then (a block
+# holds `size` numbers), less those returned or ported out before it (through the
+# status index: they are few).
 _NUMBERS = text(
-    "SELECT count(*) FROM phone_number n JOIN number_block b ON b.id = n.block_id"
+    "SELECT (SELECT coalesce(sum(b.size), 0) FROM number_block b"
+    " WHERE b.host_id = :host AND b.received_at < :end)"
+    " - (SELECT count(*) FROM phone_number n JOIN number_block b ON b.id = n.block_id"
     " WHERE b.host_id = :host AND b.received_at < :end"
-    " AND NOT (n.status IN ('returned', 'ported_out') AND n.status_changed_at < :end)"
+    " AND n.status IN ('returned', 'ported_out') AND n.status_changed_at < :end)"
 )
 
 
