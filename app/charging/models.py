@@ -34,8 +34,13 @@ class LinePeriod(SQLModel, table=True):
         CheckConstraint("price_minor >= 0", name="price_not_negative"),
         # The period containing an instant: line_id = ? AND start <= t < end.
         Index("ix_line_period_line_id_end", "line_id", "end"),
-        # The periods not over at an instant (`end > t`): the unused value of an exit.
-        Index("ix_line_period_ends", "end"),
+        # The periods not over at an instant (`end > t`): the unused value of an exit,
+        # read from the index alone on PostgreSQL (what the value needs is included).
+        Index(
+            "ix_line_period_ends",
+            "end",
+            postgresql_include=["line_id", "plan_id", "price_minor", "start"],
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

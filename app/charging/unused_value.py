@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import Numeric, Select, case, cast, exists, func, literal
+from sqlalchemy import BigInteger, Numeric, Select, and_, case, cast, exists, func, literal
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
@@ -44,6 +44,11 @@ _Query = TypeVar("_Query", bound=Select)
 ENDED_STATUSES = ("terminated", "transferred", "ported_out")
 _MICROSECONDS_PER_DAY = 86_400 * 1_000_000
 _CHUNK = 5000
+# 2 · price · left + full stays below 2^63 when price ≤ 500,000, left ≤ 100 days and the
+# validity ≤ 3,660 days: 2 · 5·10^5 · 8.64·10^12 + 3.2·10^14 < 8.65·10^18.
+_INT8_PRICE_MAX = 500_000
+_INT8_SPAN = timedelta(days=100)
+_INT8_VALIDITY_DAYS = 3_660
 
 
 def _micros(delta: timedelta) -> int:
@@ -239,19 +244,36 @@ def _sum_unused_in_sql(session: Session, *, at: datetime, owed: Owed, count_line
     """The unused value of the periods ending after `at` per currency, summed by PostgreSQL,
     and their lines when `count_lines`.
 
-    `unused_value_minor`'s arithmetic in exact numerics, so that a hundred
-    thousand periods are not fetched one by one: the time left in
-    microseconds from the later of `at` and the period's start
-    (`extract(epoch …)` of an interval is exact to the microsecond) and
-    round half up as the integer quotient
-    ⌊(2 · price · left + full) / (2 · full)⌋, `full` the plan's validity in
-    microseconds; a period without a price is worth nothing.
+    `unused_value_minor`'s arithmetic, exact, so that a hundred thousand
+    periods are not fetched one by one: the time left in microseconds from
+    the later of `at` and the period's start (`extract(epoch …)` of an
+    interval is exact to the microsecond) and round half up as the integer
+    quotient ⌊(2 · price · left + full) / (2 · full)⌋, `full` the plan's
+    validity in microseconds; a period without a price is worth nothing. In
+    64-bit integers where that cannot overflow — a price up to
+    `_INT8_PRICE_MAX`, a period ending at most `_INT8_SPAN` after `at` (the
+    time left is never longer) and a validity of at most
+    `_INT8_VALIDITY_DAYS` — and in numerics otherwise; both give the same
+    quotient.
     """
-    price = cast(col(LinePeriod.price_minor), Numeric)
     since = func.greatest(col(LinePeriod.start), at)
-    left = func.extract("epoch", col(LinePeriod.end) - since) * 1_000_000
-    full = cast(col(Plan.validity_days), Numeric) * _MICROSECONDS_PER_DAY
-    value = case((col(LinePeriod.price_minor) > 0, func.div(2 * price * left + full, 2 * full)))
+    seconds = func.extract("epoch", col(LinePeriod.end) - since)
+    full_days = col(Plan.validity_days)
+    fits = and_(
+        col(LinePeriod.price_minor) <= _INT8_PRICE_MAX,
+        col(LinePeriod.end) <= at + _INT8_SPAN,
+        full_days <= _INT8_VALIDITY_DAYS,
+    )
+    price_i8 = cast(col(LinePeriod.price_minor), BigInteger)
+    left_i8 = cast(seconds * 1_000_000, BigInteger)
+    full_i8 = cast(full_days, BigInteger) * _MICROSECONDS_PER_DAY
+    price = cast(col(LinePeriod.price_minor), Numeric)
+    full = cast(full_days, Numeric) * _MICROSECONDS_PER_DAY
+    value = case(
+        (col(LinePeriod.price_minor) <= 0, None),
+        (fits, (2 * price_i8 * left_i8 + full_i8) // (2 * full_i8)),
+        else_=func.div(2 * price * seconds * 1_000_000 + full, 2 * full),
+    )
     lines = func.count(func.distinct(col(LinePeriod.line_id))) if count_lines else literal(0)
     rows = session.execute(
         _unused_periods_query(

@@ -91,6 +91,12 @@ def test_owed_rounds_each_period_as_unused_value_does(session: Session, world: W
         (7777, timedelta(days=3, hours=7, microseconds=333)),
         (1, timedelta(microseconds=1)),
         (0, 10 * DAY),  # no price, nothing owed
+        # at and beyond the bounds of the 64-bit sum (price 500,000, 100 days), and where
+        # only numerics hold it: the same rounding either way
+        (500_000, timedelta(days=40, microseconds=7)),
+        (500_001, timedelta(days=40, microseconds=7)),
+        (3901, timedelta(days=150, microseconds=1)),
+        (2_000_000_001, timedelta(days=150, seconds=1)),
     ]
     expected = 0
     for price, left in cases:
