@@ -203,6 +203,14 @@ _ADD_USED = text(
     " voice_s_used = voice_s_used + :voice, sms_used = sms_used + :sms WHERE id = :period"
 )
 
+_ADD_USED_ARRAYS = text(
+    "UPDATE line_period p SET data_kb_used = p.data_kb_used + u.data,"
+    " voice_s_used = p.voice_s_used + u.voice, sms_used = p.sms_used + u.sms"
+    " FROM unnest(CAST(:periods AS integer[]), CAST(:data AS bigint[]),"
+    " CAST(:voice AS bigint[]), CAST(:sms AS bigint[])) AS u(period, data, voice, sms)"
+    " WHERE p.id = u.period"
+)
+
 
 def _add_to_counters(session: Session, con: Any) -> None:
     rows = con.execute(
@@ -212,11 +220,20 @@ def _add_to_counters(session: Session, con: Any) -> None:
                   sum(CASE WHEN service = 'sms' THEN within ELSE 0 END)
            FROM usage_rated GROUP BY period_id HAVING sum(within) > 0 ORDER BY period_id"""
     ).fetchall()
-    if rows:
-        session.connection().execute(
-            _ADD_USED,
-            [{"period": p, "data": int(d), "voice": int(v), "sms": int(s)} for p, d, v, s in rows],
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":  # one statement, not one per period
+        periods, data, voice, sms = (
+            [int(value) for value in column] for column in zip(*rows, strict=True)
         )
+        session.connection().execute(
+            _ADD_USED_ARRAYS, {"periods": periods, "data": data, "voice": voice, "sms": sms}
+        )
+        return
+    session.connection().execute(
+        _ADD_USED,
+        [{"period": p, "data": int(d), "voice": int(v), "sms": int(s)} for p, d, v, s in rows],
+    )
 
 
 def _post_charges(
