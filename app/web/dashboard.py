@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -46,6 +47,7 @@ from app.analytics.liability import prepaid_liability
 from app.analytics.lines import line_activity
 from app.analytics.revenue import monthly_revenue, plan_names, revenue_by_kind, revenue_per_plan
 from app.care.figures import open_tickets_by_status, sla_attainment, tickets_opened_per_day
+from app.core.db import Database
 from app.core.errors import N_, DomainError, InvalidInput
 from app.core.money import format_plain
 from app.usage.queries import DailyPoint, chart_series, daily_usage
@@ -324,6 +326,58 @@ def build_figure(
         "liability": lambda: liability_figure(session, context),
     }
     return builders[name]()
+
+
+# Figures that read the same rows (Context.reads: the months' revenue, a month's usage)
+# share a group; the groups read nothing of each other's and may run side by side.
+FIGURE_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("revenue", "arpu", "usage"),
+    ("liability",),
+    ("counts", "lines", "revenue-per-plan"),
+)
+
+
+def build_figures(
+    names: Collection[str],
+    database: Database,
+    session: Session,
+    context: Context,
+    params: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """The figures `names` (keys of FIGURE_PERMISSIONS), in FIGURE_PERMISSIONS' order.
+
+    On a database whose units of work are not bound to one connection, the
+    groups of FIGURE_GROUPS are computed at the same time: the first on
+    `session`, each other on a read-only session of its own (its own
+    connection and snapshot of committed data; every figure is computed
+    whole in one of them). Bound (tests' savepoints), they run one after
+    the other on `session`.
+    """
+    wanted = [name for name in FIGURE_PERMISSIONS if name in names]
+    groups = [[name for name in group if name in wanted] for group in FIGURE_GROUPS]
+    groups = [group for group in groups if group]
+    figures: dict[str, dict[str, Any]] = {}
+
+    def build_group(group: list[str], own: Session) -> dict[str, dict[str, Any]]:
+        return {name: build_figure(name, own, context, params) for name in group}
+
+    def build_apart(group: list[str]) -> dict[str, dict[str, Any]]:
+        with database.session(write=False) as own:
+            try:
+                return build_group(group, own)
+            finally:
+                own.rollback()
+
+    if database.is_bound or len(groups) < 2:
+        for group in groups:
+            figures.update(build_group(group, session))
+    else:
+        with ThreadPoolExecutor(max_workers=len(groups) - 1) as pool:
+            apart = [pool.submit(build_apart, group) for group in groups[1:]]
+            figures.update(build_group(groups[0], session))
+            for future in apart:
+                figures.update(future.result())
+    return {name: figures[name] for name in wanted}
 
 
 # -- query parameters -------------------------------------------------------------------

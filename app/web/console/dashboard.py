@@ -28,11 +28,12 @@ from app.core.clock import utcnow
 from app.core.money import MINOR_PLACES
 from app.web.auth import staff_required
 from app.web.console import bp
-from app.web.context import db_session, settings
+from app.web.context import database, db_session, settings
 from app.web.dashboard import (
     FIGURE_PERMISSIONS,
     Context,
     build_figure,
+    build_figures,
     csv_response,
     csv_table,
     figure_parameters,
@@ -144,11 +145,8 @@ def _chart(figures: dict[str, dict[str, Any]], currency: str) -> dict[str, Any]:
 def dashboard() -> Any:
     params = figure_parameters(request.args)
     session, context = db_session(), _context()
-    figures = {
-        name: build_figure(name, session, context, params)
-        for name, permission in FIGURE_PERMISSIONS.items()
-        if current_user.can(permission)
-    }
+    allowed = [name for name, need in FIGURE_PERMISSIONS.items() if current_user.can(need)]
+    figures = build_figures(allowed, database(), session, context, params)
     return render_template(
         "console/dashboard.html",
         counts=figures["counts"],
