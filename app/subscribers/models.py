@@ -96,11 +96,17 @@ class Line(SQLModel, table=True):
             sqlite_where=text(_FINAL_SQL),
             postgresql_where=text(_FINAL_SQL),
         ),
+        # By number; on PostgreSQL with what a month's line count reads (settlement).
+        Index(
+            "ix_line_msisdn",
+            "msisdn",
+            postgresql_include=["service_started_at", "period_end", "period_gap_at"],
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
-    msisdn: str = Field(max_length=20, index=True)
+    msisdn: str = Field(max_length=20)
     plan_id: int = Field(foreign_key="plan.id", index=True)
     # The plan the next renewal switches to (a plan change waits for the renewal).
     next_plan_id: int | None = Field(default=None, foreign_key="plan.id", index=True)
