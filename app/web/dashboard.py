@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Response
 from flask_babel import gettext as _
+from sqlalchemy import text
 from sqlmodel import Session
 
 from app.analytics.arpu import monthly_arpu
@@ -337,6 +338,18 @@ FIGURE_GROUPS: tuple[tuple[str, ...], ...] = (
 )
 
 
+def _one_worker_per_query(session: Session) -> None:
+    """PostgreSQL: no parallel workers for this transaction's queries.
+
+    The groups already keep the cores busy side by side; a query's own workers
+    would only compete with them, and starting them costs more than these
+    queries of tens of milliseconds gain (measured: a pass of the figures
+    about a quarter faster without them on two cores).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+
+
 def build_figures(
     names: Collection[str],
     database: Database,
@@ -364,6 +377,7 @@ def build_figures(
     def build_apart(group: list[str]) -> dict[str, dict[str, Any]]:
         with database.session(write=False) as own:
             try:
+                _one_worker_per_query(own)
                 return build_group(group, own)
             finally:
                 own.rollback()
@@ -374,6 +388,7 @@ def build_figures(
     else:
         with ThreadPoolExecutor(max_workers=len(groups) - 1) as pool:
             apart = [pool.submit(build_apart, group) for group in groups[1:]]
+            _one_worker_per_query(session)
             figures.update(build_group(groups[0], session))
             for future in apart:
                 figures.update(future.result())
