@@ -10,9 +10,10 @@ Rules:
 * "The last N days" end with today (the local day containing `now`); "the
   last N months" end with the current month. Both are listed oldest first.
 * A row is put into its span by comparing its instant with the spans'
-  ends (`span_index`): one CASE expression, the same on SQLite and
-  PostgreSQL, right across daylight-saving changes, and cheap (a few dozen
-  comparisons per row) — no time zone arithmetic in the database. Rows
+  bounds (`span_index`): a CASE of one comparison per span on SQLite,
+  `width_bucket` over the array of bounds on PostgreSQL — right across
+  daylight-saving changes, cheap, and with no time zone arithmetic in the
+  database. Rows
   summed per quarter-hour (`ledger_activity`, `usage_quarter_hour`) are
   sorted the same way by their bucket (`bucket_bounds`): every zone in use
   has an offset in whole quarter-hours, so a span is whole buckets.
@@ -26,7 +27,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case
+from sqlalchemy import BigInteger, DateTime, and_, bindparam, case, func
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.core.errors import N_, InvalidInput
 from app.ledger.activity import bucket_of
@@ -119,14 +121,25 @@ def last_months(*, now: datetime, timezone: str, months: int = DEFAULT_MONTHS) -
 
 
 def span_index(
-    column: Any, spans: Sequence[Span | BucketSpan], *, before: int | None = None
+    column: Any,
+    spans: Sequence[Span | BucketSpan],
+    *,
+    before: int | None = None,
+    dialect: str = "sqlite",
 ) -> Any:
     """SQL: the index in `spans` of the span containing `column`'s instant; `before`
     for an instant earlier than the first span; NULL for a later one or NULL.
 
     `spans` must be consecutive and in order (as `last_days` and
-    `last_months` give them).
+    `last_months` give them). On PostgreSQL (`dialect`) `width_bucket` finds the
+    span in the array of the spans' bounds: one bound parameter, however many
+    spans, where the CASE of one comparison per span has a parameter each.
     """
+    if dialect == "postgresql":
+        bounds = [spans[0].start, *(span.end for span in spans)]
+        kind = BigInteger() if isinstance(spans[0], BucketSpan) else DateTime(timezone=True)
+        passed = func.width_bucket(column, bindparam(None, bounds, type_=ARRAY(kind)))
+        return case((passed == 0, before), (passed > len(spans), None), else_=passed - 1)
     whens = [(column < span.end, index) for index, span in enumerate(spans)]
     return case((column < spans[0].start, before), *whens, else_=None)
 

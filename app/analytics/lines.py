@@ -72,6 +72,10 @@ def count_lines_by_status(session: Session) -> dict[str, int]:
     return {status: int(count) for status, count in rows}
 
 
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
 def _audit_counts(session: Session, spans: list[Span]) -> tuple[list[int], list[int]]:
     """Activations and terminations per span, from the lifecycle's audit records.
 
@@ -86,7 +90,7 @@ def _audit_counts(session: Session, spans: list[Span]) -> tuple[list[int], list[
         .offset(0)
         .subquery()
     )
-    span = span_index(records.c.at, spans).label("span")
+    span = span_index(records.c.at, spans, dialect=_dialect(session)).label("span")
     rows = session.execute(
         sa_select(span, records.c.action, func.count()).group_by(span, records.c.action)
     ).all()
@@ -119,12 +123,14 @@ def _service_changes(
     later or never, and the ended lines that started before it and ended in
     it or later — each set read through an index.
     """
-    first = spans[0].start
+    first, dialect = spans[0].start, _dialect(session)
     started_at, changed = col(Line.service_started_at), col(Line.status_changed_at)
     is_ended = col(Line.status).in_(FINAL_LINE_STATUSES)
     late = session.execute(
         sa_select(
-            is_ended.label("ended"), span_index(started_at, spans).label("span"), func.count()
+            is_ended.label("ended"),
+            span_index(started_at, spans, dialect=dialect).label("span"),
+            func.count(),
         )
         .where(or_(started_at >= first, started_at.is_(None)))
         .group_by("ended", "span")
@@ -132,8 +138,8 @@ def _service_changes(
     ended_at = case((changed > started_at, changed), else_=started_at)
     ends = session.execute(
         sa_select(
-            span_index(started_at, spans, before=BEFORE).label("started"),
-            span_index(ended_at, spans).label("ended"),
+            span_index(started_at, spans, before=BEFORE, dialect=dialect).label("started"),
+            span_index(ended_at, spans, dialect=dialect).label("ended"),
             func.count(),
         )
         .where(is_ended, started_at.is_not(None), or_(changed >= first, started_at >= first))

@@ -95,14 +95,14 @@ class PlanRevenue:
     revenue_minor: int
 
 
-def _revenue_activity(currency: str, spans: list[Span]) -> Select[Any]:
+def _revenue_activity(session: Session, currency: str, spans: list[Span]) -> Select[Any]:
     """The month index (`span`), account kind and tag of each `ledger_activity` row of
     a revenue account of `currency` in the spans, with its amount."""
     buckets = bucket_bounds(spans)
     bucket = col(LedgerActivity.bucket)
     return (
         sa_select(
-            span_index(bucket, buckets).label("span"),
+            span_index(bucket, buckets, dialect=session.get_bind().dialect.name).label("span"),
             col(LedgerAccount.kind).label("kind"),
             col(LedgerActivity.tag).label("tag"),
             col(LedgerActivity.amount_minor).label("amount"),
@@ -125,7 +125,7 @@ def revenue_by_kind(
 
     Reads only: the revenue accounts' `ledger_activity`, a few rows per day.
     """
-    inner = _revenue_activity(currency, spans).subquery()
+    inner = _revenue_activity(session, currency, spans).subquery()
     kind = case(
         (inner.c.kind == USAGE_ACCOUNT, 2),
         (inner.c.tag == ADDON_TAG, 1),
@@ -217,7 +217,7 @@ def revenue_per_plan(
     Reads only. :raises InvalidInput: `months` outside 1 to 36 (field ``months``).
     """
     spans = last_months(now=now, timezone=timezone, months=months)
-    inner = _revenue_activity(currency, spans).subquery()
+    inner = _revenue_activity(session, currency, spans).subquery()
     rows = session.execute(
         sa_select(inner.c.span, inner.c.tag, func.sum(inner.c.amount))
         .where(inner.c.kind == PLANS_ACCOUNT, inner.c.tag != ADDON_TAG)
